@@ -1,0 +1,137 @@
+"""A Groq-compatible server (OpenAI chat-completions shape) on 127.0.0.1.
+
+It answers `POST /openai/v1/chat/completions` with a deterministic reply, records each
+request (path, Authorization header, JSON body) and can be told to fail:
+  POST /_fake/fail {"status": 429|500|401|..., "times": N, "retry_after": 0}
+  POST /_fake/delay {"seconds": 0.3, "slow_every": 50, "slow_seconds": 3}
+  GET  /_fake/requests            -> the recorded requests
+  POST /_fake/reset
+Run: python -m fakes.groq --port 8090   (then set GROQ_BASE_URL=http://127.0.0.1:8090)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class FakeGroqState:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail_status: int | None = None
+    fail_times: int = 0
+    retry_after: str = "0"
+    delay_s: float = 0.0
+    slow_every: int = 0
+    slow_s: float = 0.0
+    counter: itertools.count[int] = field(default_factory=itertools.count)
+
+
+def reply_text(messages: list[dict[str, Any]], model: str) -> str:
+    """Deterministic, so tests can assert on it: echoes the last user message."""
+    last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
+    return f"[{model}] reply to: {last}"
+
+
+def build_app(state: FakeGroqState | None = None) -> FastAPI:
+    app = FastAPI(title="fake-groq", openapi_url=None)
+    app.state.fake = state or FakeGroqState()
+
+    @app.post("/openai/v1/chat/completions")
+    async def completions(request: Request) -> JSONResponse:
+        fake: FakeGroqState = app.state.fake
+        body = await request.json()
+        number = next(fake.counter)
+        fake.requests.append(
+            {
+                "path": request.url.path,
+                "authorization": request.headers.get("authorization"),
+                "traceparent": request.headers.get("traceparent"),
+                "body": body,
+                "at": time.time(),
+            }
+        )
+        if fake.fail_times > 0 and fake.fail_status:
+            fake.fail_times -= 1
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "fake failure",
+                        "type": "fake",
+                        "code": str(fake.fail_status),
+                    }
+                },
+                status_code=fake.fail_status,
+                headers={"retry-after": fake.retry_after},
+            )
+        delay = fake.delay_s
+        if fake.slow_every and number % fake.slow_every == fake.slow_every - 1:
+            delay = fake.slow_s
+        if delay:
+            await asyncio.sleep(delay)
+        model = body.get("model", "unknown")
+        text = reply_text(body.get("messages", []), model)
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+            }
+        )
+
+    @app.post("/_fake/fail")
+    async def fail(request: Request) -> dict[str, str]:
+        body = await request.json()
+        app.state.fake.fail_status = int(body["status"])
+        app.state.fake.fail_times = int(body.get("times", 1))
+        app.state.fake.retry_after = str(body.get("retry_after", 0))
+        return {"status": "ok"}
+
+    @app.post("/_fake/delay")
+    async def delay(request: Request) -> dict[str, str]:
+        body = await request.json()
+        app.state.fake.delay_s = float(body.get("seconds", 0))
+        app.state.fake.slow_every = int(body.get("slow_every", 0))
+        app.state.fake.slow_s = float(body.get("slow_seconds", 0))
+        return {"status": "ok"}
+
+    @app.get("/_fake/requests")
+    async def recorded() -> list[dict[str, Any]]:
+        return list(app.state.fake.requests)
+
+    @app.post("/_fake/reset")
+    async def reset() -> dict[str, str]:
+        app.state.fake = FakeGroqState()
+        return {"status": "ok"}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--port", type=int, default=8090)
+    args = parser.parse_args()
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()

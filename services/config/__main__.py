@@ -1,0 +1,3 @@
+from services.config.main import run
+
+run()

@@ -1,0 +1,89 @@
+"""What the settings API accepts and returns. Secrets are write-only: only hints come back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+
+from shared.phones import to_e164
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def _e164(value: str) -> str:
+    e164 = to_e164(value)
+    if e164 is None:
+        raise ValueError("must be a phone number in E.164 form, e.g. +14155550123")
+    return e164
+
+
+def _groq_base(value: HttpUrl) -> str:
+    """The groq SDK wants the host root; a URL ending in /openai/v1 is trimmed to it."""
+    text = str(value).rstrip("/")
+    return text.removesuffix("/openai/v1")
+
+
+E164 = Annotated[str, AfterValidator(_e164)]
+Model = Annotated[str, Field(min_length=1, max_length=200)]
+Temperature = Annotated[float, Field(ge=0, le=2)]
+Secret = Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class GroqConfigIn(_In):
+    api_key: Secret
+    model: Model = "llama-3.3-70b-versatile"
+    temperature: Temperature = 0.7
+
+
+class GroqConfigOut(BaseModel):
+    model: str
+    temperature: float
+    api_key_hint: str
+    updated_at: datetime
+
+
+class WhatsAppConfigIn(_In):
+    phone_number_id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z_-]+$")]
+    display_phone_number: E164
+    access_token: Secret
+    app_secret: Secret | None = None
+    verify_token: Secret | None = None
+    is_active: bool = True
+
+
+class WhatsAppConfigOut(BaseModel):
+    phone_number_id: str
+    display_phone_number: str
+    is_active: bool
+    access_token_hint: str
+    app_secret_set: bool
+    verify_token_set: bool
+    updated_at: datetime
+
+
+class WebhookLinksIn(_In):
+    webhook_url: HttpUrl | None = None
+    groq_api_url: Annotated[HttpUrl, AfterValidator(_groq_base)] | None = None
+    webhook_enabled: bool = False
+    groq_enabled: bool = False
+
+
+class WebhookLinksOut(BaseModel):
+    webhook_url: str | None
+    groq_api_url: str | None
+    webhook_enabled: bool
+    groq_enabled: bool
+    updated_at: datetime | None
+
+
+class SystemSettingsIn(_In):
+    fallback_enabled: bool
+
+
+class SystemSettingsOut(BaseModel):
+    fallback_enabled: bool
+    updated_at: datetime | None

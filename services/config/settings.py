@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from shared.settings import BaseServiceSettings
+
+
+class ConfigSettings(BaseServiceSettings):
+    config_port: int = 8001
+    auth_jwt_secret: SecretStr = Field(description="HS256 secret, at least 32 characters")
+    auth_jwt_audience: str = "authenticated"
+    default_groq_model: str = "llama-3.3-70b-versatile"
+
+    def model_post_init(self, __context: object) -> None:
+        if len(self.auth_jwt_secret.get_secret_value()) < 32:
+            raise ValueError("AUTH_JWT_SECRET must be at least 32 characters")

@@ -1,0 +1,108 @@
+"""Every gateway replica hears every outcome, so the replica holding the caller's request
+answers it: a group-less consumer over all partitions of the outcomes topic, from its end."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from pydantic import ValidationError
+
+from services.gateway.adapters.inbound import outcome_adapter
+from shared.contracts.messages import MessageOutcome
+from shared.contracts.topics import MESSAGE_OUTCOMES
+from shared.logging import get_logger
+from shared.messaging import partitions_of
+
+log = get_logger(__name__)
+
+
+class OutcomeWaiters:
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[tuple[int, asyncio.Future[MessageOutcome]]]] = defaultdict(
+            list
+        )
+
+    def register(self, message_id: str, min_attempt: int = 1) -> asyncio.Future[MessageOutcome]:
+        future: asyncio.Future[MessageOutcome] = asyncio.get_running_loop().create_future()
+        self._waiting[message_id].append((min_attempt, future))
+        return future
+
+    def raise_attempt(
+        self, message_id: str, future: asyncio.Future[MessageOutcome], attempt: int
+    ) -> None:
+        entries = self._waiting.get(message_id, [])
+        self._waiting[message_id] = [(attempt if f is future else a, f) for a, f in entries]
+
+    def forget(self, message_id: str, future: asyncio.Future[MessageOutcome]) -> None:
+        entries = [entry for entry in self._waiting.get(message_id, []) if entry[1] is not future]
+        if entries:
+            self._waiting[message_id] = entries
+        else:
+            self._waiting.pop(message_id, None)
+
+    def resolve(self, outcome: MessageOutcome) -> None:
+        entries = self._waiting.get(outcome.message_id)
+        if not entries:
+            return
+        remaining = []
+        for min_attempt, future in entries:
+            if outcome.attempt >= min_attempt and not future.done():
+                future.set_result(outcome)
+            elif not future.done():
+                remaining.append((min_attempt, future))
+        if remaining:
+            self._waiting[outcome.message_id] = remaining
+        else:
+            del self._waiting[outcome.message_id]
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+
+class OutcomeListener:
+    def __init__(self, bootstrap_servers: str, waiters: OutcomeWaiters) -> None:
+        self._waiters = waiters
+        self._bootstrap_servers = bootstrap_servers
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=bootstrap_servers,
+            group_id=None,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        partitions = await partitions_of(self._bootstrap_servers, MESSAGE_OUTCOMES.name)
+        if not partitions:
+            raise RuntimeError(f"topic {MESSAGE_OUTCOMES.name} is missing: run shared.bootstrap")
+        await self._consumer.start()
+        assigned = [TopicPartition(MESSAGE_OUTCOMES.name, p) for p in partitions]
+        self._consumer.assign(assigned)
+        await self._consumer.seek_to_end(*assigned)
+        for tp in assigned:  # resolve the lazy seek now, before any request is accepted
+            await self._consumer.position(tp)
+        self._task = asyncio.create_task(self._listen(), name="outcome-listener")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._consumer.stop()
+
+    @property
+    def alive(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def _listen(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for records in batches.values():
+                for record in records:
+                    try:
+                        self._waiters.resolve(outcome_adapter.validate_json(record.value))
+                    except ValidationError:
+                        log.error("unreadable outcome skipped", offset=record.offset)

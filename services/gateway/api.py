@@ -1,0 +1,154 @@
+"""The seed's generic chatbot endpoint: accept durably, wait for the outcome, answer."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from opentelemetry import trace
+from prometheus_client import Counter
+from pydantic import ValidationError
+
+from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.outcomes import OutcomeWaiters
+from services.gateway.domain.chatbot import (
+    Answer,
+    ChatbotRequest,
+    answer_for,
+    bad_request,
+    describe_errors,
+    is_final,
+    transient,
+)
+from services.gateway.settings import GatewaySettings
+from shared.contracts.messages import Channel, MessageReceived
+from shared.logging import get_logger
+from shared.outbox import Outbox
+from shared.phones import normalize_phone
+from shared.telemetry import current_trace_id
+
+log = get_logger(__name__)
+RECEIVED = Counter("gateway_messages_total", "Chatbot requests by answer status", ["status"])
+router = APIRouter()
+
+
+def _reply(answer: Answer) -> JSONResponse:
+    status, body = answer
+    RECEIVED.labels(str(status)).inc()
+    headers = {"X-Trace-Id": current_trace_id() or ""}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _authorized(request: Request, settings: GatewaySettings) -> bool:
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented:
+        return False
+    # compare_digest against every key: no early exit that would time the match.
+    matches = [hmac.compare_digest(presented.strip().encode(), key) for key in settings.api_keys()]
+    return any(matches)
+
+
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+@router.post("/api-chatbot")
+@router.post("/functions/v1/api-chatbot")
+async def api_chatbot(request: Request) -> JSONResponse:
+    state = request.app.state
+    settings: GatewaySettings = state.settings
+    if not _authorized(request, settings):
+        RECEIVED.labels("401").inc()
+        return JSONResponse(
+            {
+                "success": False,
+                "error": "Unauthorized: missing or invalid API key",
+                "retryable": False,
+            },
+            status_code=401,
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    raw = await _read_body(request, settings.gateway_max_body_bytes)
+    if raw is None:
+        return _reply(bad_request(f"body larger than {settings.gateway_max_body_bytes} bytes", 413))
+    try:
+        payload = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _reply(bad_request("body is not valid JSON"))
+    if not isinstance(payload, dict):
+        return _reply(bad_request("body must be a JSON object"))
+    try:
+        chat = ChatbotRequest.model_validate(payload)
+    except ValidationError as exc:
+        return _reply(bad_request(describe_errors(exc.errors()), 422))
+    return _reply(await _process(chat, state.inbound, state.outbox, state.waiters, settings))
+
+
+async def _process(
+    chat: ChatbotRequest,
+    inbound: InboundStore,
+    outbox: Outbox,
+    waiters: OutcomeWaiters,
+    settings: GatewaySettings,
+) -> Answer:
+    message_id = chat.messageId or str(uuid.uuid4())
+    customer = normalize_phone(chat.phoneNumber)
+    business = normalize_phone(chat.businessPhoneNumber) if chat.businessPhoneNumber else None
+    event = MessageReceived(
+        message_id=message_id,
+        conversation_key=f"api:{business or '-'}:{customer}",
+        channel=Channel.API,
+        source=chat.source,
+        customer_phone=customer,
+        business_phone=business,
+        text=chat.text,
+        received_at=datetime.now(UTC).isoformat(),
+    )
+    span = trace.get_current_span()
+    span.set_attribute("app.message_id", message_id)
+    future = waiters.register(message_id)
+    try:
+        try:
+            accepted = await inbound.accept(event, chat.fingerprint())
+        except Exception as exc:
+            log.error("could not accept message", message_id=message_id, error=type(exc).__name__)
+            return transient(500)
+        if accepted.fingerprint != chat.fingerprint():
+            return bad_request("messageId was already used for a different message", 409)
+        if accepted.outcome is not None and is_final(accepted.outcome):
+            return answer_for(accepted.outcome, current_trace_id())
+        waiters.raise_attempt(message_id, future, accepted.attempt)
+        try:
+            await outbox.publish(accepted.staged)
+        except Exception as exc:  # the relay publishes it; the caller still gets the answer
+            log.warning(
+                "publish deferred to outbox relay", message_id=message_id, error=type(exc).__name__
+            )
+        log.info(
+            "message accepted",
+            message_id=message_id,
+            attempt=accepted.attempt,
+            duplicate=not accepted.new,
+        )
+        try:
+            outcome = await asyncio.wait_for(future, settings.gateway_reply_timeout_s)
+        except TimeoutError:
+            log.warning("no outcome before timeout", message_id=message_id)
+            return transient(504)
+        return answer_for(outcome, current_trace_id())
+    finally:
+        waiters.forget(message_id, future)

@@ -1,0 +1,89 @@
+"""Builds the identity service: the only wiring point, nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.identity.adapters.history import CustomerHistory
+from services.identity.handlers import IdentityHandler
+from services.identity.settings import IdentitySettings
+from shared.config_feed import ConfigFeed
+from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.contracts.topics import MESSAGES_RECEIVED
+from shared.db import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.messaging import make_broker
+from shared.ops import ops_router
+from shared.server import serve
+from shared.settings import load_settings
+from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.views.whatsapp import WhatsAppDirectory
+
+SERVICE = "identity"
+
+
+def build_app(settings: IdentitySettings) -> FastAPI:
+    directory = WhatsAppDirectory()
+    state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
+        await broker.connect()
+        feed = ConfigFeed(settings.kafka_bootstrap_servers, directory.apply)
+        await feed.start()
+        handler = IdentityHandler(
+            directory=directory,
+            history=CustomerHistory(
+                make_sessionmaker(engine), timedelta(days=settings.identity_history_days)
+            ),
+            broker=broker,
+        )
+        consumer = KeyedConcurrentConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=MESSAGES_RECEIVED.name,
+            group_id=SERVICE,
+            handler=handler,
+            options=ConsumerOptions(max_in_flight=settings.identity_max_in_flight),
+        )
+        await consumer.start()
+        state.update(feed=feed, consumer=consumer)
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            await feed.stop()
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="identity", lifespan=lifespan, openapi_url=None)
+
+    async def consuming() -> bool:
+        consumer = state.get("consumer")
+        return isinstance(consumer, KeyedConcurrentConsumer) and consumer.alive
+
+    async def config_current() -> bool:
+        feed = state.get("feed")
+        return isinstance(feed, ConfigFeed) and feed.alive
+
+    def details() -> dict[str, object]:
+        feed = state.get("feed")
+        return {"config_version": feed.version if isinstance(feed, ConfigFeed) else None}
+
+    app.include_router(ops_router({"consumer": consuming, "config": config_current}, details))
+    return app
+
+
+def run() -> None:
+    settings = load_settings(IdentitySettings)
+    configure_logging(SERVICE, settings.log_format, settings.log_level)
+    configure_tracing(SERVICE)
+    try:
+        serve(build_app(settings), settings.identity_port)
+    finally:
+        shutdown_tracing()

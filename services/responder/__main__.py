@@ -1,0 +1,3 @@
+from services.responder.main import run
+
+run()

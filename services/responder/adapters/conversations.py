@@ -1,0 +1,124 @@
+"""The conversation store: inbound and bot rows, written idempotently by message id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.responder.adapters.tables import customer_conversations as conversations
+from shared.contracts.messages import UserIdentified
+
+
+@dataclass(frozen=True)
+class BotReply:
+    content: str
+    config_source: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+
+
+class ConversationStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._sessions = sessions
+
+    async def existing_reply(self, message_id: str) -> RowMapping | None:
+        async with self._sessions() as session:
+            return (
+                (
+                    await session.execute(
+                        select(conversations).where(
+                            conversations.c.message_id == message_id,
+                            conversations.c.sender == "bot",
+                        )
+                    )
+                )
+                .mappings()
+                .first()
+            )
+
+    async def save_inbound(self, message: UserIdentified) -> None:
+        statement = (
+            insert(conversations)
+            .values(
+                message_id=message.message_id,
+                user_id=message.user_id,
+                phone_number=message.customer_phone,
+                content=message.text,
+                sender="user",
+                source=message.source,
+                channel=message.channel.value,
+            )
+            .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
+        )
+        async with self._sessions() as session, session.begin():
+            await session.execute(statement)
+
+    async def recent_context(
+        self, message: UserIdentified, limit: int, window: timedelta
+    ) -> list[tuple[str, str]]:
+        """(sender, content) of the conversation's latest messages, oldest first."""
+        if limit == 0:
+            return []
+        user_match = (
+            conversations.c.user_id.is_(None)
+            if message.user_id is None
+            else conversations.c.user_id == message.user_id
+        )
+        query = (
+            select(conversations.c.sender, conversations.c.content)
+            .where(
+                conversations.c.phone_number == message.customer_phone,
+                user_match,
+                conversations.c.message_id != message.message_id,
+                conversations.c.created_at >= datetime.now(UTC) - window,
+            )
+            .order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
+            .limit(limit)
+        )
+        async with self._sessions() as session:
+            rows = (await session.execute(query)).all()
+        return [(row.sender, row.content) for row in reversed(rows)]
+
+    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+        """Insert the bot row once; if another attempt won the race, return the stored one."""
+        statement = (
+            insert(conversations)
+            .values(
+                message_id=message.message_id,
+                user_id=message.user_id,
+                phone_number=message.customer_phone,
+                content=reply.content,
+                sender="bot",
+                source=message.source,
+                channel=message.channel.value,
+                config_source=reply.config_source,
+                model=reply.model,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+            )
+            .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
+            .returning(conversations.c.id)
+        )
+        async with self._sessions() as session, session.begin():
+            inserted = (await session.execute(statement)).first()
+        if inserted is not None:
+            return reply
+        stored = await self.existing_reply(message.message_id)
+        assert stored is not None
+        return reply_from_row(stored)
+
+
+def reply_from_row(row: RowMapping) -> BotReply:
+    return BotReply(
+        content=row["content"],
+        config_source=row["config_source"] or "none",
+        model=row["model"] or "",
+        prompt_tokens=row["prompt_tokens"],
+        completion_tokens=row["completion_tokens"],
+    )

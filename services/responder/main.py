@@ -1,0 +1,97 @@
+"""Builds the responder: the only wiring point, nothing happens at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.responder.adapters.conversations import ConversationStore
+from services.responder.adapters.groq_client import GroqGateway
+from services.responder.domain.groq_settings import GroqSettingsView
+from services.responder.handlers import ResponderHandler
+from services.responder.settings import ResponderSettings
+from shared.config_feed import ConfigFeed
+from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.contracts.topics import MESSAGES_IDENTIFIED
+from shared.crypto import SecretBox
+from shared.db import make_engine, make_sessionmaker
+from shared.logging import configure_logging
+from shared.messaging import make_broker
+from shared.ops import ops_router
+from shared.server import serve
+from shared.settings import load_settings
+from shared.telemetry import configure_tracing, shutdown_tracing
+
+SERVICE = "responder"
+
+
+def build_app(settings: ResponderSettings) -> FastAPI:
+    view = GroqSettingsView()
+    state: dict[str, object] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, settings.db_pool_size)
+        broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
+        await broker.connect()
+        feed = ConfigFeed(settings.kafka_bootstrap_servers, view.apply)
+        await feed.start()
+        groq = GroqGateway(settings.groq_timeout_s, settings.groq_max_retries)
+        handler = ResponderHandler(
+            view=view,
+            store=ConversationStore(make_sessionmaker(engine)),
+            groq=groq,
+            box=SecretBox(settings.secrets_key.get_secret_value()),
+            broker=broker,
+            default_base_url=settings.groq_base_url,
+            system_prompt=settings.responder_system_prompt,
+            context_messages=settings.responder_context_messages,
+            context_window=timedelta(hours=settings.responder_context_hours),
+        )
+        consumer = KeyedConcurrentConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=MESSAGES_IDENTIFIED.name,
+            group_id=SERVICE,
+            handler=handler,
+            options=ConsumerOptions(max_in_flight=settings.responder_max_in_flight),
+        )
+        await consumer.start()
+        state.update(feed=feed, consumer=consumer)
+        try:
+            yield
+        finally:
+            await consumer.stop()
+            await feed.stop()
+            await groq.close()
+            await broker.stop()
+            await engine.dispose()
+
+    app = FastAPI(title="responder", lifespan=lifespan, openapi_url=None)
+
+    async def consuming() -> bool:
+        consumer = state.get("consumer")
+        return isinstance(consumer, KeyedConcurrentConsumer) and consumer.alive
+
+    async def config_current() -> bool:
+        feed = state.get("feed")
+        return isinstance(feed, ConfigFeed) and feed.alive
+
+    def details() -> dict[str, object]:
+        feed = state.get("feed")
+        return {"config_version": feed.version if isinstance(feed, ConfigFeed) else None}
+
+    app.include_router(ops_router({"consumer": consuming, "config": config_current}, details))
+    return app
+
+
+def run() -> None:
+    settings = load_settings(ResponderSettings)
+    configure_logging(SERVICE, settings.log_format, settings.log_level)
+    configure_tracing(SERVICE)
+    try:
+        serve(build_app(settings), settings.responder_port)
+    finally:
+        shutdown_tracing()

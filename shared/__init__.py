@@ -1,0 +1,1 @@
+"""Code every service shares: event contracts, settings, telemetry, DB and Kafka plumbing."""

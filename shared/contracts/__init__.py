@@ -1,0 +1,1 @@
+"""Versioned event contracts: the only coupling between services."""

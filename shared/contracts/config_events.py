@@ -1,0 +1,69 @@
+"""Configuration changes, published by the config service on a compacted topic.
+
+Secrets travel only as Fernet ciphertext made with SECRETS_KEY (see shared.crypto);
+a consumer without the key learns nothing from the topic.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.contracts.envelope import Envelope
+
+
+class GroqConfigChanged(Envelope):
+    """A tenant's (user_id set) or the system's (user_id None) Groq settings; None = deleted."""
+
+    event_type: Literal["GroqConfigChanged"] = "GroqConfigChanged"
+    user_id: uuid.UUID | None
+    api_key_encrypted: str | None
+    model: str | None
+    temperature: float | None
+
+    @property
+    def deleted(self) -> bool:
+        return self.api_key_encrypted is None
+
+
+class WhatsAppConfigChanged(Envelope):
+    event_type: Literal["WhatsAppConfigChanged"] = "WhatsAppConfigChanged"
+    user_id: uuid.UUID
+    phone_number_id: str | None
+    display_phone_number: str | None
+    is_active: bool
+    access_token_encrypted: str | None = None
+    app_secret_encrypted: str | None = None
+    verify_token_encrypted: str | None = None
+
+
+class WebhookLinksChanged(Envelope):
+    event_type: Literal["WebhookLinksChanged"] = "WebhookLinksChanged"
+    user_id: uuid.UUID
+    webhook_url: str | None
+    groq_api_url: str | None
+    webhook_enabled: bool
+    groq_enabled: bool
+
+
+class SystemSettingsChanged(Envelope):
+    event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
+    fallback_enabled: bool
+
+
+ConfigEvent = Annotated[
+    GroqConfigChanged | WhatsAppConfigChanged | WebhookLinksChanged | SystemSettingsChanged,
+    Field(discriminator="event_type"),
+]
+
+
+def config_event_key(
+    event: GroqConfigChanged | WhatsAppConfigChanged | WebhookLinksChanged | SystemSettingsChanged,
+) -> str:
+    """Compaction key: the latest event per key is the current state of that entity."""
+    if isinstance(event, SystemSettingsChanged):
+        return "system-settings"
+    owner = "system" if event.user_id is None else str(event.user_id)
+    return f"{event.event_type}:{owner}"

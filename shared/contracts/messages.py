@@ -1,0 +1,91 @@
+"""Events of one customer message's life: received, identified, answered or failed."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from shared.contracts.envelope import Envelope
+
+
+class Channel(StrEnum):
+    API = "api"  # the seed's generic api-chatbot endpoint; the caller waits for the answer
+    WHATSAPP = "whatsapp"
+    TWILIO = "twilio"
+
+
+class MessageEvent(Envelope):
+    """Fields shared by every event about one inbound message (the correlation id)."""
+
+    message_id: str = Field(min_length=1, max_length=256)
+    attempt: int = Field(
+        default=1, ge=1, description="Bumped when a caller retries a failed message"
+    )
+    conversation_key: str = Field(description="Kafka key: one conversation keeps its order")
+
+
+class MessageReceived(MessageEvent):
+    event_type: Literal["MessageReceived"] = "MessageReceived"
+    channel: Channel
+    source: str = Field(description="The seed's free-form source label, e.g. 'whatsapp'")
+    customer_phone: str = Field(description="The seed's phoneNumber, E.164 when it parses")
+    business_phone: str | None = Field(default=None, description="Tenant number, E.164")
+    phone_number_id: str | None = Field(default=None, description="WhatsApp Cloud number id")
+    text: str
+    received_at: str = Field(description="ISO time the gateway accepted the message")
+
+
+class IdentifiedBy(StrEnum):
+    WHATSAPP_CONFIG = "whatsapp_config"
+    CONVERSATION_HISTORY = "conversation_history"
+    NONE = "none"
+
+
+class UserIdentified(MessageReceived):
+    """The inbound message again, now with its tenant: the responder needs nothing else."""
+
+    event_type: Literal["UserIdentified"] = "UserIdentified"  # type: ignore[assignment]
+    user_id: uuid.UUID | None
+    identified_by: IdentifiedBy
+
+
+class ConfigSource(StrEnum):
+    USER = "user"
+    FALLBACK = "fallback"
+    NONE = "none"
+
+
+class ResponseGenerated(MessageEvent):
+    event_type: Literal["ResponseGenerated"] = "ResponseGenerated"
+    user_id: uuid.UUID | None
+    channel: Channel
+    customer_phone: str
+    phone_number_id: str | None = None
+    response: str
+    config_source: ConfigSource
+    model: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class FailureReason(StrEnum):
+    CONFIG_REQUIRED = "config_required"  # no user config and no enabled fallback
+    PROVIDER_AUTH = "provider_auth"  # the tenant's Groq key was refused
+    PROVIDER_REJECTED = "provider_rejected"  # Groq refused the request (e.g. unknown model)
+    PROVIDER_UNAVAILABLE = "provider_unavailable"  # Groq 429/5xx/timeouts after retries
+    INTERNAL = "internal"
+
+
+class ResponseFailed(MessageEvent):
+    event_type: Literal["ResponseFailed"] = "ResponseFailed"
+    user_id: uuid.UUID | None
+    channel: Channel
+    reason: FailureReason
+    retryable: bool
+    detail: str = Field(default="", description="Operator-facing; never a secret")
+
+
+MessageOutcome = Annotated[ResponseGenerated | ResponseFailed, Field(discriminator="event_type")]

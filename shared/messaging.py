@@ -1,0 +1,71 @@
+"""Kafka plumbing: the FastStream broker every service publishes with, and topic creation."""
+
+from __future__ import annotations
+
+import contextlib
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from pydantic import BaseModel
+
+from shared.contracts.topics import ALL_TOPICS, TopicSpec
+
+
+def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
+    """acks=all + idempotence: an acknowledged publish survives a broker restart, no dupes.
+
+    KafkaTelemetryMiddleware writes the W3C traceparent into every record's headers and
+    continues the trace on consume; no other Kafka instrumentation is installed beside it.
+    """
+    return KafkaBroker(
+        bootstrap_servers,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=1,
+        middlewares=[KafkaTelemetryMiddleware()],
+        logger=None,
+    )
+
+
+async def publish_event(broker: KafkaBroker, topic: TopicSpec, event: BaseModel, key: str) -> None:
+    await broker.publish(
+        event.model_dump_json().encode(),
+        topic=topic.name,
+        key=key.encode(),
+        headers={"content-type": "application/json", "event-type": type(event).__name__},
+    )
+
+
+async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)
+            for spec in topics
+            if spec.name not in existing
+        ]
+        if missing:
+            # another process may create one between list and create
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+async def partitions_of(bootstrap_servers: str, topic: str) -> list[int]:
+    """The topic's partition numbers, read from the cluster (empty when it does not exist)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    for entry in described:
+        if entry.get("topic") == topic and not entry.get("error_code"):
+            return sorted(p["partition"] for p in entry.get("partitions", []))
+    return []

@@ -1,0 +1,1 @@
+"""In-memory read models of configuration, fed by shared.config_feed."""
