@@ -1,0 +1,105 @@
+"""Session fixtures: real Kafka and PostgreSQL (testcontainers with Docker, local processes
+without), migrations and topics, the fake Groq server and the four services as processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+from devstack.ports import free_port
+from devstack.testinfra import provide_kafka, provide_postgres
+from tests.support.processes import ROOT, ServiceProcess
+from tests.support.stack import Stack
+
+JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
+GATEWAY_KEY = "test-gateway-key"
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    with provide_kafka() as bootstrap_servers:
+        yield bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    with provide_postgres() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(kafka: str, database_url: str) -> dict[str, str]:
+    """Migrations and topics, exactly as `make up` and the Kubernetes Job run them."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.bootstrap"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
+
+
+@pytest.fixture(scope="session")
+def service_env(bootstrapped: dict[str, str]) -> dict[str, str]:
+    return {
+        **bootstrapped,
+        "SECRETS_KEY": Fernet.generate_key().decode(),
+        "AUTH_JWT_SECRET": JWT_SECRET,
+        "GATEWAY_API_KEYS": f"{GATEWAY_KEY},second-key",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        "GATEWAY_REPLY_TIMEOUT_S": "45",
+        "GROQ_MAX_RETRIES": "0",
+    }
+
+
+@pytest.fixture(scope="session")
+def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir: Path = tmp_path_factory.mktemp("service-logs")
+    groq_port = free_port()
+    fake = ServiceProcess(
+        "fake-groq", "fakes.groq", groq_port, {}, log_dir, ["--port", str(groq_port)]
+    )
+    ports = {name: free_port() for name in ("gateway", "identity", "responder", "config")}
+    env = {
+        **service_env,
+        "GROQ_BASE_URL": fake.url,
+        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
+    }
+    services = {
+        name: ServiceProcess(
+            name, f"services.{name}", port, {**env, "OTEL_SERVICE_NAME": name}, log_dir
+        )
+        for name, port in ports.items()
+    }
+    fake.start()
+    for service in services.values():
+        service.start()
+    try:
+        fake.wait_ready(path="/_fake/requests")
+        for service in services.values():
+            service.wait_ready()
+        yield Stack(
+            gateway=services["gateway"],
+            identity=services["identity"],
+            responder=services["responder"],
+            config=services["config"],
+            fake_groq=fake,
+            jwt_secret=JWT_SECRET,
+            gateway_key=GATEWAY_KEY,
+            database_url=service_env["DATABASE_URL"],
+        )
+    finally:
+        for process in [*services.values(), fake]:
+            process.stop()
