@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import phonenumbers
 
+_FORMATTING = str.maketrans("", "", " -().")
+
 
 def to_e164(raw: str | None) -> str | None:
     """E.164 form of a number written with a leading + (or 00), else None.
@@ -13,10 +15,11 @@ def to_e164(raw: str | None) -> str | None:
     if not raw:
         return None
     text = raw.strip()
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    elif not text.startswith("+") and text.replace(" ", "").replace("-", "").isdigit():
-        text = "+" + text
+    bare = text.translate(_FORMATTING)
+    if bare.startswith("00"):
+        text = "+" + bare[2:]
+    elif not text.startswith("+") and bare.isdigit():
+        text = "+" + bare
     try:
         parsed = phonenumbers.parse(text, None)
     except phonenumbers.NumberParseException:
