@@ -17,6 +17,8 @@ from services.config.domain.schemas import (
     GroqConfigOut,
     SystemSettingsIn,
     SystemSettingsOut,
+    TwilioConfigIn,
+    TwilioConfigOut,
     WebhookLinksIn,
     WebhookLinksOut,
     WhatsAppConfigIn,
@@ -160,6 +162,52 @@ async def delete_my_whatsapp(user_id: UserId, uow: Uow) -> None:
     async with uow as repo:
         if not await repo.delete_whatsapp(user_id):
             raise _not_found("WhatsApp configuration")
+
+
+def _twilio_out(row: RowMapping) -> TwilioConfigOut:
+    return TwilioConfigOut(
+        account_sid=row["account_sid"],
+        phone_number=row["phone_number"],
+        is_active=row["is_active"],
+        auth_token_hint=row["auth_token_hint"],
+        updated_at=row["updated_at"],
+    )
+
+
+@router.get("/me/twilio-config", response_model=TwilioConfigOut)
+async def get_my_twilio(user_id: UserId, uow: Uow) -> TwilioConfigOut:
+    async with uow as repo:
+        row = await repo.get_twilio(user_id)
+    if row is None:
+        raise _not_found("Twilio configuration")
+    return _twilio_out(row)
+
+
+@router.put("/me/twilio-config", response_model=TwilioConfigOut)
+async def put_my_twilio(body: TwilioConfigIn, user_id: UserId, uow: Uow) -> TwilioConfigOut:
+    values: dict[str, Any] = {
+        "account_sid": body.account_sid,
+        "auth_token_encrypted": uow.box.encrypt(body.auth_token),
+        "auth_token_hint": hint(body.auth_token),
+        "phone_number": body.phone_number,
+        "is_active": body.is_active,
+    }
+    try:
+        async with uow as repo:
+            row = await repo.put_twilio(user_id, values)
+    except NumberTaken as exc:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail="this phone number is already active for another account",
+        ) from exc
+    return _twilio_out(row)
+
+
+@router.delete("/me/twilio-config", status_code=status.HTTP_204_NO_CONTENT)
+async def delete_my_twilio(user_id: UserId, uow: Uow) -> None:
+    async with uow as repo:
+        if not await repo.delete_twilio(user_id):
+            raise _not_found("Twilio configuration")
 
 
 def _links_out(row: RowMapping | None) -> WebhookLinksOut:

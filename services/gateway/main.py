@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
+import httpx
 from fastapi import FastAPI
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
+from services.gateway.adapters.deliveries import DeliveryStore
 from services.gateway.adapters.inbound import InboundStore
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
+from services.gateway.adapters.providers import ProviderClient
 from services.gateway.adapters.tables import gateway_outbox
 from services.gateway.api import router
+from services.gateway.delivery import ReplyDispatcher
 from services.gateway.handlers import OutcomeRecorder
 from services.gateway.settings import GatewaySettings
-from shared.consumer import KeyedConcurrentConsumer
+from services.gateway.webhooks import router as webhooks_router
+from shared.config_feed import ConfigFeed
+from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
+from shared.crypto import SecretBox
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
@@ -24,6 +33,8 @@ from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
 from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.views.twilio import TwilioDirectory
+from shared.views.whatsapp import WhatsAppDirectory
 
 SERVICE = "gateway"
 
@@ -35,6 +46,15 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         sessions = make_sessionmaker(engine)
         broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
         await broker.connect()
+        secret_box = SecretBox(settings.secrets_key.get_secret_value())
+        whatsapp, twilio = WhatsAppDirectory(), TwilioDirectory()
+
+        def apply_config(event: ConfigEvent) -> None:
+            whatsapp.apply(event)
+            twilio.apply(event)
+
+        feed = ConfigFeed(settings.kafka_bootstrap_servers, apply_config)
+        await feed.start()
         waiters = OutcomeWaiters()
         listener = OutcomeListener(settings.kafka_bootstrap_servers, waiters)
         await listener.start()
@@ -47,6 +67,23 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             handler=OutcomeRecorder(inbound),
         )
         await recorder.start()
+        http = httpx.AsyncClient(timeout=settings.delivery_timeout_s)
+        dispatcher = KeyedConcurrentConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topic=MESSAGE_OUTCOMES.name,
+            group_id=f"{SERVICE}-delivery",
+            handler=ReplyDispatcher(
+                store=DeliveryStore(sessions, lease=timedelta(seconds=30)),
+                client=ProviderClient(http, settings.delivery_max_attempts),
+                whatsapp=whatsapp,
+                twilio=twilio,
+                box=secret_box,
+                broker=broker,
+                settings=settings,
+            ),
+            options=ConsumerOptions(max_attempts=20, max_backoff_s=5.0),
+        )
+        await dispatcher.start()
         outbox.start_relay()
         app.state.settings = settings
         app.state.engine = engine
@@ -55,12 +92,20 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         app.state.recorder = recorder
         app.state.outbox = outbox
         app.state.inbound = inbound
+        app.state.feed = feed
+        app.state.dispatcher = dispatcher
+        app.state.secret_box = secret_box
+        app.state.whatsapp = whatsapp
+        app.state.twilio = twilio
         try:
             yield
         finally:
             await outbox.stop_relay()
+            await dispatcher.stop()
+            await http.aclose()
             await recorder.stop()
             await listener.stop()
+            await feed.stop()
             await broker.stop()
             await engine.dispose()
 
@@ -71,9 +116,16 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(webhooks_router)
 
     async def listening() -> bool:
-        return bool(app.state.listener.alive and app.state.recorder.alive)
+        state = app.state
+        return bool(
+            state.listener.alive
+            and state.recorder.alive
+            and state.dispatcher.alive
+            and state.feed.alive
+        )
 
     async def database_ready() -> bool:
         from sqlalchemy import text
@@ -82,7 +134,11 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             await connection.execute(text("select 1"))
         return True
 
-    app.include_router(ops_router({"outcomes": listening, "database": database_ready}))
+    def details() -> dict[str, object]:
+        feed = getattr(app.state, "feed", None)
+        return {"config_version": feed.version if feed is not None else None}
+
+    app.include_router(ops_router({"outcomes": listening, "database": database_ready}, details))
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 

@@ -10,6 +10,18 @@ class GatewaySettings(BaseServiceSettings):
     gateway_api_keys: SecretStr = Field(description="Comma-separated bearer keys")
     gateway_reply_timeout_s: float = Field(default=25.0, gt=0)
     gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    whatsapp_graph_url: str = "https://graph.facebook.com"
+    whatsapp_graph_version: str = "v21.0"
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    public_base_url: str | None = Field(
+        default=None,
+        description="External URL of the gateway (what Twilio signs) when behind a proxy",
+    )
+    delivery_max_attempts: int = Field(default=6, ge=1)
+    delivery_timeout_s: float = Field(default=10.0, gt=0)
 
     def api_keys(self) -> list[bytes]:
         keys = [k.strip() for k in self.gateway_api_keys.get_secret_value().split(",")]

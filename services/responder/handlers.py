@@ -143,6 +143,8 @@ class ResponderHandler:
             channel=message.channel,
             customer_phone=message.customer_phone,
             phone_number_id=message.phone_number_id,
+            business_phone=message.business_phone,
+            source=message.source,
             response=reply.content,
             config_source=ConfigSource(reply.config_source),
             model=reply.model,

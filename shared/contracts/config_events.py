@@ -39,6 +39,17 @@ class WhatsAppConfigChanged(Envelope):
     verify_token_encrypted: str | None = None
 
 
+class TwilioConfigChanged(Envelope):
+    """A tenant's Twilio number and credentials; phone_number None = deleted."""
+
+    event_type: Literal["TwilioConfigChanged"] = "TwilioConfigChanged"
+    user_id: uuid.UUID
+    account_sid: str | None
+    phone_number: str | None
+    is_active: bool
+    auth_token_encrypted: str | None = None
+
+
 class WebhookLinksChanged(Envelope):
     event_type: Literal["WebhookLinksChanged"] = "WebhookLinksChanged"
     user_id: uuid.UUID
@@ -54,13 +65,21 @@ class SystemSettingsChanged(Envelope):
 
 
 ConfigEvent = Annotated[
-    GroqConfigChanged | WhatsAppConfigChanged | WebhookLinksChanged | SystemSettingsChanged,
+    GroqConfigChanged
+    | WhatsAppConfigChanged
+    | TwilioConfigChanged
+    | WebhookLinksChanged
+    | SystemSettingsChanged,
     Field(discriminator="event_type"),
 ]
 
 
 def config_event_key(
-    event: GroqConfigChanged | WhatsAppConfigChanged | WebhookLinksChanged | SystemSettingsChanged,
+    event: GroqConfigChanged
+    | WhatsAppConfigChanged
+    | TwilioConfigChanged
+    | WebhookLinksChanged
+    | SystemSettingsChanged,
 ) -> str:
     """Compaction key: the latest event per key is the current state of that entity."""
     if isinstance(event, SystemSettingsChanged):

@@ -36,6 +36,9 @@ class MessageReceived(MessageEvent):
     phone_number_id: str | None = Field(default=None, description="WhatsApp Cloud number id")
     text: str
     received_at: str = Field(description="ISO time the gateway accepted the message")
+    message_type: str = Field(
+        default="text", description="Provider message type the text came from (text, button, …)"
+    )
 
 
 class IdentifiedBy(StrEnum):
@@ -64,6 +67,8 @@ class ResponseGenerated(MessageEvent):
     channel: Channel
     customer_phone: str
     phone_number_id: str | None = None
+    business_phone: str | None = None
+    source: str = ""
     response: str
     config_source: ConfigSource
     model: str

@@ -57,5 +57,11 @@ class WhatsAppDirectory:
         """The seed's lookup: a display number (compared in E.164) or a phone-number id."""
         return self._by_number.get(normalize_phone(raw)) or self._by_number_id.get(raw.strip())
 
+    def verify_tokens(self) -> list[str]:
+        """The tenants' webhook verify tokens, still encrypted."""
+        return [
+            a.verify_token_encrypted for a in self._by_user.values() if a.verify_token_encrypted
+        ]
+
     def __len__(self) -> int:
         return len(self._by_user)

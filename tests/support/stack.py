@@ -54,10 +54,10 @@ class Stack:
         return response
 
     async def wait_config_applied(self, version: int, timeout: float = 5.0) -> None:
-        """Wait until identity and responder have applied this config change (≤ 1 s by contract)."""
+        """Wait until every config reader has applied this change (≤ 1 s by contract)."""
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(timeout=2) as client:
-            for service in (self.identity, self.responder):
+            for service in (self.identity, self.responder, self.gateway):
                 while True:
                     body = (await client.get(service.url + "/readyz")).json()
                     if (body.get("config_version") or -1) >= version:

@@ -15,12 +15,14 @@ from services.config.adapters.tables import (
     system_groq_config,
     system_settings,
     user_groq_config,
+    user_twilio_config,
     user_whatsapp_config,
     webhook_api_links,
 )
 from shared.contracts.config_events import (
     GroqConfigChanged,
     SystemSettingsChanged,
+    TwilioConfigChanged,
     WebhookLinksChanged,
     WhatsAppConfigChanged,
     config_event_key,
@@ -29,7 +31,11 @@ from shared.contracts.topics import CONFIG_CHANGES
 from shared.outbox import Outbox
 
 ConfigChange = (
-    GroqConfigChanged | WhatsAppConfigChanged | WebhookLinksChanged | SystemSettingsChanged
+    GroqConfigChanged
+    | WhatsAppConfigChanged
+    | TwilioConfigChanged
+    | WebhookLinksChanged
+    | SystemSettingsChanged
 )
 
 
@@ -136,6 +142,44 @@ class ConfigRepository:
         await self._stage(
             WhatsAppConfigChanged(
                 user_id=user_id, phone_number_id=None, display_phone_number=None, is_active=False
+            )
+        )
+        return True
+
+    # Twilio ----------------------------------------------------------------------------------
+    async def get_twilio(self, user_id: uuid.UUID) -> RowMapping | None:
+        return await self._one(user_twilio_config, user_id=user_id)
+
+    async def put_twilio(self, user_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
+        try:
+            async with self._session.begin_nested():
+                row = await self._upsert(
+                    user_twilio_config,
+                    ["user_id"],
+                    {"user_id": user_id, **values, "updated_at": func.now()},
+                )
+        except IntegrityError as exc:
+            raise NumberTaken from exc
+        await self._stage(
+            TwilioConfigChanged(
+                user_id=user_id,
+                account_sid=row["account_sid"],
+                phone_number=row["phone_number"],
+                is_active=row["is_active"],
+                auth_token_encrypted=row["auth_token_encrypted"],
+            )
+        )
+        return row
+
+    async def delete_twilio(self, user_id: uuid.UUID) -> bool:
+        result = await self._session.execute(
+            delete(user_twilio_config).where(user_twilio_config.c.user_id == user_id)
+        )
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await self._stage(
+            TwilioConfigChanged(
+                user_id=user_id, account_sid=None, phone_number=None, is_active=False
             )
         )
         return True

@@ -64,6 +64,26 @@ user_whatsapp_config = Table(
     comment="owner: config",
 )
 
+user_twilio_config = Table(
+    "user_twilio_config",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("account_sid", String(64), nullable=False),
+    Column("auth_token_encrypted", Text, nullable=False),
+    Column("auth_token_hint", String(32), nullable=False),
+    Column("phone_number", String(32), nullable=False),
+    Column("is_active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Index(
+        "uq_twilio_active_phone_number",
+        "phone_number",
+        unique=True,
+        postgresql_where=text("is_active"),
+    ),
+    comment="owner: config",
+)
+
 webhook_api_links = Table(
     "webhook_api_links",
     metadata,

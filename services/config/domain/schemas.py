@@ -65,6 +65,21 @@ class WhatsAppConfigOut(BaseModel):
     updated_at: datetime
 
 
+class TwilioConfigIn(_In):
+    account_sid: Annotated[str, Field(pattern=r"^AC[0-9a-fA-F]{32}$")]
+    auth_token: Secret
+    phone_number: E164
+    is_active: bool = True
+
+
+class TwilioConfigOut(BaseModel):
+    account_sid: str
+    phone_number: str
+    is_active: bool
+    auth_token_hint: str
+    updated_at: datetime
+
+
 class WebhookLinksIn(_In):
     webhook_url: HttpUrl | None = None
     groq_api_url: Annotated[HttpUrl, AfterValidator(_groq_base)] | None = None

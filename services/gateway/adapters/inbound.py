@@ -9,12 +9,20 @@ from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
-from shared.contracts.messages import MessageOutcome, MessageReceived
-from shared.contracts.topics import MESSAGES_RECEIVED
+from shared.contracts.deliveries import DeliveryStatusReported
+from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
+from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
 from shared.outbox import Outbox
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
+
+
+@dataclass(frozen=True)
+class ProviderAcceptance:
+    staged: list[int]
+    duplicates: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,73 @@ class InboundStore:
             )
             staged = await self._stage(session, event.model_copy(update={"attempt": attempt}))
             return Acceptance(False, attempt, fingerprint, None, [staged])
+
+    async def accept_provider_delivery(
+        self,
+        answered: list[MessageReceived],
+        recorded: list[tuple[str, Channel, str]],
+        receipts: list[DeliveryStatusReported],
+    ) -> ProviderAcceptance:
+        """One provider delivery in one transaction: new messages are recorded and staged,
+        messages seen before are acknowledged and dropped, receipts are stored and staged.
+
+        `recorded` are (message id, channel, type) of messages kept but not answered.
+        """
+        staged: list[int] = []
+        duplicates = 0
+        async with self._sessions() as session, session.begin():
+            for event in answered:
+                if await self._insert(
+                    session, event.message_id, event.channel, event.message_type, True
+                ):
+                    staged.append(await self._stage(session, event))
+                else:
+                    duplicates += 1
+            for message_id, channel, kind in recorded:
+                if not await self._insert(session, message_id, channel, kind, False):
+                    duplicates += 1
+            for receipt in receipts:
+                inserted = (
+                    await session.execute(
+                        insert(delivery_receipts)
+                        .values(
+                            provider_message_id=receipt.provider_message_id,
+                            status=receipt.status,
+                            channel=receipt.channel.value,
+                            recipient=receipt.recipient,
+                            provider_timestamp=receipt.timestamp,
+                            errors=receipt.errors,
+                        )
+                        .on_conflict_do_nothing()
+                        .returning(delivery_receipts.c.status)
+                    )
+                ).first()
+                if inserted is not None:
+                    staged.append(
+                        await self._outbox.add(
+                            session, MESSAGE_DELIVERIES.name, receipt.provider_message_id, receipt
+                        )
+                    )
+        return ProviderAcceptance(staged=staged, duplicates=duplicates)
+
+    async def _insert(
+        self, session: AsyncSession, message_id: str, channel: Channel, kind: str, answered: bool
+    ) -> bool:
+        inserted = (
+            await session.execute(
+                insert(inbound)
+                .values(
+                    message_id=message_id,
+                    channel=channel.value,
+                    kind=kind,
+                    answered=answered,
+                    fingerprint="provider",
+                )
+                .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
+                .returning(inbound.c.message_id)
+            )
+        ).first()
+        return inserted is not None
 
     async def _stage(self, session: AsyncSession, event: MessageReceived) -> int:
         return await self._outbox.add(

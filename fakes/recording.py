@@ -1,0 +1,74 @@
+"""What the provider fakes share: a request log and scripted failures, controlled over HTTP.
+
+  POST /_fake/fail {"status": 500, "times": 2, "retry_after": "0"}  -> the next N calls fail
+  POST /_fake/delay {"seconds": 0.3}                                  -> every call waits
+  GET  /_fake/requests                                                -> recorded calls
+  POST /_fake/reset
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+
+@dataclass
+class Script:
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    fail_status: int | None = None
+    fail_times: int = 0
+    retry_after: str = "0"
+    delay_s: float = 0.0
+
+    async def record(self, request: Request, body: Any) -> JSONResponse | None:
+        """Log the call; return the scripted failure, if one is due."""
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "authorization": request.headers.get("authorization"),
+                "traceparent": request.headers.get("traceparent"),
+                "body": body,
+                "at": time.time(),
+            }
+        )
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if self.fail_times > 0 and self.fail_status:
+            self.fail_times -= 1
+            return JSONResponse(
+                {"error": {"message": "scripted failure", "code": self.fail_status}},
+                status_code=self.fail_status,
+                headers={"retry-after": self.retry_after},
+            )
+        return None
+
+
+def add_control_routes(app: FastAPI) -> None:
+    @app.post("/_fake/fail")
+    async def fail(request: Request) -> dict[str, str]:
+        body = await request.json()
+        script: Script = app.state.script
+        script.fail_status = int(body["status"])
+        script.fail_times = int(body.get("times", 1))
+        script.retry_after = str(body.get("retry_after", 0))
+        return {"status": "ok"}
+
+    @app.post("/_fake/delay")
+    async def delay(request: Request) -> dict[str, str]:
+        app.state.script.delay_s = float((await request.json()).get("seconds", 0))
+        return {"status": "ok"}
+
+    @app.get("/_fake/requests")
+    async def recorded() -> list[dict[str, Any]]:
+        return list(app.state.script.requests)
+
+    @app.post("/_fake/reset")
+    async def reset() -> dict[str, str]:
+        app.state.script = Script()
+        return {"status": "ok"}

@@ -1,0 +1,106 @@
+"""Intent and outcome of each outbound reply, by message id (exactly one send per message).
+
+A worker claims a message with a short lease, records every part it sent as soon as the
+provider accepted it, and marks the message sent or failed. A redelivered outcome finds
+the row and sends nothing again. The one window left: the provider accepted a part and
+the process died before `part_sent` committed; that part is sent again after restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.gateway.adapters.tables import outbound_deliveries as deliveries
+
+
+class DeliveryBusy(Exception):
+    """Another worker holds a live lease on this message (a rebalance overlap): retry later."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    parts_sent: int
+    provider_message_ids: list[str]
+    attempts: int
+
+
+class DeliveryStore:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], lease: timedelta) -> None:
+        self._sessions = sessions
+        self._lease = lease
+
+    async def claim(self, message_id: str, channel: str, parts_total: int) -> Claim | None:
+        """The part to resume from, or None when the message was already sent or failed."""
+        lease_until = func.now() + text(f"interval '{int(self._lease.total_seconds())} seconds'")
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                insert(deliveries)
+                .values(
+                    message_id=message_id,
+                    channel=channel,
+                    status="sending",
+                    parts_total=parts_total,
+                )
+                .on_conflict_do_nothing(index_elements=[deliveries.c.message_id])
+            )
+            row = (
+                (
+                    await session.execute(
+                        select(deliveries)
+                        .where(deliveries.c.message_id == message_id)
+                        .with_for_update()
+                    )
+                )
+                .mappings()
+                .one()
+            )
+            if row["status"] in ("sent", "failed"):
+                return None
+            live = (
+                await session.execute(
+                    select(deliveries.c.lease_until > func.now()).where(
+                        deliveries.c.message_id == message_id
+                    )
+                )
+            ).scalar_one()
+            if live:
+                raise DeliveryBusy(message_id)
+            await session.execute(
+                update(deliveries)
+                .where(deliveries.c.message_id == message_id)
+                .values(
+                    lease_until=lease_until,
+                    attempts=deliveries.c.attempts + 1,
+                    updated_at=func.now(),
+                )
+            )
+        return Claim(row["parts_sent"], list(row["provider_message_ids"]), row["attempts"] + 1)
+
+    async def part_sent(self, message_id: str, parts_sent: int, provider_ids: list[str]) -> None:
+        await self._update(
+            message_id,
+            parts_sent=parts_sent,
+            provider_message_ids=provider_ids,
+            lease_until=func.now() + text(f"interval '{int(self._lease.total_seconds())} seconds'"),
+        )
+
+    async def finish(self, message_id: str, status: str, error: str | None = None) -> None:
+        await self._update(message_id, status=status, last_error=error, lease_until=None)
+
+    async def release(self, message_id: str, error: str) -> None:
+        """Give the lease back after a transient failure, so a retry may start at once."""
+        await self._update(message_id, last_error=error, lease_until=None)
+
+    async def _update(self, message_id: str, **values: Any) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(deliveries)
+                .where(deliveries.c.message_id == message_id)
+                .values(**values, updated_at=func.now())
+            )

@@ -1,0 +1,248 @@
+"""Provider webhooks in: WhatsApp Cloud API and Twilio. Verify the signature over the raw
+request, accept durably (one transaction, outbox), acknowledge at once; the reply goes out
+later through the delivery worker, never inside the webhook call."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from datetime import UTC, datetime
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
+from prometheus_client import Counter
+from twilio.request_validator import RequestValidator
+
+from services.gateway.adapters.inbound import InboundStore
+from services.gateway.domain.whatsapp import PayloadError, parse_delivery, verify_signature
+from services.gateway.settings import GatewaySettings
+from shared.contracts.deliveries import DeliveryStatusReported
+from shared.contracts.messages import Channel, MessageReceived
+from shared.crypto import SecretBox
+from shared.logging import get_logger
+from shared.outbox import Outbox
+from shared.phones import normalize_phone
+from shared.views.twilio import TwilioDirectory
+from shared.views.whatsapp import WhatsAppDirectory
+
+log = get_logger(__name__)
+WEBHOOKS = Counter(
+    "gateway_webhooks_total", "Provider webhook calls by answer", ["provider", "status"]
+)
+router = APIRouter(prefix="/webhooks")
+_background: set[asyncio.Task[object]] = set()
+
+
+def _problem(provider: str, status: int, error: str) -> JSONResponse:
+    WEBHOOKS.labels(provider, str(status)).inc()
+    return JSONResponse({"success": False, "error": error}, status_code=status)
+
+
+async def _raw_body(request: Request, limit: int) -> bytes | None:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+def _publish_soon(outbox: Outbox, staged: list[int]) -> None:
+    """Accepted means committed to the outbox; Kafka gets it right after the ack."""
+    if not staged:
+        return
+    task: asyncio.Task[object] = asyncio.create_task(outbox.publish(staged))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+# WhatsApp Cloud API ----------------------------------------------------------------------------
+@router.get("/whatsapp")
+async def whatsapp_subscribe(request: Request) -> Response:
+    params = request.query_params
+    settings: GatewaySettings = request.app.state.settings
+    token = params.get("hub.verify_token") or ""
+    known = (
+        [settings.whatsapp_verify_token.get_secret_value()]
+        if settings.whatsapp_verify_token
+        else []
+    )
+    box: SecretBox = request.app.state.secret_box
+    known += [box.decrypt(t) for t in request.app.state.whatsapp.verify_tokens()]
+    matches = [hmac.compare_digest(token.encode(), k.encode()) for k in known]
+    if params.get("hub.mode") == "subscribe" and token and any(matches):
+        WEBHOOKS.labels("whatsapp", "200").inc()
+        return PlainTextResponse(params.get("hub.challenge", ""))
+    WEBHOOKS.labels("whatsapp", "403").inc()
+    return PlainTextResponse("verification failed", status_code=403)
+
+
+@router.post("/whatsapp")
+async def whatsapp_receive(request: Request) -> Response:
+    state = request.app.state
+    settings: GatewaySettings = state.settings
+    raw = await _raw_body(request, settings.webhook_max_body_bytes)
+    if raw is None:
+        return _problem("whatsapp", 413, "payload too large")
+    try:
+        delivery = parse_delivery(json.loads(raw))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return _problem("whatsapp", 400, "body is not valid JSON")
+    except PayloadError as exc:
+        return _problem("whatsapp", 400, str(exc))
+    if not _signed_by_owners(
+        raw,
+        request.headers.get("x-hub-signature-256"),
+        delivery.phone_number_ids,
+        state.whatsapp,
+        state.secret_box,
+        settings,
+    ):
+        log.warning("whatsapp webhook with a missing or wrong signature refused")
+        return _problem("whatsapp", 401, "invalid signature")
+    now = datetime.now(UTC).isoformat()
+    answered = [
+        MessageReceived(
+            message_id=m.wamid,
+            conversation_key=f"whatsapp:{m.phone_number_id}:{normalize_phone(m.customer)}",
+            channel=Channel.WHATSAPP,
+            source="whatsapp",
+            customer_phone=normalize_phone(m.customer),
+            business_phone=normalize_phone(m.display_phone_number)
+            if m.display_phone_number
+            else None,
+            phone_number_id=m.phone_number_id,
+            text=m.text,
+            message_type=m.message_type,
+            received_at=now,
+        )
+        for m in delivery.messages
+        if m.text is not None
+    ]
+    recorded = [
+        (m.wamid, Channel.WHATSAPP, m.message_type) for m in delivery.messages if m.text is None
+    ]
+    receipts = [
+        DeliveryStatusReported(
+            channel=Channel.WHATSAPP,
+            provider_message_id=s.wamid,
+            status=s.status,
+            recipient=s.recipient,
+            phone_number_id=s.phone_number_id,
+            timestamp=s.timestamp,
+            errors=s.errors,
+        )
+        for s in delivery.statuses
+    ]
+    inbound: InboundStore = state.inbound
+    try:
+        accepted = await inbound.accept_provider_delivery(answered, recorded, receipts)
+    except Exception as exc:
+        log.error("could not accept whatsapp delivery", error=type(exc).__name__)
+        return _problem("whatsapp", 500, "temporarily unavailable")
+    _publish_soon(state.outbox, accepted.staged)
+    log.info(
+        "whatsapp delivery accepted",
+        messages=len(answered),
+        recorded=len(recorded),
+        statuses=len(receipts),
+        duplicates=accepted.duplicates,
+    )
+    WEBHOOKS.labels("whatsapp", "200").inc()
+    return JSONResponse({"success": True})
+
+
+def _signed_by_owners(
+    raw: bytes,
+    header: str | None,
+    phone_number_ids: set[str],
+    directory: WhatsAppDirectory,
+    box: SecretBox,
+    settings: GatewaySettings,
+) -> bool:
+    """Each number's owner signed it: the tenant's app secret, else WHATSAPP_APP_SECRET."""
+    fallback = (
+        settings.whatsapp_app_secret.get_secret_value() if settings.whatsapp_app_secret else None
+    )
+    secrets: set[str] = set()
+    for number_id in phone_number_ids or {""}:
+        account = directory.by_phone_number_id(number_id) if number_id else None
+        if account is not None and account.app_secret_encrypted:
+            secrets.add(box.decrypt(account.app_secret_encrypted))
+        elif fallback:
+            secrets.add(fallback)
+        else:
+            return False
+    return all(verify_signature(raw, header, secret) for secret in secrets)
+
+
+# Twilio ----------------------------------------------------------------------------------------
+def _signed_url(request: Request, settings: GatewaySettings) -> str:
+    """The URL Twilio signed: PUBLIC_BASE_URL when set (behind a proxy), else as forwarded."""
+    path_and_query = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/") + path_and_query
+    proto = request.headers.get("x-forwarded-proto", request.url.scheme)
+    host = request.headers.get("x-forwarded-host", request.headers.get("host", request.url.netloc))
+    return f"{proto}://{host}{path_and_query}"
+
+
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+@router.post("/twilio")
+async def twilio_receive(request: Request) -> Response:
+    state = request.app.state
+    settings: GatewaySettings = state.settings
+    raw = await _raw_body(request, settings.gateway_max_body_bytes)
+    if raw is None:
+        return _problem("twilio", 413, "payload too large")
+    try:
+        params = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return _problem("twilio", 400, "body is not form-encoded")
+    directory: TwilioDirectory = state.twilio
+    account = directory.by_number(params.get("To", ""))
+    signature = request.headers.get("x-twilio-signature", "")
+    if account is None or not signature:
+        return _problem("twilio", 403, "invalid signature")
+    validator = RequestValidator(state.secret_box.decrypt(account.auth_token_encrypted))
+    if not validator.validate(_signed_url(request, settings), params, signature):
+        log.warning("twilio webhook with a wrong signature refused")
+        return _problem("twilio", 403, "invalid signature")
+    sid, sender, text = params.get("MessageSid"), params.get("From", ""), params.get("Body", "")
+    if not sid or not sender:
+        return _problem("twilio", 400, "MessageSid and From are required")
+    channel_prefix = "whatsapp" if sender.startswith("whatsapp:") else "sms"
+    customer = normalize_phone(sender.removeprefix("whatsapp:"))
+    answered, recorded = [], []
+    if text.strip():
+        answered.append(
+            MessageReceived(
+                message_id=sid,
+                conversation_key=f"twilio:{account.phone_number}:{customer}",
+                channel=Channel.TWILIO,
+                source=channel_prefix,
+                customer_phone=customer,
+                business_phone=account.phone_number,
+                text=text.strip(),
+                received_at=datetime.now(UTC).isoformat(),
+            )
+        )
+    else:
+        recorded.append(
+            (sid, Channel.TWILIO, "media" if params.get("NumMedia", "0") != "0" else "empty")
+        )
+    try:
+        accepted = await state.inbound.accept_provider_delivery(answered, recorded, [])
+    except Exception as exc:
+        log.error("could not accept twilio message", error=type(exc).__name__)
+        return _problem("twilio", 500, "temporarily unavailable")
+    _publish_soon(state.outbox, accepted.staged)
+    WEBHOOKS.labels("twilio", "200").inc()
+    return Response(EMPTY_TWIML, media_type="application/xml")
