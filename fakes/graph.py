@@ -24,7 +24,8 @@ def build_app() -> FastAPI:
     @app.post("/{version}/{phone_number_id}/messages")
     async def send(version: str, phone_number_id: str, request: Request) -> JSONResponse:
         body = await request.json()
-        failure = await app.state.script.record(request, body)
+        script: Script = app.state.script
+        failure = await script.record(request, body)
         if failure is not None:
             return failure
         if not (request.headers.get("authorization") or "").startswith("Bearer "):

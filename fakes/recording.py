@@ -1,9 +1,9 @@
 """What the provider fakes share: a request log and scripted failures, controlled over HTTP.
 
-  POST /_fake/fail {"status": 500, "times": 2, "retry_after": "0"}  -> the next N calls fail
-  POST /_fake/delay {"seconds": 0.3}                                  -> every call waits
-  GET  /_fake/requests                                                -> recorded calls
-  POST /_fake/reset
+POST /_fake/fail {"status": 500, "times": 2, "retry_after": "0"}  -> the next N calls fail
+POST /_fake/delay {"seconds": 0.3}                                  -> every call waits
+GET  /_fake/requests                                                -> recorded calls
+POST /_fake/reset
 """
 
 from __future__ import annotations
@@ -26,7 +26,13 @@ class Script:
     delay_s: float = 0.0
 
     async def record(self, request: Request, body: Any) -> JSONResponse | None:
-        """Log the call; return the scripted failure, if one is due."""
+        """Log the call; return the scripted failure, if one is due.
+
+        The delay comes first: a caller that dies while waiting was never answered, and the
+        call is not logged as accepted.
+        """
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         self.requests.append(
             {
                 "method": request.method,
@@ -37,8 +43,6 @@ class Script:
                 "at": time.time(),
             }
         )
-        if self.delay_s:
-            await asyncio.sleep(self.delay_s)
         if self.fail_times > 0 and self.fail_status:
             self.fail_times -= 1
             return JSONResponse(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import uuid
+from urllib.parse import parse_qsl
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -23,8 +24,9 @@ def build_app() -> FastAPI:
 
     @app.post("/2010-04-01/Accounts/{account_sid}/Messages.json")
     async def send(account_sid: str, request: Request) -> JSONResponse:
-        form = dict(await request.form())
-        failure = await app.state.script.record(request, {"account_sid": account_sid, **form})
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        script: Script = app.state.script
+        failure = await script.record(request, {"account_sid": account_sid, **form})
         if failure is not None:
             return failure
         return JSONResponse(

@@ -1,5 +1,5 @@
 """Session fixtures: real Kafka and PostgreSQL (testcontainers with Docker, local processes
-without), migrations and topics, the fake Groq server and the four services as processes."""
+without), migrations and topics, the provider fakes and the four services as processes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ from tests.support.stack import Stack
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 GATEWAY_KEY = "test-gateway-key"
+WHATSAPP_APP_SECRET = "global-app-secret-for-tests"
+WHATSAPP_VERIFY_TOKEN = "global-verify-token"
 
 
 @pytest.fixture(scope="session")
@@ -67,14 +69,21 @@ def service_env(bootstrapped: dict[str, str]) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
-    groq_port = free_port()
-    fake = ServiceProcess(
-        "fake-groq", "fakes.groq", groq_port, {}, log_dir, ["--port", str(groq_port)]
-    )
+    fakes = {
+        name: ServiceProcess(
+            f"fake-{name}", f"fakes.{name}", port, {}, log_dir, ["--port", str(port)]
+        )
+        for name, port in (("groq", free_port()), ("graph", free_port()), ("twilio", free_port()))
+    }
     ports = {name: free_port() for name in ("gateway", "identity", "responder", "config")}
     env = {
         **service_env,
-        "GROQ_BASE_URL": fake.url,
+        "GROQ_BASE_URL": fakes["groq"].url,
+        "WHATSAPP_GRAPH_URL": fakes["graph"].url,
+        "TWILIO_API_URL": fakes["twilio"].url,
+        "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
+        "DELIVERY_MAX_ATTEMPTS": "4",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {
@@ -83,11 +92,11 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         )
         for name, port in ports.items()
     }
-    fake.start()
-    for service in services.values():
-        service.start()
+    for process in [*fakes.values(), *services.values()]:
+        process.start()
     try:
-        fake.wait_ready(path="/_fake/requests")
+        for fake in fakes.values():
+            fake.wait_ready(path="/_fake/requests")
         for service in services.values():
             service.wait_ready()
         yield Stack(
@@ -95,11 +104,13 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             identity=services["identity"],
             responder=services["responder"],
             config=services["config"],
-            fake_groq=fake,
+            fake_groq=fakes["groq"],
+            fake_graph=fakes["graph"],
+            fake_twilio=fakes["twilio"],
             jwt_secret=JWT_SECRET,
             gateway_key=GATEWAY_KEY,
             database_url=service_env["DATABASE_URL"],
         )
     finally:
-        for process in [*services.values(), fake]:
+        for process in [*services.values(), *fakes.values()]:
             process.stop()

@@ -16,6 +16,7 @@ from shared.contracts.messages import MessageReceived, UserIdentified
 from shared.contracts.topics import MESSAGES_IDENTIFIED
 from shared.logging import get_logger
 from shared.messaging import publish_event
+from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
 log = get_logger(__name__)
@@ -25,6 +26,7 @@ IDENTIFIED = Counter("identity_messages_total", "Messages identified, by how", [
 @dataclass
 class IdentityHandler:
     directory: WhatsAppDirectory
+    twilio: TwilioDirectory
     history: CustomerHistory
     broker: KafkaBroker
 
@@ -56,7 +58,7 @@ class IdentityHandler:
 
     async def identify(self, message: MessageReceived) -> Identification:
         now = datetime.now(UTC)
-        found = identify_by_config(message, self.directory)
+        found = identify_by_config(message, self.directory, self.twilio)
         if found is None:
             found = from_history(await self.history.recent_user(message.customer_phone, now))
         if found.user_id is not None:

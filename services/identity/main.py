@@ -13,6 +13,7 @@ from services.identity.handlers import IdentityHandler
 from services.identity.settings import IdentitySettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGES_RECEIVED
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
@@ -21,6 +22,7 @@ from shared.ops import ops_router
 from shared.server import serve
 from shared.settings import load_settings
 from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
 SERVICE = "identity"
@@ -28,6 +30,12 @@ SERVICE = "identity"
 
 def build_app(settings: IdentitySettings) -> FastAPI:
     directory = WhatsAppDirectory()
+    twilio = TwilioDirectory()
+
+    def apply_config(event: ConfigEvent) -> None:
+        directory.apply(event)
+        twilio.apply(event)
+
     state: dict[str, object] = {}
 
     @asynccontextmanager
@@ -35,10 +43,11 @@ def build_app(settings: IdentitySettings) -> FastAPI:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
         await broker.connect()
-        feed = ConfigFeed(settings.kafka_bootstrap_servers, directory.apply)
+        feed = ConfigFeed(settings.kafka_bootstrap_servers, apply_config)
         await feed.start()
         handler = IdentityHandler(
             directory=directory,
+            twilio=twilio,
             history=CustomerHistory(
                 make_sessionmaker(engine), timedelta(days=settings.identity_history_days)
             ),

@@ -43,6 +43,7 @@ class MessageReceived(MessageEvent):
 
 class IdentifiedBy(StrEnum):
     WHATSAPP_CONFIG = "whatsapp_config"
+    TWILIO_CONFIG = "twilio_config"
     CONVERSATION_HISTORY = "conversation_history"
     NONE = "none"
 

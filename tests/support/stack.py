@@ -28,6 +28,8 @@ class Stack:
     responder: ServiceProcess
     config: ServiceProcess
     fake_groq: ServiceProcess
+    fake_graph: ServiceProcess
+    fake_twilio: ServiceProcess
     jwt_secret: str
     gateway_key: str
     database_url: str
@@ -73,11 +75,14 @@ class Stack:
         response = await self.config_call("PUT", "/v1/me/groq-config", self.user(user_id), body)
         assert response.status_code == 200, response.text
 
-    async def put_whatsapp(self, user_id: uuid.UUID, number: str, number_id: str) -> None:
+    async def put_whatsapp(
+        self, user_id: uuid.UUID, number: str, number_id: str, **secrets: str
+    ) -> None:
         body = {
             "phone_number_id": number_id,
             "display_phone_number": number,
             "access_token": f"EAAtest{uuid.uuid4().hex}",
+            **secrets,
         }
         response = await self.config_call("PUT", "/v1/me/whatsapp-config", self.user(user_id), body)
         assert response.status_code == 200, response.text
@@ -126,5 +131,13 @@ class Stack:
             return result
 
     async def groq_control(self, path: str, body: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=self.fake_groq.url, timeout=5) as client:
+        await self.fake_control(self.fake_groq, path, body)
+
+    async def fake_control(self, fake: ServiceProcess, path: str, body: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(base_url=fake.url, timeout=5) as client:
             (await client.post(path, json=body)).raise_for_status()
+
+    async def fake_requests(self, fake: ServiceProcess) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=fake.url, timeout=5) as client:
+            result: list[dict[str, Any]] = (await client.get("/_fake/requests")).json()
+            return result
