@@ -84,6 +84,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
         "DELIVERY_MAX_ATTEMPTS": "4",
+        "DELIVERY_LEASE_S": "5",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {

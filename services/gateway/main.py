@@ -73,7 +73,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             topic=MESSAGE_OUTCOMES.name,
             group_id=f"{SERVICE}-delivery",
             handler=ReplyDispatcher(
-                store=DeliveryStore(sessions, lease=timedelta(seconds=30)),
+                store=DeliveryStore(sessions, lease=timedelta(seconds=settings.delivery_lease_s)),
                 client=ProviderClient(http, settings.delivery_max_attempts),
                 whatsapp=whatsapp,
                 twilio=twilio,

@@ -22,6 +22,11 @@ class GatewaySettings(BaseServiceSettings):
     )
     delivery_max_attempts: int = Field(default=6, ge=1)
     delivery_timeout_s: float = Field(default=10.0, gt=0)
+    delivery_lease_s: int = Field(
+        default=30,
+        ge=1,
+        description="How long a claimed reply is reserved; after a crash it resumes when this expires",
+    )
 
     def api_keys(self) -> list[bytes]:
         keys = [k.strip() for k in self.gateway_api_keys.get_secret_value().split(",")]

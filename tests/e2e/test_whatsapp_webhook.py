@@ -292,3 +292,41 @@ async def test_media_without_caption_is_recorded_and_not_answered(stack: Stack) 
     assert stored == [{"kind": "audio", "answered": False}]
     await asyncio.sleep(0.5)
     assert not await _sends(stack, _to(customer), 1, timeout=0)
+
+
+@pytest.mark.slow
+async def test_delivery_worker_sigkilled_mid_burst_sends_every_reply_exactly_once(
+    stack: Stack,
+) -> None:
+    tenant = await _tenant(stack)
+    run = uuid.uuid4().hex[:8]
+    customers = [random_number() for _ in range(60)]
+    for i, customer in enumerate(customers):
+        body = whatsapp_payload(
+            tenant.number_id, tenant.number, [text_message(customer, f"crash {run} {i}")]
+        )
+        assert (await _post(stack, body, meta_signature(body, tenant.secret))).status_code == 200
+
+    def mine(r: dict[str, Any]) -> bool:
+        return f"crash {run} " in r["body"]["text"]["body"]
+
+    try:
+        await _sends(stack, mine, 20)
+        # From now on the fake Graph API holds every new send before accepting it, so the
+        # kill lands while sends are in flight but outside the documented window (accepted by
+        # the provider, not yet recorded by us).
+        await stack.fake_control(stack.fake_graph, "/_fake/delay", {"seconds": 30})
+        await asyncio.sleep(0.5)
+        stack.gateway.kill()
+    finally:
+        await stack.fake_control(stack.fake_graph, "/_fake/delay", {"seconds": 0})
+    stack.gateway.start()
+    await asyncio.to_thread(stack.gateway.wait_ready)
+
+    sent = await _sends(stack, mine, 60, timeout=120)
+    await asyncio.sleep(1.0)
+    sent = await _sends(stack, mine, 60, timeout=0)
+    per_customer: dict[str, int] = {}
+    for request in sent:
+        per_customer[request["body"]["to"]] = per_customer.get(request["body"]["to"], 0) + 1
+    assert per_customer == {c.removeprefix("+"): 1 for c in customers}
