@@ -34,6 +34,16 @@ class SecretBox:
         except InvalidToken as exc:
             raise SecretBoxError("ciphertext does not open with SECRETS_KEY") from exc
 
+    def try_decrypt(self, ciphertext: str | None) -> str | None:
+        """None for a missing value or one no configured key opens (logged by the caller's
+        outcome, never raised into a request)."""
+        if not ciphertext:
+            return None
+        try:
+            return self.decrypt(ciphertext)
+        except SecretBoxError:
+            return None
+
     def rotate(self, ciphertext: str) -> str:
         """Re-encrypt under the first (newest) key."""
         return self._fernet.rotate(ciphertext.encode()).decode()
