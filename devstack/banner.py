@@ -1,0 +1,73 @@
+"""What ``make up`` prints: the dev secrets at start, the URLs and tokens once ready."""
+
+from __future__ import annotations
+
+from devstack.devsecrets import FILE_NAME, DevSecrets
+from devstack.settings import DevSettings
+from devstack.tokens import DEV_ADMIN_ID, DEV_USER_ID, admin_token, user_token
+
+
+def secrets_lines(settings: DevSettings, dev: DevSecrets) -> list[str]:
+    where = {
+        "env": "from the environment",
+        "kept": f"kept in {settings.data_dir / FILE_NAME}",
+        "generated": f"generated, kept in {settings.data_dir / FILE_NAME}",
+    }
+    lines = ["dev secrets (set these variables to override):"]
+    for name, value in dev.as_env().items():
+        lines.append(f"  {name}={value}   ({where[dev.sources[name]]})")
+    return lines
+
+
+def ready_lines(
+    settings: DevSettings,
+    dev: DevSecrets,
+    kafka: str,
+    database_url: str,
+    elapsed: float,
+) -> list[str]:
+    ports = settings.service_ports
+    gateway = f"http://127.0.0.1:{ports['gateway']}"
+    config = f"http://127.0.0.1:{ports['config']}"
+    user = user_token(dev.auth_jwt_secret)
+    admin = admin_token(dev.auth_jwt_secret)
+    key = dev.first_gateway_key
+    lines = [
+        f"all services ready in {elapsed:.1f} s",
+        "",
+        f"  Gateway      {gateway}   (POST /api-chatbot, /webhooks/whatsapp, /webhooks/twilio)",
+        f"  Config API   {config}   (docs: {config}/docs, OpenAPI: {config}/openapi.json)",
+        "",
+        "  Operations endpoints:",
+    ]
+    for name, port in ports.items():
+        base = f"http://127.0.0.1:{port}"
+        lines.append(f"    {name:<10} {base}/healthz  {base}/readyz  {base}/metrics")
+    lines += [
+        "",
+        f"  Kafka        {kafka}",
+        f"  PostgreSQL   {database_url}",
+        "",
+        f"  Gateway API key (one of GATEWAY_API_KEYS): {key}",
+        f"  User token   sub={DEV_USER_ID} role=authenticated",
+        f"  Admin token  sub={DEV_ADMIN_ID} role=service_role",
+        "  (HS256 with AUTH_JWT_SECRET, aud=authenticated, valid 10 years)",
+        "",
+        "  Try it (nothing is seeded: the chatbot answers 503 configRequired until a Groq",
+        "  config or the system fallback is set):",
+        f"    export GATEWAY_KEY='{key}'",
+        f"    export USER_TOKEN='{user}'",
+        f"    export ADMIN_TOKEN='{admin}'",
+        f'    curl -sS {config}/v1/me/groq-config -H "Authorization: Bearer $USER_TOKEN"',
+        f'    curl -sS -X PUT {config}/v1/me/groq-config -H "Authorization: Bearer $USER_TOKEN" \\',
+        "         -H 'Content-Type: application/json' \\",
+        '         -d \'{"api_key": "gsk_...", "model": "llama-3.1-8b-instant", '
+        '"temperature": 0.7}\'',
+        f'    curl -sS {config}/v1/system/settings -H "Authorization: Bearer $ADMIN_TOKEN"',
+        f'    curl -sS -X POST {gateway}/api-chatbot -H "Authorization: Bearer $GATEWAY_KEY" \\',
+        "         -H 'Content-Type: application/json' \\",
+        '         -d \'{"text": "Bonjour", "source": "whatsapp", "phoneNumber": "+33612345678"}\'',
+        "",
+        "  Ctrl-C stops everything.",
+    ]
+    return lines
