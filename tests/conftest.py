@@ -75,6 +75,11 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         )
         for name, port in (("groq", free_port()), ("graph", free_port()), ("twilio", free_port()))
     }
+    sink_port = free_port()
+    sink = ServiceProcess(
+        "trace-sink", "devstack.tracesink", sink_port, {}, log_dir, ["--port", str(sink_port)]
+    )
+    fakes["sink"] = sink
     ports = {name: free_port() for name in ("gateway", "identity", "responder", "config")}
     env = {
         **service_env,
@@ -85,6 +90,8 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
         "DELIVERY_MAX_ATTEMPTS": "4",
         "DELIVERY_LEASE_S": "5",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {
@@ -97,7 +104,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         process.start()
     try:
         for fake in fakes.values():
-            fake.wait_ready(path="/_fake/requests")
+            fake.wait_ready(path="/healthz" if fake is sink else "/_fake/requests")
         for service in services.values():
             service.wait_ready()
         yield Stack(
@@ -108,6 +115,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
             fake_groq=fakes["groq"],
             fake_graph=fakes["graph"],
             fake_twilio=fakes["twilio"],
+            trace_sink=sink,
             jwt_secret=JWT_SECRET,
             gateway_key=GATEWAY_KEY,
             database_url=service_env["DATABASE_URL"],

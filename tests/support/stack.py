@@ -30,6 +30,7 @@ class Stack:
     fake_groq: ServiceProcess
     fake_graph: ServiceProcess
     fake_twilio: ServiceProcess
+    trace_sink: ServiceProcess
     jwt_secret: str
     gateway_key: str
     database_url: str
@@ -140,4 +141,12 @@ class Stack:
     async def fake_requests(self, fake: ServiceProcess) -> list[dict[str, Any]]:
         async with httpx.AsyncClient(base_url=fake.url, timeout=5) as client:
             result: list[dict[str, Any]] = (await client.get("/_fake/requests")).json()
+            return result
+
+    # traces ----------------------------------------------------------------------------------
+    async def spans(self, trace_id: str) -> list[dict[str, Any]]:
+        async with httpx.AsyncClient(base_url=self.trace_sink.url, timeout=5) as client:
+            result: list[dict[str, Any]] = (
+                await client.get("/spans", params={"trace_id": trace_id})
+            ).json()
             return result

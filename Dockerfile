@@ -1,0 +1,68 @@
+# syntax=docker/dockerfile:1
+# One image for the four services and the bootstrap step:
+#   python -m services.gateway | services.identity | services.responder | services.config
+#   python -m shared.bootstrap   (migrations + Kafka topics, one-shot, before the services)
+# Build:  docker build -t whatsapp-ai-reply:dev .
+# The base is pinned by tag; CI should additionally pin it by digest (@sha256:...).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+
+# ---------------------------------------------------------------------------------------
+# builder: a virtualenv with the runtime dependencies only (never the `dev` extra)
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+ENV PATH=/opt/venv/bin:$PATH
+
+WORKDIR /build
+# Only pyproject.toml: this layer (the slow one) is rebuilt when dependencies change,
+# not when code changes. `[project].dependencies` is turned into a requirements file so
+# that nothing of the project itself (nor its dev extra) is installed here.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+ && pip install --no-cache-dir --require-virtualenv -r requirements.txt
+
+# ---------------------------------------------------------------------------------------
+# runtime: the venv, the code, a non-root user; no compilers, no dev tools
+# ---------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS runtime
+
+LABEL org.opencontainers.image.title="whatsapp-ai-reply" \
+      org.opencontainers.image.description="Multi-tenant WhatsApp AI-reply services (gateway, identity, responder, config)"
+
+# PYTHONPATH=/app: the code runs from the source tree (not pip-installed) because
+# shared.bootstrap finds alembic.ini and migrations/ next to the `shared` package.
+# HOME=/tmp: the root filesystem is read-only in production; /tmp is a writable volume.
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONPATH=/app \
+    PATH=/opt/venv/bin:$PATH \
+    HOME=/tmp \
+    LOG_FORMAT=json
+
+RUN groupadd --system --gid 10001 app \
+ && useradd --system --uid 10001 --gid 10001 --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin app
+
+COPY --from=builder /opt/venv /opt/venv
+
+WORKDIR /app
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY shared ./shared
+COPY services ./services
+# Byte-compile at build time: at run time the filesystem is read-only.
+RUN python -m compileall -q /app
+
+USER 10001:10001
+
+# gateway, config, identity (ops only), responder (ops only)
+EXPOSE 8000 8001 8002 8003
+
+# No HEALTHCHECK: each service listens on its own port; docker-compose.yml and the
+# Kubernetes probes check /readyz and /healthz of the service they run.
+CMD ["python", "-m", "services.gateway"]
