@@ -30,8 +30,12 @@ def main() -> int:
     if not database_url or not bootstrap_servers:
         print("bootstrap: DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are required", file=sys.stderr)
         return 2
+    replication = os.environ.get("KAFKA_REPLICATION_FACTOR", "1")
+    if not replication.isdigit() or int(replication) < 1:
+        print("bootstrap: KAFKA_REPLICATION_FACTOR must be a positive integer", file=sys.stderr)
+        return 2
     migrate(database_url)
-    asyncio.run(ensure_topics(bootstrap_servers))
+    asyncio.run(ensure_topics(bootstrap_servers, replication_factor=int(replication)))
     print("bootstrap: migrations at head, topics present")
     return 0
 

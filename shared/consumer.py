@@ -24,10 +24,20 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import Counter, Gauge
 
 from shared.logging import get_logger
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
+CONSUMER_LAG = Gauge(
+    "kafka_consumer_lag",
+    "Records behind the partition's end (high watermark minus committed offset)",
+    ["group", "topic", "partition"],
+)
+IN_FLIGHT = Gauge("kafka_consumer_in_flight", "Records being processed", ["group", "topic"])
+PROCESSED = Counter(
+    "kafka_records_processed_total", "Records handled, by result", ["group", "topic", "result"]
+)
 log = get_logger(__name__)
 tracer = trace.get_tracer("shared.consumer")
 
@@ -71,6 +81,7 @@ class KeyedConcurrentConsumer:
         options: ConsumerOptions | None = None,
     ) -> None:
         self._topic = topic
+        self._group = group_id
         self._handler = handler
         self._options = options or ConsumerOptions()
         self._consumer = AIOKafkaConsumer(
@@ -134,6 +145,16 @@ class KeyedConcurrentConsumer:
                     progress.pending.append(record.offset)
                     self._dispatch(tp, record)
             await self._commit()
+            self._report_lag()
+
+    def _report_lag(self) -> None:
+        IN_FLIGHT.labels(self._group, self._topic).set(len(self._in_flight))
+        for tp, progress in self._progress.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and progress.committed >= 0:
+                CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(
+                    max(highwater - progress.committed, 0)
+                )
 
     def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
         key = record.key
@@ -178,6 +199,7 @@ class KeyedConcurrentConsumer:
         for attempt in range(1, self._options.max_attempts + 1):
             try:
                 await self._handler(record)
+                PROCESSED.labels(self._group, self._topic, "ok").inc()
                 return
             except asyncio.CancelledError:
                 raise
@@ -193,7 +215,9 @@ class KeyedConcurrentConsumer:
                         error=type(exc).__name__,
                     )
                     await self._dead_letter(record, exc)
+                    PROCESSED.labels(self._group, self._topic, "dead_lettered").inc()
                     return
+                PROCESSED.labels(self._group, self._topic, "retried").inc()
                 log.warning(
                     "record failed, retrying",
                     topic=record.topic,

@@ -57,7 +57,11 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
-            foreign_pre_chain=[*shared_processors, structlog.stdlib.add_logger_name],
+            foreign_pre_chain=[
+                *shared_processors,
+                structlog.stdlib.add_logger_name,
+                structlog.processors.format_exc_info,
+            ],
         )
     )
     root = logging.getLogger()

@@ -39,13 +39,17 @@ async def publish_event(broker: KafkaBroker, topic: TopicSpec, event: BaseModel,
     )
 
 
-async def ensure_topics(bootstrap_servers: str, topics: tuple[TopicSpec, ...] = ALL_TOPICS) -> None:
+async def ensure_topics(
+    bootstrap_servers: str,
+    topics: tuple[TopicSpec, ...] = ALL_TOPICS,
+    replication_factor: int = 1,
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
         missing = [
-            NewTopic(spec.name, spec.partitions, 1, topic_configs=spec.config)
+            NewTopic(spec.name, spec.partitions, replication_factor, topic_configs=spec.config)
             for spec in topics
             if spec.name not in existing
         ]

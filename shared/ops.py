@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
+
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests by route and status", ["method", "route", "status"]
+)
+HTTP_SECONDS = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request latency by route",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+
+
+def add_http_metrics(app: FastAPI) -> None:
+    """Request count and latency per route template (never per raw path: bounded labels)."""
+
+    @app.middleware("http")
+    async def measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = request.scope.get("route")
+            template = getattr(route, "path", "unmatched")
+            if template not in ("/metrics", "/healthz", "/readyz"):
+                HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
+                HTTP_SECONDS.labels(request.method, template).observe(time.perf_counter() - started)
 
 
 def ops_router(

@@ -16,7 +16,7 @@ from shared.crypto import SecretBox
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
-from shared.ops import ops_router
+from shared.ops import add_http_metrics, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
@@ -58,6 +58,7 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         return True
 
     app.include_router(ops_router({"database": database_ready}))
+    add_http_metrics(app)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 

@@ -28,7 +28,7 @@ from shared.crypto import SecretBox
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
-from shared.ops import ops_router
+from shared.ops import add_http_metrics, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
@@ -139,6 +139,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         return {"config_version": feed.version if feed is not None else None}
 
     app.include_router(ops_router({"outcomes": listening, "database": database_ready}, details))
+    add_http_metrics(app)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app
 

@@ -24,6 +24,7 @@ from shared.crypto import SecretBox
 from shared.logging import get_logger
 from shared.outbox import Outbox
 from shared.phones import normalize_phone
+from shared.telemetry import current_trace_id
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
@@ -35,9 +36,14 @@ router = APIRouter(prefix="/webhooks")
 _background: set[asyncio.Task[object]] = set()
 
 
-def _problem(provider: str, status: int, error: str) -> JSONResponse:
+def _traced(response: Response) -> Response:
+    response.headers["X-Trace-Id"] = current_trace_id() or ""
+    return response
+
+
+def _problem(provider: str, status: int, error: str) -> Response:
     WEBHOOKS.labels(provider, str(status)).inc()
-    return JSONResponse({"success": False, "error": error}, status_code=status)
+    return _traced(JSONResponse({"success": False, "error": error}, status_code=status))
 
 
 async def _raw_body(request: Request, limit: int) -> bytes | None:
@@ -154,7 +160,7 @@ async def whatsapp_receive(request: Request) -> Response:
         duplicates=accepted.duplicates,
     )
     WEBHOOKS.labels("whatsapp", "200").inc()
-    return JSONResponse({"success": True})
+    return _traced(JSONResponse({"success": True}))
 
 
 def _signed_by_owners(
@@ -251,4 +257,4 @@ async def twilio_receive(request: Request) -> Response:
         return _problem("twilio", 500, "temporarily unavailable")
     _publish_soon(state.outbox, accepted.staged)
     WEBHOOKS.labels("twilio", "200").inc()
-    return Response(EMPTY_TWIML, media_type="application/xml")
+    return _traced(Response(EMPTY_TWIML, media_type="application/xml"))

@@ -29,7 +29,7 @@ class ProviderUnavailable(Exception):
         self.retry_after = retry_after
 
 
-_backoff = wait_exponential_jitter(initial=0.5, max=8.0, jitter=0.5)
+_backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
 
 
 def _wait(state: RetryCallState) -> float:
