@@ -43,6 +43,13 @@ def ready_lines(
     for name, port in ports.items():
         base = f"http://127.0.0.1:{port}"
         lines.append(f"    {name:<10} {base}/healthz  {base}/readyz  {base}/metrics")
+    if settings.trace_port is not None:
+        sink = f"http://127.0.0.1:{settings.trace_port}"
+        lines += [
+            "",
+            f"  Traces       OTLP/HTTP sink {sink}, kept in {settings.data_dir / 'traces.jsonl'}",
+            f"    .venv/bin/python -m devstack.traces <traceId or messageId> --sink {sink}",
+        ]
     lines += [
         "",
         f"  Kafka        {kafka}",

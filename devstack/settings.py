@@ -22,6 +22,7 @@ SERVICE_PORTS = (
 )
 KAFKA_PORT = ("Kafka", "DEVSTACK_KAFKA_PORT", 9092)
 POSTGRES_PORT = ("PostgreSQL", "DEVSTACK_POSTGRES_PORT", 5432)
+TRACE_PORT = ("trace sink", "DEVSTACK_TRACE_PORT", 4318)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class DevSettings:
     postgres_port: int
     service_ports: dict[str, int]
     notes: tuple[str, ...] = field(default=())
+    trace_port: int | None = None  # set: make up runs the local trace sink on it
 
     @property
     def starts_kafka(self) -> bool:
@@ -111,7 +113,14 @@ def load_settings(env: Mapping[str, str] | None = None) -> DevSettings:
         postgres_port = choice.port
         if choice.note:
             notes.append(choice.note)
+    trace_port = None
+    if not env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip():
+        choice = choose_port(*TRACE_PORT, env, taken)
+        trace_port = choice.port
+        if choice.note:
+            notes.append(choice.note)
     return DevSettings(
+        trace_port=trace_port,
         data_dir=data_dir,
         kafka_bootstrap_servers=kafka,
         database_url=database,

@@ -50,13 +50,34 @@ def stack_env(settings: DevSettings, dev: DevSecrets, infra: LocalInfra) -> dict
     for service, variable, _default in SERVICE_PORTS:
         env[variable] = str(settings.service_ports[service])
     env["DEV_DATA_DIR"] = str(settings.data_dir)
+    if settings.trace_port is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{settings.trace_port}"
     env.setdefault("LOG_FORMAT", "console")
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
 def service_specs(env: dict[str, str], settings: DevSettings) -> list[ServiceSpec]:
-    return [
+    sink: list[ServiceSpec] = []
+    if settings.trace_port is not None:
+        sink.append(
+            ServiceSpec(
+                name="traces",
+                argv=[
+                    sys.executable,
+                    "-m",
+                    "devstack.tracesink",
+                    "--port",
+                    str(settings.trace_port),
+                    "--file",
+                    str(settings.data_dir / "traces.jsonl"),
+                ],
+                env=env,
+                cwd=repo_root(),
+                ready_url=f"http://127.0.0.1:{settings.trace_port}/healthz",
+            )
+        )
+    return sink + [
         ServiceSpec(
             name=name,
             argv=service_argv(name),
