@@ -63,7 +63,8 @@ class Stack:
             for service in (self.identity, self.responder, self.gateway):
                 while True:
                     body = (await client.get(service.url + "/readyz")).json()
-                    if (body.get("config_version") or -1) >= version:
+                    applied = body.get("config_version")
+                    if applied is not None and applied >= version:
                         break
                     if time.monotonic() > deadline:
                         raise TimeoutError(f"{service.name} did not apply config {version}")
