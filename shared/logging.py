@@ -69,6 +69,9 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     root.setLevel(logging.WARNING)
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Coordinator moves are routine while a fresh broker elects one; failures that matter
+    # surface as consumer errors.
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.ERROR)
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

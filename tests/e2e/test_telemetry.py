@@ -68,6 +68,8 @@ async def test_one_message_is_one_connected_trace(stack: Stack) -> None:
     assert responder[0]["attributes"]["app.config_source"] == "user"
     groq = next(s for s in spans if _is_groq_call(s))
     assert groq["service"] == "responder"
+    statements = [s for s in spans if s["attributes"].get("db.system") == "postgresql"]
+    assert {s["service"] for s in statements} >= {"gateway", "responder"}
     for span in spans:  # no secret, no message text in any attribute
         assert "gsk_trace_" not in json.dumps(span["attributes"])
 
