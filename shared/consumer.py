@@ -67,7 +67,7 @@ class ConsumerOptions:
     first_backoff_s: float = 0.2
     max_backoff_s: float = 10.0
     fetch_max_wait_ms: int = 10
-    shutdown_timeout_s: float = 20.0
+    shutdown_timeout_s: float = 15.0
 
 
 class KeyedConcurrentConsumer:
@@ -99,6 +99,7 @@ class KeyedConcurrentConsumer:
         self._tails: dict[bytes | None, asyncio.Task[None]] = {}
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
+        self._stop_requested = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self.ready = False
@@ -113,6 +114,7 @@ class KeyedConcurrentConsumer:
     async def stop(self) -> None:
         """Stop fetching, let in-flight work finish (bounded), commit it, leave the group."""
         self._stopping = True
+        self._stop_requested.set()
         self.ready = False
         if self._loop_task:
             self._loop_task.cancel()
@@ -178,6 +180,8 @@ class KeyedConcurrentConsumer:
                 await asyncio.shield(previous)
         carrier = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
         parent = propagate.extract(carrier)
+        if self._stopping:
+            return  # not started before the stop: left uncommitted, redelivered later
         with tracer.start_as_current_span(
             f"{record.topic} process",
             context=parent,
@@ -189,18 +193,21 @@ class KeyedConcurrentConsumer:
                 "messaging.kafka.message.offset": record.offset,
             },
         ) as span:
-            await self._handle_with_retries(record, span)
+            if not await self._handle_with_retries(record, span):
+                return
         progress = self._progress.get(tp)
         if progress is not None:
             progress.finished.add(record.offset)
 
-    async def _handle_with_retries(self, record: ConsumerRecord, span: trace.Span) -> None:
+    async def _handle_with_retries(self, record: ConsumerRecord, span: trace.Span) -> bool:
+        """True when the record is done with (handled or dead-lettered); False when a stop
+        interrupted its retries, so it stays uncommitted and comes back after a restart."""
         delay = self._options.first_backoff_s
         for attempt in range(1, self._options.max_attempts + 1):
             try:
                 await self._handler(record)
                 PROCESSED.labels(self._group, self._topic, "ok").inc()
-                return
+                return True
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -216,17 +223,24 @@ class KeyedConcurrentConsumer:
                     )
                     await self._dead_letter(record, exc)
                     PROCESSED.labels(self._group, self._topic, "dead_lettered").inc()
-                    return
+                    return True
                 PROCESSED.labels(self._group, self._topic, "retried").inc()
                 log.warning(
                     "record failed, retrying",
                     topic=record.topic,
                     offset=record.offset,
                     attempt=attempt,
-                    error=f"{type(exc).__name__}: {exc}"[:300],
+                    # First line only: drivers put statement parameters on later lines.
+                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
+                        :300
+                    ],
                 )
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop_requested.wait(), delay)
+                if self._stopping:
+                    return False
                 delay = min(delay * 2, self._options.max_backoff_s)
+        return True
 
     async def _dead_letter(self, record: ConsumerRecord, exc: Exception) -> None:
         headers = [*(record.headers or ()), ("dlq-error", type(exc).__name__.encode())]

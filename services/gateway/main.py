@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -101,9 +102,8 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             yield
         finally:
             await outbox.stop_relay()
-            await dispatcher.stop()
+            await asyncio.gather(dispatcher.stop(), recorder.stop())
             await http.aclose()
-            await recorder.stop()
             await listener.stop()
             await feed.stop()
             await broker.stop()
