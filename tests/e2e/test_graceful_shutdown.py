@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.db import rows
-from tests.support.stack import Stack, random_number
+from tests.support.stack import Stack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
