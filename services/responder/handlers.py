@@ -37,6 +37,11 @@ from shared.messaging import publish_event
 
 log = get_logger(__name__)
 OUTCOMES = Counter("responder_outcomes_total", "Replies and failures", ["outcome", "config_source"])
+TOKENS = Counter(
+    "responder_tokens_total",
+    "Groq tokens by tenant ('fallback' for the system config) and kind",
+    ["tenant", "kind"],
+)
 GROQ_LATENCY = Histogram(
     "responder_groq_seconds",
     "Groq call latency",
@@ -125,6 +130,9 @@ class ResponderHandler:
             span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
         if completion.completion_tokens is not None:
             span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+        tenant = str(message.user_id) if resolved.source == ConfigSource.USER else "fallback"
+        TOKENS.labels(tenant, "input").inc(completion.prompt_tokens or 0)
+        TOKENS.labels(tenant, "output").inc(completion.completion_tokens or 0)
         return BotReply(
             content=completion.text,
             config_source=resolved.source.value,

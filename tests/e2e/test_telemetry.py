@@ -141,6 +141,7 @@ async def test_metrics_move_and_consumer_lag_is_reported(stack: Stack) -> None:
     assert "identity_messages_total" in texts["identity"]
     assert 'responder_outcomes_total{config_source="user",outcome="answered"}' in texts["responder"]
     assert "responder_groq_seconds_bucket" in texts["responder"]
+    assert 'responder_tokens_total{kind="output",tenant=' in texts["responder"]
     for name in ("identity", "responder"):
         assert "kafka_consumer_lag{" in texts[name]
         assert "kafka_records_processed_total{" in texts[name]
