@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from services.gateway.adapters.inbound import InboundStore
 from services.gateway.adapters.outcomes import OutcomeWaiters
+from services.gateway.body import read_limited
 from services.gateway.domain.chatbot import (
     Answer,
     ChatbotRequest,
@@ -54,18 +55,6 @@ def _authorized(request: Request, settings: GatewaySettings) -> bool:
     return any(matches)
 
 
-async def _read_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
-
-
 @router.post("/api-chatbot")
 @router.post("/functions/v1/api-chatbot")
 async def api_chatbot(request: Request) -> JSONResponse:
@@ -82,7 +71,7 @@ async def api_chatbot(request: Request) -> JSONResponse:
             status_code=401,
             headers={"WWW-Authenticate": "Bearer"},
         )
-    raw = await _read_body(request, settings.gateway_max_body_bytes)
+    raw = await read_limited(request, settings.gateway_max_body_bytes)
     if raw is None:
         return _reply(bad_request(f"body larger than {settings.gateway_max_body_bytes} bytes", 413))
     try:

@@ -29,7 +29,7 @@ from shared.crypto import SecretBox
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
-from shared.ops import add_http_metrics, ops_router
+from shared.ops import add_http_metrics, config_version_details, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
@@ -134,11 +134,9 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             await connection.execute(text("select 1"))
         return True
 
-    def details() -> dict[str, object]:
-        feed = getattr(app.state, "feed", None)
-        return {"config_version": feed.version if feed is not None else None}
-
-    app.include_router(ops_router({"outcomes": listening, "database": database_ready}, details))
+    app.include_router(
+        ops_router({"outcomes": listening, "database": database_ready}, config_version_details(app))
+    )
     add_http_metrics(app)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

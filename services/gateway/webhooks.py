@@ -16,6 +16,7 @@ from prometheus_client import Counter
 from twilio.request_validator import RequestValidator
 
 from services.gateway.adapters.inbound import InboundStore
+from services.gateway.body import read_limited
 from services.gateway.domain.whatsapp import PayloadError, parse_delivery, verify_signature
 from services.gateway.settings import GatewaySettings
 from shared.contracts.deliveries import DeliveryStatusReported
@@ -44,18 +45,6 @@ def _traced(response: Response) -> Response:
 def _problem(provider: str, status: int, error: str) -> Response:
     WEBHOOKS.labels(provider, str(status)).inc()
     return _traced(JSONResponse({"success": False, "error": error}, status_code=status))
-
-
-async def _raw_body(request: Request, limit: int) -> bytes | None:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        return None
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            return None
-    return bytes(body)
 
 
 def _publish_soon(outbox: Outbox, staged: list[int]) -> None:
@@ -92,7 +81,7 @@ async def whatsapp_subscribe(request: Request) -> Response:
 async def whatsapp_receive(request: Request) -> Response:
     state = request.app.state
     settings: GatewaySettings = state.settings
-    raw = await _raw_body(request, settings.webhook_max_body_bytes)
+    raw = await read_limited(request, settings.webhook_max_body_bytes)
     if raw is None:
         return _problem("whatsapp", 413, "payload too large")
     try:
@@ -208,7 +197,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 async def twilio_receive(request: Request) -> Response:
     state = request.app.state
     settings: GatewaySettings = state.settings
-    raw = await _raw_body(request, settings.gateway_max_body_bytes)
+    raw = await read_limited(request, settings.gateway_max_body_bytes)
     if raw is None:
         return _problem("twilio", 413, "payload too large")
     try:

@@ -18,7 +18,7 @@ from shared.contracts.topics import MESSAGES_RECEIVED
 from shared.db import make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
-from shared.ops import ops_router
+from shared.ops import alive_check, config_version_details, ops_router
 from shared.server import serve
 from shared.settings import load_settings
 from shared.telemetry import configure_tracing, shutdown_tracing
@@ -35,8 +35,6 @@ def build_app(settings: IdentitySettings) -> FastAPI:
     def apply_config(event: ConfigEvent) -> None:
         directory.apply(event)
         twilio.apply(event)
-
-    state: dict[str, object] = {}
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -61,7 +59,8 @@ def build_app(settings: IdentitySettings) -> FastAPI:
             options=ConsumerOptions(max_in_flight=settings.identity_max_in_flight),
         )
         await consumer.start()
-        state.update(feed=feed, consumer=consumer)
+        app.state.feed = feed
+        app.state.consumer = consumer
         try:
             yield
         finally:
@@ -72,19 +71,8 @@ def build_app(settings: IdentitySettings) -> FastAPI:
 
     app = FastAPI(title="identity", lifespan=lifespan, openapi_url=None)
 
-    async def consuming() -> bool:
-        consumer = state.get("consumer")
-        return isinstance(consumer, KeyedConcurrentConsumer) and consumer.alive
-
-    async def config_current() -> bool:
-        feed = state.get("feed")
-        return isinstance(feed, ConfigFeed) and feed.alive
-
-    def details() -> dict[str, object]:
-        feed = state.get("feed")
-        return {"config_version": feed.version if isinstance(feed, ConfigFeed) else None}
-
-    app.include_router(ops_router({"consumer": consuming, "config": config_current}, details))
+    checks = {"consumer": alive_check(app, "consumer"), "config": alive_check(app, "feed")}
+    app.include_router(ops_router(checks, config_version_details(app)))
     return app
 
 
