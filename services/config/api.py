@@ -1,17 +1,18 @@
-"""The settings API (contract: config section). Thin: validate, write via the repository,
-publish the staged change events, answer without secrets."""
+"""The settings API (contract: config section). Thin: validate, write via the repository in
+the route's database role, answer without secrets (hints only)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
+from fastapi import APIRouter, HTTPException, status
 from sqlalchemy.engine import RowMapping
 
-from services.config.adapters.repository import ConfigRepository, NumberTaken
+from services.config import responses
+from services.config.adapters.repository import NumberTaken
 from services.config.auth import Admin, UserId
+from services.config.domain.changes import Entity
 from services.config.domain.schemas import (
     GroqConfigIn,
     GroqConfigOut,
@@ -24,52 +25,60 @@ from services.config.domain.schemas import (
     WhatsAppConfigIn,
     WhatsAppConfigOut,
 )
-from shared.crypto import SecretBox, hint
+from services.config.uow import AdminUow, TenantUow, UnitOfWork
+from shared.crypto import hint
 
-VERSION_HEADER = "X-Config-Version"
-
-
-class UnitOfWork:
-    """One transaction; staged change events are published right after it commits."""
-
-    def __init__(self, request: Request, response: Response) -> None:
-        self._state = request.app.state
-        self._response = response
-        self.box: SecretBox = self._state.secret_box
-
-    async def __aenter__(self) -> ConfigRepository:
-        self._session = self._state.sessions()
-        await self._session.begin()
-        self.repo = ConfigRepository(self._session, self._state.outbox)
-        return self.repo
-
-    async def __aexit__(self, exc_type: object, *_: object) -> None:
-        try:
-            if exc_type is None:
-                await self._session.commit()
-            else:
-                await self._session.rollback()
-        finally:
-            await self._session.close()
-        if exc_type is None and self.repo.staged:
-            version = await self._state.outbox.publish(self.repo.staged)
-            if version is not None:
-                self._response.headers[VERSION_HEADER] = str(version)
-
-
-async def _uow(request: Request, response: Response) -> AsyncIterator[UnitOfWork]:
-    yield UnitOfWork(request, response)
-
-
-Uow = Annotated[UnitOfWork, Depends(_uow)]
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=responses.AUTH)
+_NOT_FOUND = responses.NOT_FOUND
+_CONFLICT = responses.NUMBER_TAKEN
+_BODY = responses.BAD_BODY
 
 
 def _not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} configured")
 
 
-def _groq_out(row: RowMapping) -> GroqConfigOut:
+def _number_taken() -> HTTPException:
+    return HTTPException(
+        status.HTTP_409_CONFLICT,
+        detail="this phone number (or phone number id) is already active for another account",
+    )
+
+
+async def _read(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None) -> RowMapping | None:
+    async with uow as repo:
+        return await repo.get(entity, user_id)
+
+
+async def _write(
+    uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None, values: dict[str, Any]
+) -> RowMapping:
+    try:
+        async with uow as repo:
+            return await repo.put(entity, user_id, values)
+    except NumberTaken as exc:
+        raise _number_taken() from exc
+
+
+async def _delete(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID, what: str) -> None:
+    async with uow as repo:
+        if not await repo.delete(entity, user_id):
+            raise _not_found(what)
+
+
+# Groq --------------------------------------------------------------------------------------
+def _groq_values(uow: UnitOfWork, body: GroqConfigIn) -> dict[str, Any]:
+    return {
+        "api_key_encrypted": uow.box.encrypt(body.api_key),
+        "api_key_hint": hint(body.api_key),
+        "model": body.model,
+        "temperature": body.temperature,
+    }
+
+
+def _groq_out(row: RowMapping | None) -> GroqConfigOut:
+    if row is None:
+        raise _not_found("Groq configuration")
     return GroqConfigOut(
         model=row["model"],
         temperature=row["temperature"],
@@ -78,42 +87,25 @@ def _groq_out(row: RowMapping) -> GroqConfigOut:
     )
 
 
-async def _put_groq(
-    uow: UnitOfWork, user_id: uuid.UUID | None, body: GroqConfigIn
-) -> GroqConfigOut:
-    async with uow as repo:
-        row = await repo.put_groq(
-            user_id, uow.box.encrypt(body.api_key), hint(body.api_key), body.model, body.temperature
-        )
-    return _groq_out(row)
+@router.get("/me/groq-config", response_model=GroqConfigOut, responses=_NOT_FOUND)
+async def get_my_groq(user_id: UserId, uow: TenantUow) -> GroqConfigOut:
+    return _groq_out(await _read(uow, Entity.GROQ, user_id))
 
 
-async def _get_groq(uow: UnitOfWork, user_id: uuid.UUID | None) -> GroqConfigOut:
-    async with uow as repo:
-        row = await repo.get_groq(user_id)
+@router.put("/me/groq-config", response_model=GroqConfigOut, responses=_BODY)
+async def put_my_groq(body: GroqConfigIn, user_id: UserId, uow: TenantUow) -> GroqConfigOut:
+    return _groq_out(await _write(uow, Entity.GROQ, user_id, _groq_values(uow, body)))
+
+
+@router.delete("/me/groq-config", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_my_groq(user_id: UserId, uow: TenantUow) -> None:
+    await _delete(uow, Entity.GROQ, user_id, "Groq configuration")
+
+
+# WhatsApp ----------------------------------------------------------------------------------
+def _whatsapp_out(row: RowMapping | None) -> WhatsAppConfigOut:
     if row is None:
-        raise _not_found("Groq configuration")
-    return _groq_out(row)
-
-
-@router.get("/me/groq-config", response_model=GroqConfigOut)
-async def get_my_groq(user_id: UserId, uow: Uow) -> GroqConfigOut:
-    return await _get_groq(uow, user_id)
-
-
-@router.put("/me/groq-config", response_model=GroqConfigOut)
-async def put_my_groq(body: GroqConfigIn, user_id: UserId, uow: Uow) -> GroqConfigOut:
-    return await _put_groq(uow, user_id, body)
-
-
-@router.delete("/me/groq-config", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_my_groq(user_id: UserId, uow: Uow) -> None:
-    async with uow as repo:
-        if not await repo.delete_groq(user_id):
-            raise _not_found("Groq configuration")
-
-
-def _whatsapp_out(row: RowMapping) -> WhatsAppConfigOut:
+        raise _not_found("WhatsApp configuration")
     return WhatsAppConfigOut(
         phone_number_id=row["phone_number_id"],
         display_phone_number=row["display_phone_number"],
@@ -125,17 +117,15 @@ def _whatsapp_out(row: RowMapping) -> WhatsAppConfigOut:
     )
 
 
-@router.get("/me/whatsapp-config", response_model=WhatsAppConfigOut)
-async def get_my_whatsapp(user_id: UserId, uow: Uow) -> WhatsAppConfigOut:
-    async with uow as repo:
-        row = await repo.get_whatsapp(user_id)
-    if row is None:
-        raise _not_found("WhatsApp configuration")
-    return _whatsapp_out(row)
+@router.get("/me/whatsapp-config", response_model=WhatsAppConfigOut, responses=_NOT_FOUND)
+async def get_my_whatsapp(user_id: UserId, uow: TenantUow) -> WhatsAppConfigOut:
+    return _whatsapp_out(await _read(uow, Entity.WHATSAPP, user_id))
 
 
-@router.put("/me/whatsapp-config", response_model=WhatsAppConfigOut)
-async def put_my_whatsapp(body: WhatsAppConfigIn, user_id: UserId, uow: Uow) -> WhatsAppConfigOut:
+@router.put("/me/whatsapp-config", response_model=WhatsAppConfigOut, responses=_CONFLICT)
+async def put_my_whatsapp(
+    body: WhatsAppConfigIn, user_id: UserId, uow: TenantUow
+) -> WhatsAppConfigOut:
     box = uow.box
     values: dict[str, Any] = {
         "phone_number_id": body.phone_number_id,
@@ -146,25 +136,18 @@ async def put_my_whatsapp(body: WhatsAppConfigIn, user_id: UserId, uow: Uow) -> 
         "app_secret_encrypted": box.encrypt(body.app_secret) if body.app_secret else None,
         "verify_token_encrypted": box.encrypt(body.verify_token) if body.verify_token else None,
     }
-    try:
-        async with uow as repo:
-            row = await repo.put_whatsapp(user_id, values)
-    except NumberTaken as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail="this phone number (or phone number id) is already active for another account",
-        ) from exc
-    return _whatsapp_out(row)
+    return _whatsapp_out(await _write(uow, Entity.WHATSAPP, user_id, values))
 
 
-@router.delete("/me/whatsapp-config", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_my_whatsapp(user_id: UserId, uow: Uow) -> None:
-    async with uow as repo:
-        if not await repo.delete_whatsapp(user_id):
-            raise _not_found("WhatsApp configuration")
+@router.delete("/me/whatsapp-config", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_my_whatsapp(user_id: UserId, uow: TenantUow) -> None:
+    await _delete(uow, Entity.WHATSAPP, user_id, "WhatsApp configuration")
 
 
-def _twilio_out(row: RowMapping) -> TwilioConfigOut:
+# Twilio ------------------------------------------------------------------------------------
+def _twilio_out(row: RowMapping | None) -> TwilioConfigOut:
+    if row is None:
+        raise _not_found("Twilio configuration")
     return TwilioConfigOut(
         account_sid=row["account_sid"],
         phone_number=row["phone_number"],
@@ -174,17 +157,13 @@ def _twilio_out(row: RowMapping) -> TwilioConfigOut:
     )
 
 
-@router.get("/me/twilio-config", response_model=TwilioConfigOut)
-async def get_my_twilio(user_id: UserId, uow: Uow) -> TwilioConfigOut:
-    async with uow as repo:
-        row = await repo.get_twilio(user_id)
-    if row is None:
-        raise _not_found("Twilio configuration")
-    return _twilio_out(row)
+@router.get("/me/twilio-config", response_model=TwilioConfigOut, responses=_NOT_FOUND)
+async def get_my_twilio(user_id: UserId, uow: TenantUow) -> TwilioConfigOut:
+    return _twilio_out(await _read(uow, Entity.TWILIO, user_id))
 
 
-@router.put("/me/twilio-config", response_model=TwilioConfigOut)
-async def put_my_twilio(body: TwilioConfigIn, user_id: UserId, uow: Uow) -> TwilioConfigOut:
+@router.put("/me/twilio-config", response_model=TwilioConfigOut, responses=_CONFLICT)
+async def put_my_twilio(body: TwilioConfigIn, user_id: UserId, uow: TenantUow) -> TwilioConfigOut:
     values: dict[str, Any] = {
         "account_sid": body.account_sid,
         "auth_token_encrypted": uow.box.encrypt(body.auth_token),
@@ -192,24 +171,15 @@ async def put_my_twilio(body: TwilioConfigIn, user_id: UserId, uow: Uow) -> Twil
         "phone_number": body.phone_number,
         "is_active": body.is_active,
     }
-    try:
-        async with uow as repo:
-            row = await repo.put_twilio(user_id, values)
-    except NumberTaken as exc:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail="this phone number is already active for another account",
-        ) from exc
-    return _twilio_out(row)
+    return _twilio_out(await _write(uow, Entity.TWILIO, user_id, values))
 
 
-@router.delete("/me/twilio-config", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_my_twilio(user_id: UserId, uow: Uow) -> None:
-    async with uow as repo:
-        if not await repo.delete_twilio(user_id):
-            raise _not_found("Twilio configuration")
+@router.delete("/me/twilio-config", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)
+async def delete_my_twilio(user_id: UserId, uow: TenantUow) -> None:
+    await _delete(uow, Entity.TWILIO, user_id, "Twilio configuration")
 
 
+# Webhook links -----------------------------------------------------------------------------
 def _links_out(row: RowMapping | None) -> WebhookLinksOut:
     if row is None:
         return WebhookLinksOut(
@@ -223,44 +193,44 @@ def _links_out(row: RowMapping | None) -> WebhookLinksOut:
 
 
 @router.get("/me/webhook-links", response_model=WebhookLinksOut)
-async def get_my_links(user_id: UserId, uow: Uow) -> WebhookLinksOut:
-    async with uow as repo:
-        return _links_out(await repo.get_links(user_id))
+async def get_my_links(user_id: UserId, uow: TenantUow) -> WebhookLinksOut:
+    return _links_out(await _read(uow, Entity.WEBHOOK_LINKS, user_id))
 
 
-@router.put("/me/webhook-links", response_model=WebhookLinksOut)
-async def put_my_links(body: WebhookLinksIn, user_id: UserId, uow: Uow) -> WebhookLinksOut:
+@router.put("/me/webhook-links", response_model=WebhookLinksOut, responses=_BODY)
+async def put_my_links(body: WebhookLinksIn, user_id: UserId, uow: TenantUow) -> WebhookLinksOut:
     values = {
         "webhook_url": str(body.webhook_url) if body.webhook_url else None,
         "groq_api_url": body.groq_api_url,
         "webhook_enabled": body.webhook_enabled,
         "groq_enabled": body.groq_enabled,
     }
-    async with uow as repo:
-        return _links_out(await repo.put_links(user_id, values))
+    return _links_out(await _write(uow, Entity.WEBHOOK_LINKS, user_id, values))
 
 
-@router.get("/system/groq-config", response_model=GroqConfigOut)
-async def get_system_groq(_: Admin, uow: Uow) -> GroqConfigOut:
-    return await _get_groq(uow, None)
+# System (administrator) --------------------------------------------------------------------
+@router.get("/system/groq-config", response_model=GroqConfigOut, responses=_NOT_FOUND)
+async def get_system_groq(_: Admin, uow: AdminUow) -> GroqConfigOut:
+    return _groq_out(await _read(uow, Entity.SYSTEM_GROQ, None))
 
 
-@router.put("/system/groq-config", response_model=GroqConfigOut)
-async def put_system_groq(body: GroqConfigIn, _: Admin, uow: Uow) -> GroqConfigOut:
-    return await _put_groq(uow, None, body)
+@router.put("/system/groq-config", response_model=GroqConfigOut, responses=_BODY)
+async def put_system_groq(body: GroqConfigIn, _: Admin, uow: AdminUow) -> GroqConfigOut:
+    return _groq_out(await _write(uow, Entity.SYSTEM_GROQ, None, _groq_values(uow, body)))
 
 
-@router.get("/system/settings", response_model=SystemSettingsOut)
-async def get_system_settings(_: Admin, uow: Uow) -> SystemSettingsOut:
-    async with uow as repo:
-        row = await repo.get_settings()
-    if row is None:
+def _settings_out(row: RowMapping | None) -> SystemSettingsOut:
+    if row is None:  # never set: the seed's behaviour, fallback on
         return SystemSettingsOut(fallback_enabled=True, updated_at=None)
     return SystemSettingsOut(fallback_enabled=row["fallback_enabled"], updated_at=row["updated_at"])
 
 
-@router.put("/system/settings", response_model=SystemSettingsOut)
-async def put_system_settings(body: SystemSettingsIn, _: Admin, uow: Uow) -> SystemSettingsOut:
-    async with uow as repo:
-        row = await repo.put_settings(body.fallback_enabled)
-    return SystemSettingsOut(fallback_enabled=row["fallback_enabled"], updated_at=row["updated_at"])
+@router.get("/system/settings", response_model=SystemSettingsOut)
+async def get_system_settings(_: Admin, uow: AdminUow) -> SystemSettingsOut:
+    return _settings_out(await _read(uow, Entity.SYSTEM_SETTINGS, None))
+
+
+@router.put("/system/settings", response_model=SystemSettingsOut, responses=_BODY)
+async def put_system_settings(body: SystemSettingsIn, _: Admin, uow: AdminUow) -> SystemSettingsOut:
+    values = {"fallback_enabled": body.fallback_enabled}
+    return _settings_out(await _write(uow, Entity.SYSTEM_SETTINGS, None, values))

@@ -45,10 +45,10 @@ def decode_token(token: str, secret: str, audience: str) -> Principal:
     except jwt.InvalidTokenError as exc:
         raise _unauthorized("invalid token") from exc
     role = claims.get("role")
-    if role == USER_ROLE and "aud" in claims:
-        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
-        if audience not in audiences:
-            raise _unauthorized("invalid token audience")
+    # Supabase puts aud=authenticated in every user token; its service_role keys carry none.
+    # So: a user token must name our audience, and any token that names one must name ours.
+    if ("aud" in claims or role == USER_ROLE) and not _audience_ok(claims.get("aud"), audience):
+        raise _unauthorized("invalid token audience")
     if role == ADMIN_ROLE:
         return Principal(user_id=_optional_uuid(claims.get("sub")), role=role)
     if role != USER_ROLE:
@@ -57,6 +57,11 @@ def decode_token(token: str, secret: str, audience: str) -> Principal:
     if user_id is None:
         raise _unauthorized("token has no user (sub)")
     return Principal(user_id=user_id, role=role)
+
+
+def _audience_ok(claim: object, audience: str) -> bool:
+    audiences = claim if isinstance(claim, list) else [claim]
+    return audience in audiences
 
 
 def _optional_uuid(value: object) -> uuid.UUID | None:

@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import text
 
+from services.config.adapters.projection_store import MessageEventStore
 from services.config.adapters.tables import config_outbox
+from services.config.adapters.tenancy import DbRole, role_sessions
+from services.config.admin_api import router as admin_router
 from services.config.api import router
+from services.config.projector import Projector
 from services.config.settings import ConfigSettings
 from shared.crypto import SecretBox
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine
 from shared.logging import configure_logging
 from shared.messaging import make_broker
-from shared.ops import add_http_metrics, ops_router
+from shared.ops import add_http_metrics, alive_check, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
-from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.telemetry import configure_tracing, current_trace_id, shutdown_tracing
 
 SERVICE = "config"
+TRACE_HEADER = "X-Trace-Id"
 
 
 def build_app(settings: ConfigSettings) -> FastAPI:
@@ -31,15 +38,23 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
         await broker.connect()
+        worker_sessions = role_sessions(engine, DbRole.WORKER)
         app.state.settings = settings
         app.state.secret_box = SecretBox(settings.secrets_key.get_secret_value())
-        app.state.sessions = make_sessionmaker(engine)
-        app.state.outbox = Outbox(config_outbox, app.state.sessions, broker)
-        app.state.outbox.start_relay()
         app.state.engine = engine
+        app.state.outbox = Outbox(config_outbox, worker_sessions, broker)
+        app.state.outbox.start_relay()
+        projector = Projector(
+            settings.kafka_bootstrap_servers,
+            MessageEventStore(worker_sessions),
+            settings.projection_max_in_flight,
+        )
+        await projector.start()
+        app.state.projector = projector
         try:
             yield
         finally:
+            await projector.stop()
             await app.state.outbox.stop_relay()
             await broker.stop()
             await engine.dispose()
@@ -47,17 +62,38 @@ def build_app(settings: ConfigSettings) -> FastAPI:
     app = FastAPI(
         title="Config API",
         version="1",
-        description="Groq and WhatsApp settings per tenant, the system fallback, monitoring.",
+        description="Groq, WhatsApp and Twilio settings per tenant, the system fallback, "
+        "monitoring, message timelines and the audit log.",
         lifespan=lifespan,
     )
     app.include_router(router)
+    app.include_router(admin_router)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI echoes each refused input back; a refused input may be a secret (an API
+        # key with a stray control character): say where and why, never what.
+        errors = [
+            {key: error[key] for key in ("type", "loc", "msg") if key in error}
+            for error in exc.errors()
+        ]
+        return JSONResponse({"detail": errors}, status_code=422)
+
+    @app.middleware("http")
+    async def trace_header(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers[TRACE_HEADER] = current_trace_id() or ""
+        return response
 
     async def database_ready() -> bool:
         async with app.state.engine.connect() as connection:
             await connection.execute(text("select 1"))
         return True
 
-    app.include_router(ops_router({"database": database_ready}))
+    checks = {"database": database_ready, "projection": alive_check(app, "projector")}
+    app.include_router(ops_router(checks))
     add_http_metrics(app)
     FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
     return app

@@ -1,4 +1,5 @@
-"""Reads and writes of the config tables; every write stages its change event in the outbox."""
+"""Reads and writes of the config tables; every write stages its change event in the outbox
+and its audit entry, in the caller's transaction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.config.adapters import events
+from services.config.adapters.audit import AuditTrail
 from services.config.adapters.tables import (
     system_groq_config,
     system_settings,
@@ -19,24 +22,18 @@ from services.config.adapters.tables import (
     user_whatsapp_config,
     webhook_api_links,
 )
-from shared.contracts.config_events import (
-    GroqConfigChanged,
-    SystemSettingsChanged,
-    TwilioConfigChanged,
-    WebhookLinksChanged,
-    WhatsAppConfigChanged,
-    config_event_key,
-)
+from services.config.domain.changes import Action, Entity, SecretsEqual, changed_fields
+from shared.contracts.config_events import config_event_key
 from shared.contracts.topics import CONFIG_CHANGES
 from shared.outbox import Outbox
 
-ConfigChange = (
-    GroqConfigChanged
-    | WhatsAppConfigChanged
-    | TwilioConfigChanged
-    | WebhookLinksChanged
-    | SystemSettingsChanged
-)
+_USER_TABLES = {
+    Entity.GROQ: user_groq_config,
+    Entity.WHATSAPP: user_whatsapp_config,
+    Entity.TWILIO: user_twilio_config,
+    Entity.WEBHOOK_LINKS: webhook_api_links,
+}
+_SINGLETONS = {Entity.SYSTEM_GROQ: system_groq_config, Entity.SYSTEM_SETTINGS: system_settings}
 
 
 class NumberTaken(Exception):
@@ -44,166 +41,95 @@ class NumberTaken(Exception):
 
 
 class ConfigRepository:
-    def __init__(self, session: AsyncSession, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        outbox: Outbox,
+        audit: AuditTrail,
+        secrets_equal: SecretsEqual,
+    ) -> None:
         self._session = session
         self._outbox = outbox
+        self._audit = audit
+        self._secrets_equal = secrets_equal
         self.staged: list[int] = []
 
-    async def _stage(self, event: ConfigChange) -> None:
+    async def stage(self, event: events.ConfigChange) -> None:
         self.staged.append(
             await self._outbox.add(
                 self._session, CONFIG_CHANGES.name, config_event_key(event), event
             )
         )
 
-    async def _one(self, table: Table, **where: Any) -> RowMapping | None:
-        query = select(table).where(*(table.c[name] == value for name, value in where.items()))
+    # generic ---------------------------------------------------------------------------------
+    async def get(self, entity: Entity, user_id: uuid.UUID | None) -> RowMapping | None:
+        table, where = self._locate(entity, user_id)
+        query = select(table).where(table.c[where[0]] == where[1])
         return (await self._session.execute(query)).mappings().first()
 
-    async def _upsert(self, table: Table, keys: list[str], values: dict[str, Any]) -> RowMapping:
-        statement = insert(table).values(**values)
-        upsert = statement.on_conflict_do_update(
-            index_elements=keys,
-            set_={name: statement.excluded[name] for name in values if name not in keys},
-        ).returning(*table.c)
-        return (await self._session.execute(upsert)).mappings().one()
-
-    # Groq ------------------------------------------------------------------------------------
-    async def get_groq(self, user_id: uuid.UUID | None) -> RowMapping | None:
-        if user_id is None:
-            return await self._one(system_groq_config, id=1)
-        return await self._one(user_groq_config, user_id=user_id)
-
-    async def put_groq(
-        self, user_id: uuid.UUID | None, encrypted: str, hint: str, model: str, temperature: float
+    async def put(
+        self, entity: Entity, user_id: uuid.UUID | None, values: dict[str, Any]
     ) -> RowMapping:
-        values: dict[str, Any] = {
-            "api_key_encrypted": encrypted,
-            "api_key_hint": hint,
-            "model": model,
-            "temperature": temperature,
-            "updated_at": func.now(),
-        }
+        """Upsert, audit the changed field names, stage the entity's new state."""
+        table, (key, key_value) = self._locate(entity, user_id)
+        old = (
+            (
+                await self._session.execute(
+                    select(table).where(table.c[key] == key_value).with_for_update()
+                )
+            )
+            .mappings()
+            .first()
+        )
+        statement = insert(table).values(**{key: key_value, **values, "updated_at": func.now()})
+        upsert = statement.on_conflict_do_update(
+            index_elements=[key],
+            set_={name: statement.excluded[name] for name in [*values, "updated_at"]},
+        ).returning(*table.c)
+        try:
+            async with self._session.begin_nested():
+                row = (await self._session.execute(upsert)).mappings().one()
+        except IntegrityError as exc:  # only the partial unique indexes on active numbers
+            raise NumberTaken from exc
+        fields = changed_fields(old, values, self._secrets_equal)
+        action = Action.CREATED if old is None else Action.UPDATED
+        await self._audit.record(entity, action, user_id, fields)
+        await self.stage(event_for(entity, user_id, row))
+        return row
+
+    async def delete(self, entity: Entity, user_id: uuid.UUID) -> bool:
+        table, (key, key_value) = self._locate(entity, user_id)
+        result = await self._session.execute(delete(table).where(table.c[key] == key_value))
+        if not result.rowcount:  # type: ignore[attr-defined]
+            return False
+        await self._audit.record(entity, Action.DELETED, user_id, [])
+        await self.stage(event_for(entity, user_id, None))
+        return True
+
+    @staticmethod
+    def _locate(entity: Entity, user_id: uuid.UUID | None) -> tuple[Table, tuple[str, Any]]:
+        if entity in _SINGLETONS:
+            return _SINGLETONS[entity], ("id", 1)
         if user_id is None:
-            row = await self._upsert(system_groq_config, ["id"], {"id": 1, **values})
-        else:
-            row = await self._upsert(user_groq_config, ["user_id"], {"user_id": user_id, **values})
-        await self._stage(
-            GroqConfigChanged(
-                user_id=user_id, api_key_encrypted=encrypted, model=model, temperature=temperature
-            )
-        )
-        return row
+            raise ValueError(f"{entity} belongs to a user")
+        return _USER_TABLES[entity], ("user_id", user_id)
 
-    async def delete_groq(self, user_id: uuid.UUID) -> bool:
-        result = await self._session.execute(
-            delete(user_groq_config).where(user_groq_config.c.user_id == user_id)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return False
-        await self._stage(
-            GroqConfigChanged(user_id=user_id, api_key_encrypted=None, model=None, temperature=None)
-        )
-        return True
 
-    # WhatsApp --------------------------------------------------------------------------------
-    async def get_whatsapp(self, user_id: uuid.UUID) -> RowMapping | None:
-        return await self._one(user_whatsapp_config, user_id=user_id)
-
-    async def put_whatsapp(self, user_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
-        try:
-            async with self._session.begin_nested():
-                row = await self._upsert(
-                    user_whatsapp_config,
-                    ["user_id"],
-                    {"user_id": user_id, **values, "updated_at": func.now()},
-                )
-        except IntegrityError as exc:
-            raise NumberTaken from exc
-        await self._stage(
-            WhatsAppConfigChanged(
-                user_id=user_id,
-                phone_number_id=row["phone_number_id"],
-                display_phone_number=row["display_phone_number"],
-                is_active=row["is_active"],
-                access_token_encrypted=row["access_token_encrypted"],
-                app_secret_encrypted=row["app_secret_encrypted"],
-                verify_token_encrypted=row["verify_token_encrypted"],
-            )
-        )
-        return row
-
-    async def delete_whatsapp(self, user_id: uuid.UUID) -> bool:
-        result = await self._session.execute(
-            delete(user_whatsapp_config).where(user_whatsapp_config.c.user_id == user_id)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return False
-        await self._stage(
-            WhatsAppConfigChanged(
-                user_id=user_id, phone_number_id=None, display_phone_number=None, is_active=False
-            )
-        )
-        return True
-
-    # Twilio ----------------------------------------------------------------------------------
-    async def get_twilio(self, user_id: uuid.UUID) -> RowMapping | None:
-        return await self._one(user_twilio_config, user_id=user_id)
-
-    async def put_twilio(self, user_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
-        try:
-            async with self._session.begin_nested():
-                row = await self._upsert(
-                    user_twilio_config,
-                    ["user_id"],
-                    {"user_id": user_id, **values, "updated_at": func.now()},
-                )
-        except IntegrityError as exc:
-            raise NumberTaken from exc
-        await self._stage(
-            TwilioConfigChanged(
-                user_id=user_id,
-                account_sid=row["account_sid"],
-                phone_number=row["phone_number"],
-                is_active=row["is_active"],
-                auth_token_encrypted=row["auth_token_encrypted"],
-            )
-        )
-        return row
-
-    async def delete_twilio(self, user_id: uuid.UUID) -> bool:
-        result = await self._session.execute(
-            delete(user_twilio_config).where(user_twilio_config.c.user_id == user_id)
-        )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return False
-        await self._stage(
-            TwilioConfigChanged(
-                user_id=user_id, account_sid=None, phone_number=None, is_active=False
-            )
-        )
-        return True
-
-    # Webhook links ---------------------------------------------------------------------------
-    async def get_links(self, user_id: uuid.UUID) -> RowMapping | None:
-        return await self._one(webhook_api_links, user_id=user_id)
-
-    async def put_links(self, user_id: uuid.UUID, values: dict[str, Any]) -> RowMapping:
-        row = await self._upsert(
-            webhook_api_links, ["user_id"], {"user_id": user_id, **values, "updated_at": func.now()}
-        )
-        await self._stage(WebhookLinksChanged(user_id=user_id, **values))
-        return row
-
-    # System settings -------------------------------------------------------------------------
-    async def get_settings(self) -> RowMapping | None:
-        return await self._one(system_settings, id=1)
-
-    async def put_settings(self, fallback_enabled: bool) -> RowMapping:
-        row = await self._upsert(
-            system_settings,
-            ["id"],
-            {"id": 1, "fallback_enabled": fallback_enabled, "updated_at": func.now()},
-        )
-        await self._stage(SystemSettingsChanged(fallback_enabled=fallback_enabled))
-        return row
+def event_for(
+    entity: Entity, user_id: uuid.UUID | None, row: RowMapping | None
+) -> events.ConfigChange:
+    if entity is Entity.SYSTEM_GROQ:
+        return events.groq_changed(None, row)
+    if entity is Entity.SYSTEM_SETTINGS and row is not None:
+        return events.settings_changed(row)
+    if user_id is None:
+        raise ValueError(f"{entity} needs a user")
+    if entity is Entity.GROQ:
+        return events.groq_changed(user_id, row)
+    if entity is Entity.WHATSAPP:
+        return events.whatsapp_changed(user_id, row)
+    if entity is Entity.TWILIO:
+        return events.twilio_changed(user_id, row)
+    if entity is Entity.WEBHOOK_LINKS and row is not None:
+        return events.links_changed(user_id, row)
+    raise ValueError(f"no event for {entity} without a row")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     Float,
+    Identity,
     Index,
+    Integer,
     SmallInteger,
     String,
     Table,
@@ -16,6 +19,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from shared.outbox import outbox_table
 from shared.tables import metadata
@@ -118,3 +122,48 @@ system_settings = Table(
 )
 
 config_outbox = outbox_table("config_outbox", metadata)
+
+# Who changed which settings, when, under which request trace. Field NAMES only, never
+# values: a secret's value never reaches this table (not even encrypted).
+config_audit_log = Table(
+    "config_audit_log",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("user_id", Uuid, comment="the tenant whose settings changed; NULL = system settings"),
+    Column("actor_role", String(16), nullable=False, comment="user | admin | system"),
+    Column("actor_id", Uuid, comment="JWT sub of the caller, when it has one"),
+    Column("entity", String(32), nullable=False),
+    Column("action", String(16), nullable=False, comment="created | updated | deleted | rotated"),
+    Column("changed_fields", ARRAY(String(64)), nullable=False, server_default="{}"),
+    Column("trace_id", String(32)),
+    Index("ix_config_audit_log_user_time", "user_id", "occurred_at"),
+    Index("ix_config_audit_log_occurred_at", "occurred_at"),
+    comment="owner: config; append-only",
+)
+
+# A projection of the message topics (received, identified, outcomes, deliveries) that the
+# monitoring endpoints and the message timeline read, so the config service never reads
+# another service's tables. One row per event (event_id unique: a redelivery is a no-op).
+message_events = Table(
+    "message_events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("event_id", Uuid, nullable=False, unique=True),
+    Column("event_type", String(64), nullable=False),
+    Column("service", String(32), nullable=False, comment="the service that emitted it"),
+    Column("topic", String(200), nullable=False),
+    Column("message_id", String(256), comment="NULL for provider receipts"),
+    Column("attempt", Integer),
+    Column("user_id", Uuid),
+    Column("provider_message_id", String(256), comment="receipts: our outbound message"),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("recorded_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("trace_id", String(32)),
+    Column("summary", JSONB, nullable=False, server_default="{}"),
+    Index("ix_message_events_message", "message_id", "occurred_at"),
+    Index("ix_message_events_type_time", "event_type", "occurred_at"),
+    Index("ix_message_events_user", "user_id"),
+    Index("ix_message_events_provider_message", "provider_message_id"),
+    comment="owner: config; projection of the message topics",
+)

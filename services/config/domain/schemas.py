@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, HttpUrl
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    UrlConstraints,
+    field_validator,
+    model_validator,
+)
 
 from shared.phones import to_e164
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control_characters(cls, value: object) -> object:
+        """Keys, ids and names never hold control characters (PostgreSQL text cannot even
+        store NUL): refuse them with 422 instead of failing later."""
+        if isinstance(value, str):
+            if _CONTROL.search(value):
+                raise ValueError("must not contain control characters")
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError("must be valid Unicode text") from exc
+        return value
 
 
 def _e164(value: str) -> str:
@@ -27,7 +53,9 @@ def _groq_base(value: HttpUrl) -> str:
     return text.removesuffix("/openai/v1")
 
 
-E164 = Annotated[str, AfterValidator(_e164)]
+E164 = Annotated[str, Field(max_length=64), AfterValidator(_e164)]
+# http(s) only (HttpUrl refuses other schemes), of a sane length.
+WebUrl = Annotated[HttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
 Model = Annotated[str, Field(min_length=1, max_length=200)]
 Temperature = Annotated[float, Field(ge=0, le=2)]
 Secret = Annotated[str, Field(min_length=1, max_length=4096)]
@@ -81,10 +109,18 @@ class TwilioConfigOut(BaseModel):
 
 
 class WebhookLinksIn(_In):
-    webhook_url: HttpUrl | None = None
-    groq_api_url: Annotated[HttpUrl, AfterValidator(_groq_base)] | None = None
+    webhook_url: WebUrl | None = None
+    groq_api_url: Annotated[WebUrl, AfterValidator(_groq_base)] | None = None
     webhook_enabled: bool = False
     groq_enabled: bool = False
+
+    @model_validator(mode="after")
+    def _enabled_needs_its_url(self) -> Self:
+        if self.groq_enabled and not self.groq_api_url:
+            raise ValueError("groq_enabled needs groq_api_url (the Groq API base URL)")
+        if self.webhook_enabled and not self.webhook_url:
+            raise ValueError("webhook_enabled needs webhook_url")
+        return self
 
 
 class WebhookLinksOut(BaseModel):

@@ -1,0 +1,81 @@
+"""The config-change event that describes a stored row (secrets stay ciphertext)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.engine import RowMapping
+
+from shared.contracts.config_events import (
+    GroqConfigChanged,
+    SystemSettingsChanged,
+    TwilioConfigChanged,
+    WebhookLinksChanged,
+    WhatsAppConfigChanged,
+)
+
+ConfigChange = (
+    GroqConfigChanged
+    | WhatsAppConfigChanged
+    | TwilioConfigChanged
+    | WebhookLinksChanged
+    | SystemSettingsChanged
+)
+Row = RowMapping
+
+
+def groq_changed(user_id: uuid.UUID | None, row: Row | None) -> GroqConfigChanged:
+    if row is None:
+        return GroqConfigChanged(
+            user_id=user_id, api_key_encrypted=None, model=None, temperature=None
+        )
+    return GroqConfigChanged(
+        user_id=user_id,
+        api_key_encrypted=row["api_key_encrypted"],
+        model=row["model"],
+        temperature=row["temperature"],
+    )
+
+
+def whatsapp_changed(user_id: uuid.UUID, row: Row | None) -> WhatsAppConfigChanged:
+    if row is None:
+        return WhatsAppConfigChanged(
+            user_id=user_id, phone_number_id=None, display_phone_number=None, is_active=False
+        )
+    return WhatsAppConfigChanged(
+        user_id=user_id,
+        phone_number_id=row["phone_number_id"],
+        display_phone_number=row["display_phone_number"],
+        is_active=row["is_active"],
+        access_token_encrypted=row["access_token_encrypted"],
+        app_secret_encrypted=row["app_secret_encrypted"],
+        verify_token_encrypted=row["verify_token_encrypted"],
+    )
+
+
+def twilio_changed(user_id: uuid.UUID, row: Row | None) -> TwilioConfigChanged:
+    if row is None:
+        return TwilioConfigChanged(
+            user_id=user_id, account_sid=None, phone_number=None, is_active=False
+        )
+    return TwilioConfigChanged(
+        user_id=user_id,
+        account_sid=row["account_sid"],
+        phone_number=row["phone_number"],
+        is_active=row["is_active"],
+        auth_token_encrypted=row["auth_token_encrypted"],
+    )
+
+
+def links_changed(user_id: uuid.UUID, row: Row) -> WebhookLinksChanged:
+    return WebhookLinksChanged(
+        user_id=user_id,
+        webhook_url=row["webhook_url"],
+        groq_api_url=row["groq_api_url"],
+        webhook_enabled=row["webhook_enabled"],
+        groq_enabled=row["groq_enabled"],
+    )
+
+
+def settings_changed(row: Row) -> SystemSettingsChanged:
+    return SystemSettingsChanged(fallback_enabled=row["fallback_enabled"])

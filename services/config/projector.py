@@ -1,0 +1,53 @@
+"""Follows the message topics into the config service's own projection (message_events).
+
+One keyed consumer per topic, each in its own group (`config-projection.<topic>`), so a
+slow topic or a rebalance on one never stalls the others. Offsets are committed only for
+finished records and rows are keyed by event id: a restart re-projects nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.config.adapters.projection_store import MessageEventStore, ProjectionHandler
+from services.config.domain.projection import PROJECTED_TOPICS
+from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+
+GROUP_PREFIX = "config-projection"
+
+
+class Projector:
+    def __init__(
+        self, bootstrap_servers: str, store: MessageEventStore, max_in_flight: int = 16
+    ) -> None:
+        handler = ProjectionHandler(store)
+        self._consumers = [
+            KeyedConcurrentConsumer(
+                bootstrap_servers=bootstrap_servers,
+                topic=topic,
+                group_id=f"{GROUP_PREFIX}.{topic}",
+                handler=handler,
+                # A projection must not lose events: while the database is away, retry
+                # (backing off to 30 s) instead of parking records on the dead-letter
+                # topic. Unreadable records never fail: the handler skips them.
+                options=ConsumerOptions(
+                    max_in_flight=max_in_flight, max_attempts=1_000_000, max_backoff_s=30.0
+                ),
+            )
+            for topic in PROJECTED_TOPICS
+        ]
+
+        self._started: list[KeyedConcurrentConsumer] = []
+
+    async def start(self) -> None:
+        for consumer in self._consumers:
+            await consumer.start()
+            self._started.append(consumer)
+
+    async def stop(self) -> None:
+        started, self._started = self._started, []
+        await asyncio.gather(*(consumer.stop() for consumer in started))
+
+    @property
+    def alive(self) -> bool:
+        return all(consumer.alive for consumer in self._consumers)
