@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: up test test-fast lint typecheck asyncapi asyncapi-check infra demo-groq clean help
+.PHONY: up test test-fast lint typecheck asyncapi asyncapi-check infra demo-groq bench clean help
 
 help:
 	@echo "make up        start Kafka, PostgreSQL, migrations and the four services (Ctrl-C stops)"
@@ -30,6 +30,10 @@ infra: $(STAMP)
 
 demo-groq: $(STAMP)
 	$(PY) -m fakes.groq --port 8090
+
+# Benchmarks (not part of `make test`): docs/benchmarks.md; BENCH_ARGS=--quick for a smoke run.
+bench: $(STAMP)
+	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

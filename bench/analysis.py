@@ -1,0 +1,105 @@
+"""From client-side send/ack times and the fakes' records to rates, percentiles and checks."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from bench.fakes import GraphSend
+from bench.load import Sent
+
+
+def percentile(values: Sequence[float], pct: float) -> float | None:
+    """Nearest-rank percentile; None for no values."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+def ms(values: Sequence[float]) -> dict[str, float | None]:
+    out: dict[str, float | None] = {}
+    for pct in (50, 95, 99):
+        value = percentile(values, pct)
+        out[f"p{pct}"] = None if value is None else round(value * 1000, 1)
+    out["max"] = None if not values else round(max(values) * 1000, 1)
+    return out
+
+
+@dataclass
+class EndToEnd:
+    offered_rate: float | None
+    sent: int
+    acked: int
+    ack_errors: int
+    replies: int
+    missing: int
+    duplicates: int
+    rate: float  # replies per second, first send → last reply
+    send_rate: float  # acknowledged webhooks per second, first send → last ack
+    overhead_ms: dict[str, float | None]  # ack → reply at Graph, minus model time
+    ack_ms: dict[str, float | None]  # send → 200
+    total_ms: dict[str, float | None]  # send → reply at Graph (model time included)
+    conversations: int
+    out_of_order: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def end_to_end(
+    sent: list[Sent],
+    graph: list[GraphSend],
+    model_s: dict[str, float],
+    offered_rate: float | None,
+) -> EndToEnd:
+    acked = [entry for entry in sent if entry.status == 200]
+    counts = Counter(send.wamid for send in graph)
+    first_reply: dict[str, GraphSend] = {}
+    arrival: dict[str, int] = {}
+    for index, send in enumerate(graph):
+        if send.wamid not in first_reply:
+            first_reply[send.wamid] = send
+            arrival[send.wamid] = index
+    overhead, total = [], []
+    for entry in acked:
+        reply = first_reply.get(entry.message.wamid)
+        if reply is None:
+            continue
+        model = model_s.get(entry.message.wamid, 0.0)
+        overhead.append(reply.at - entry.acked_at - model)
+        total.append(reply.at - entry.sent_at)
+    ours = {entry.message.wamid for entry in sent}
+    replies = [first_reply[w] for w in ours if w in first_reply]
+    first_send = min((entry.sent_at for entry in sent if entry.sent_at), default=0.0)
+    last_reply = max((reply.at for reply in replies), default=first_send)
+    last_ack = max((entry.acked_at for entry in acked), default=first_send)
+    # order: per conversation, replies must arrive in the order the messages were sent
+    by_conversation: dict[str, list[Sent]] = defaultdict(list)
+    for entry in acked:
+        by_conversation[entry.message.conversation].append(entry)
+    out_of_order = 0
+    for entries in by_conversation.values():
+        order = [arrival[e.message.wamid] for e in entries if e.message.wamid in arrival]
+        if order != sorted(order):
+            out_of_order += 1
+    return EndToEnd(
+        offered_rate=offered_rate,
+        sent=len(sent),
+        acked=len(acked),
+        ack_errors=len(sent) - len(acked),
+        replies=len(replies),
+        missing=sum(1 for entry in acked if entry.message.wamid not in first_reply),
+        duplicates=sum(counts[w] - 1 for w in ours if counts[w] > 1),
+        rate=len(replies) / (last_reply - first_send) if last_reply > first_send else 0.0,
+        send_rate=len(acked) / (last_ack - first_send) if last_ack > first_send else 0.0,
+        overhead_ms=ms(overhead),
+        ack_ms=ms([entry.acked_at - entry.sent_at for entry in acked]),
+        total_ms=ms(total),
+        conversations=len(by_conversation),
+        out_of_order=out_of_order,
+    )

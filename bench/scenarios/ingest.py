@@ -1,0 +1,98 @@
+"""1. Signed WhatsApp webhooks/s at 64 connections vs a bare FastAPI hello endpoint.
+
+The gateway is measured alone: the other services are paused (SIGSTOP) for the few
+seconds of the run, so the CPU they would spend on the backlog does not count against the
+gateway. Its ack still includes the full acceptance (signature, one transaction with the
+inbound row and the outbox row) and its after-ack publish to Kafka. The backlog is then
+processed after SIGCONT, and how fast it drains is reported too (the pipeline's own rate
+with no ingest competing for the CPU).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench.analysis import ms
+from bench.context import CONNECTIONS, Run
+from bench.load import ClosedLoopResult, closed_loop
+from bench.procs import Child
+from bench.rawhttp import Pool, build_request
+from devstack.ports import free_port
+
+WARMUP_S = 1.0
+
+
+def _summary(result: ClosedLoopResult) -> dict[str, Any]:
+    return {
+        "rate": round(result.rate, 1),
+        "completed": result.completed,
+        "statuses": result.statuses,
+        "errors": result.errors,
+        "measured_s": round(result.measured_s, 2),
+        "latency_ms": ms(result.latencies_s),
+    }
+
+
+async def bare_endpoint(run: Run, measure_s: float, body: bytes) -> ClosedLoopResult:
+    port = free_port()
+    bare = Child("bare", "bench.bare", port, {}, run.log_dir, ["--port", str(port)])
+    bare.start()
+    try:
+        bare.wait_ready()
+        run.rss.watch("bare", bare.pid)
+        raw = build_request("POST", "/hello", port, body, {"Content-Type": "application/json"})
+        pool = Pool(port, CONNECTIONS)
+        try:
+            return await closed_loop(
+                pool,
+                lambda _: raw,
+                concurrency=CONNECTIONS,
+                warmup_s=WARMUP_S,
+                measure_s=measure_s,
+                max_requests=200_000,
+            )
+        finally:
+            pool.close()
+    finally:
+        bare.stop()
+
+
+async def run_ingest(run: Run) -> dict[str, Any]:
+    measure_s = 2.0 if run.quick else 4.0
+    messages = run.messages(run.scale(900, 300), 1)
+    bare = await bare_endpoint(run, measure_s, messages[0].raw.split(b"\r\n\r\n", 1)[1])
+    downstream = [run.stack.services[name] for name in ("identity", "responder", "config")]
+    before = await run.deliveries()
+    for child in downstream:
+        child.pause()
+    try:
+        gateway = await closed_loop(
+            run.pool,
+            lambda index: messages[index].raw,
+            concurrency=CONNECTIONS,
+            warmup_s=WARMUP_S,
+            measure_s=measure_s,
+            max_requests=len(messages),
+        )
+    finally:
+        for child in downstream:
+            child.resume()
+    # everything the gateway acknowledged (warm-up included) must now go through
+    acknowledged = gateway.total_ok
+    resumed = time.monotonic()
+    done = await run.wait_deliveries(before + acknowledged, timeout_s=150)
+    drain_s = time.monotonic() - resumed
+    exhausted = gateway.completed + gateway.errors >= len(messages)
+    return {
+        "bare": _summary(bare),
+        "gateway": _summary(gateway),
+        "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None,
+        "messages_prebuilt_exhausted": exhausted,
+        "backlog": {
+            "messages": acknowledged,
+            "delivered": int(done - before),
+            "drain_s": round(drain_s, 2),
+            "rate": round((done - before) / drain_s, 1) if drain_s else None,
+        },
+    }
