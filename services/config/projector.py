@@ -12,8 +12,10 @@ import asyncio
 from services.config.adapters.projection_store import MessageEventStore, ProjectionHandler
 from services.config.domain.projection import PROJECTED_TOPICS
 from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.logging import get_logger
 
 GROUP_PREFIX = "config-projection"
+log = get_logger(__name__)
 
 
 class Projector:
@@ -44,9 +46,16 @@ class Projector:
             await consumer.start()
             self._started.append(consumer)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop all four together, bounded: with the broker gone, committing and leaving
+        the group can wait forever. Uncommitted records are projected again after a
+        restart, which changes nothing (rows are keyed by event id)."""
         started, self._started = self._started, []
-        await asyncio.gather(*(consumer.stop() for consumer in started))
+        stopping = asyncio.gather(*(consumer.stop() for consumer in started))
+        try:
+            await asyncio.wait_for(stopping, timeout_s)
+        except TimeoutError:
+            log.warning("projection consumers did not stop in time", timeout_s=timeout_s)
 
     @property
     def alive(self) -> bool:

@@ -31,7 +31,7 @@ from shared.contracts.messages import (
     UserIdentified,
 )
 from shared.contracts.topics import MESSAGE_OUTCOMES
-from shared.crypto import SecretBox
+from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
 from shared.messaging import publish_event
 
@@ -101,6 +101,16 @@ class ResponderHandler:
         except ProviderUnavailable as exc:
             await self._fail(
                 message, FailureReason.PROVIDER_UNAVAILABLE, retryable=True, detail=str(exc)
+            )
+            return
+        except SecretBoxError:
+            # The stored key was encrypted under a key SECRETS_KEY no longer holds: a
+            # configuration problem (rotation done out of order), not worth retrying.
+            await self._fail(
+                message,
+                FailureReason.CONFIG_REQUIRED,
+                retryable=False,
+                detail="stored Groq key cannot be decrypted with SECRETS_KEY",
             )
             return
         await self._announce(message, await self.store.save_reply(message, reply))
