@@ -42,6 +42,12 @@ SCENARIOS: dict[str, Scenario] = {
 }
 
 
+# Upper bounds (s) per scenario: on a healthy 2-core machine each takes far less; on a
+# starved one the run still ends, with what was measured so far marked as cut short.
+BUDGET_S = {"idle": 30, "ingest": 120, "e2e": 300, "relay": 120, "seed": 120, "burst": 150}
+DEFAULT_BUDGET_S = 150
+
+
 def _args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="shorter runs (a smoke test)")
@@ -142,9 +148,11 @@ async def _scenarios(stack: Stack, args: argparse.Namespace, stamp: str) -> dict
                 body = SCENARIOS[name](run)
                 profiled = [n for n in args.profile.split(",") if n]
                 if name == "e2e" and profiled:
-                    outcome = await _with_profile(run, profiled, 30, body, stamp)
-                else:
-                    outcome = await body
+                    body = _with_profile(run, profiled, 30, body, stamp)
+                budget = BUDGET_S.get(name, DEFAULT_BUDGET_S)
+                outcome = await asyncio.wait_for(body, budget)
+            except TimeoutError:
+                outcome = {"error": f"cut short after its budget of {budget} s"}
             except Exception as exc:
                 traceback.print_exc()
                 outcome = {"error": f"{type(exc).__name__}: {exc}"}
