@@ -23,13 +23,7 @@ from devstack.kafka_probe import answers_metadata
 from devstack.paths import default_cache_dir, kafka_infra_dir
 from devstack.ports import LOOPBACK, accepts_connections, free_port
 from devstack.prereq import require_java
-from devstack.procs import (
-    death_signal_preexec,
-    find_processes,
-    stop_popen,
-    stop_processes,
-    tail,
-)
+from devstack.procs import death_signal_preexec, reap_leftovers, stop_popen, tail
 
 __all__ = ["KAFKA_VERSION", "KafkaServer", "ensure_kafka_jars", "kafka_libs_dir"]
 
@@ -202,20 +196,13 @@ class KafkaServer:
     def reap_stale(self) -> list[int]:
         """Stop a broker that an earlier run left behind on this data dir; return its pids."""
         marker = str(self.properties_path)
-        own = self.pid
-        stale = [
-            proc
-            for proc in find_processes(lambda cmd: "kafka.Kafka" in cmd and marker in cmd)
-            if proc.pid != own
-        ]
-        if stale:
-            log.warning(
-                "stopping a Kafka broker left running on %s (pid %s)",
-                self.data_dir,
-                ", ".join(str(proc.pid) for proc in stale),
-            )
-            stop_processes(stale, signal.SIGTERM, timeout=15)
-        return [proc.pid for proc in stale]
+        return reap_leftovers(
+            f"a Kafka broker on {self.data_dir}",
+            lambda cmd: "kafka.Kafka" in cmd and marker in cmd,
+            self.pid,
+            signal.SIGTERM,
+            timeout=15,
+        )
 
     def __enter__(self) -> KafkaServer:
         self.start()

@@ -26,7 +26,7 @@ from devstack.os_user import (
 )
 from devstack.pg_binaries import PgBinaries, find_pg_binaries
 from devstack.ports import LOOPBACK
-from devstack.procs import death_signal_preexec, find_processes, stop_popen, stop_processes, tail
+from devstack.procs import death_signal_preexec, reap_leftovers, stop_popen, tail
 
 log = logging.getLogger("devstack.postgres")
 
@@ -125,20 +125,13 @@ class PostgresServer:
     def reap_stale(self) -> list[int]:
         """Stop a server that an earlier run left behind on this data dir; return its pids."""
         marker = str(self.pgdata)
-        own = self.pid
-        stale = [
-            proc
-            for proc in find_processes(lambda cmd: marker in cmd and cmd[0].endswith("postgres"))
-            if proc.pid != own
-        ]
-        if stale:
-            log.warning(
-                "stopping a PostgreSQL server left running on %s (pid %s)",
-                self.pgdata,
-                ", ".join(str(proc.pid) for proc in stale),
-            )
-            stop_processes(stale, signal.SIGINT, timeout=30)
-        return [proc.pid for proc in stale]
+        return reap_leftovers(
+            f"a PostgreSQL server on {self.pgdata}",
+            lambda cmd: marker in cmd and cmd[0].endswith("postgres"),
+            self.pid,
+            signal.SIGINT,
+            timeout=30,
+        )
 
     def __enter__(self) -> PostgresServer:
         self.start()

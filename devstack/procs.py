@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import signal
 import subprocess
@@ -119,6 +120,19 @@ def stop_processes(procs: Iterable[psutil.Process], sig: int, timeout: float) ->
             else:
                 proc.kill()
     psutil.wait_procs(alive, timeout=5)
+
+
+def reap_leftovers(
+    what: str, match: Callable[[list[str]], bool], own_pid: int | None, sig: int, timeout: float
+) -> list[int]:
+    """Stop processes an earlier run left behind (matched by command line); their pids."""
+    stale = [proc for proc in find_processes(match) if proc.pid != own_pid]
+    if stale:
+        logging.getLogger("devstack").warning(
+            "stopping %s left running (pid %s)", what, ", ".join(str(p.pid) for p in stale)
+        )
+        stop_processes(stale, sig, timeout=timeout)
+    return [proc.pid for proc in stale]
 
 
 def tail(path: Path, lines: int = 40) -> str:
