@@ -60,8 +60,10 @@ def _args() -> argparse.Namespace:
     parser.add_argument(
         "--profile",
         default="",
-        help="py-spy these services (comma-separated) during the e2e scenario",
+        help="py-spy these services (comma-separated) during one scenario (--profile-during)",
     )
+    parser.add_argument("--profile-during", default="e2e", choices=list(SCENARIOS))
+    parser.add_argument("--profile-seconds", type=int, default=30)
     parser.add_argument(
         "--tune",
         default="",
@@ -147,8 +149,8 @@ async def _scenarios(stack: Stack, args: argparse.Namespace, stamp: str) -> dict
             try:
                 body = SCENARIOS[name](run)
                 profiled = [n for n in args.profile.split(",") if n]
-                if name == "e2e" and profiled:
-                    body = _with_profile(run, profiled, 30, body, stamp)
+                if name == args.profile_during and profiled:
+                    body = _with_profile(run, profiled, args.profile_seconds, body, stamp)
                 budget = BUDGET_S.get(name, DEFAULT_BUDGET_S)
                 outcome = await asyncio.wait_for(body, budget)
             except TimeoutError:

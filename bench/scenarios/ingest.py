@@ -16,6 +16,7 @@ from typing import Any
 from bench.analysis import ms
 from bench.context import CONNECTIONS, Run
 from bench.load import ClosedLoopResult, closed_loop
+from bench.monitor import cpu_delta, cpu_seconds
 from bench.procs import Child
 from bench.rawhttp import Pool, build_request
 from devstack.ports import free_port
@@ -35,11 +36,16 @@ def _summary(result: ClosedLoopResult) -> dict[str, Any]:
 
 
 async def bare_endpoint(run: Run, measure_s: float, body: bytes) -> ClosedLoopResult:
+    """All four services are paused meanwhile: their idle Kafka polling would otherwise take
+    CPU from the baseline (on 2 cores, a lot of it; see the idle scenario)."""
     port = free_port()
     bare = Child("bare", "bench.bare", port, {}, run.log_dir, ["--port", str(port)])
     bare.start()
+    services = list(run.stack.services.values())
     try:
         bare.wait_ready()
+        for child in services:
+            child.pause()
         run.rss.watch("bare", bare.pid)
         raw = build_request("POST", "/hello", port, body, {"Content-Type": "application/json"})
         pool = Pool(port, CONNECTIONS)
@@ -55,6 +61,8 @@ async def bare_endpoint(run: Run, measure_s: float, body: bytes) -> ClosedLoopRe
         finally:
             pool.close()
     finally:
+        for child in services:
+            child.resume()
         bare.stop()
 
 
@@ -64,8 +72,12 @@ async def run_ingest(run: Run) -> dict[str, Any]:
     bare = await bare_endpoint(run, measure_s, messages[0].raw.split(b"\r\n\r\n", 1)[1])
     downstream = [run.stack.services[name] for name in ("identity", "responder", "config")]
     before = await run.deliveries()
+    pids = {
+        name: pid for name, pid in run.pids().items() if name in ("gateway", "kafka", "postgres")
+    }
     for child in downstream:
         child.pause()
+    cpu_before = cpu_seconds(pids)
     try:
         gateway = await closed_loop(
             run.pool,
@@ -76,6 +88,7 @@ async def run_ingest(run: Run) -> dict[str, Any]:
             max_requests=len(messages),
         )
     finally:
+        cpu_used = cpu_delta(cpu_before, cpu_seconds(pids))
         for child in downstream:
             child.resume()
     # everything the gateway acknowledged (warm-up included) must now go through
@@ -89,6 +102,10 @@ async def run_ingest(run: Run) -> dict[str, Any]:
         "gateway": _summary(gateway),
         "ratio": round(gateway.rate / bare.rate, 3) if bare.rate else None,
         "messages_prebuilt_exhausted": exhausted,
+        "cpu_ms_per_webhook": {
+            name: round(1000 * seconds / max(gateway.total_ok, 1), 2)
+            for name, seconds in cpu_used.items()
+        },
         "backlog": {
             "messages": acknowledged,
             "delivered": int(done - before),
