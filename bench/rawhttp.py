@@ -70,15 +70,21 @@ class Pool:
     async def send(self, raw: bytes) -> Response:
         async with self._slots:
             conn = self._free.get_nowait() if not self._free.empty() else None
-            if conn is None:
-                conn = await Connection.open(self._port)
-            try:
-                response = await conn.send(raw)
-            except BaseException:
-                conn.close()
-                raise
-            self._free.put_nowait(conn)
-            return response
+            if conn is not None:
+                try:
+                    return await self._send_on(conn, raw)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    pass  # the server closed an idle keep-alive connection: not sent
+            return await self._send_on(await Connection.open(self._port), raw)
+
+    async def _send_on(self, conn: Connection, raw: bytes) -> Response:
+        try:
+            response = await conn.send(raw)
+        except BaseException:
+            conn.close()
+            raise
+        self._free.put_nowait(conn)
+        return response
 
     def close(self) -> None:
         while not self._free.empty():

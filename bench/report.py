@@ -79,7 +79,7 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
             _num(_get(r, "ingest.backlog.rate")),
         )
     )
-    for key, label in (("rate_50", "50"), ("rate_200.e2e", "200")):
+    for key, label in (("rate_50.e2e", "50"), ("rate_200.e2e", "200")):
         e2e = _get(r, f"e2e.{key}") or {}
         overhead = e2e.get("overhead_ms") or {}
         target = "p50 ≤ 10, p99 ≤ 50 ms" if label == "200" else ""
@@ -94,6 +94,21 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
                 f"{_num(e2e.get('rate'))}; {_pcts(overhead)}",
                 target,
                 met,
+            )
+        )
+    cpu = _get(r, "e2e.rate_50.cpu_ms_per_message") or {}
+    if cpu:
+        names = ("gateway", "identity", "responder", "config", "kafka", "postgres")
+        total = sum(float(cpu.get(n, 0.0)) for n in names)
+        out.append(
+            Row(
+                "2 e2e",
+                "CPU ms/msg at 50 msg/s: gw, identity, responder, config, Kafka, PG = total"
+                " → ceiling on 2 cores",
+                ", ".join(_num(cpu.get(n)) for n in names)
+                + f" = {total:,.1f} → {2000 / total:,.0f} msg/s"
+                if total
+                else "n/a",
             )
         )
     sat = _get(r, "e2e.saturation.e2e") or {}

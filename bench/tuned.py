@@ -6,6 +6,8 @@ Knobs (patched in before the service is imported, so every client it builds gets
   fetch_max_wait_ms  every AIOKafkaConsumer (the services hard-code 10)
   linger_ms          every AIOKafkaProducer (shared.messaging hard-codes 1)
   pre_ping           0: create_async_engine(pool_pre_ping=False) (shared.db passes True)
+  cprofile           1: run the service under cProfile; stats go to $BENCH_CPROFILE_DIR at
+                     exit (exact call counts, at several times the CPU cost: for attribution)
 Used by `python -m bench --tune ...`; the services' own code is not changed.
 """
 
@@ -25,7 +27,7 @@ CLIENT_KNOBS: dict[str, type] = {
     "fetch_max_wait_ms": AIOKafkaConsumer,
     "linger_ms": AIOKafkaProducer,
 }
-KNOBS = (*CLIENT_KNOBS, "pre_ping")
+KNOBS = (*CLIENT_KNOBS, "pre_ping", "cprofile")
 
 
 def parse(spec: str) -> dict[str, int]:
@@ -65,6 +67,8 @@ def apply(spec: str) -> dict[str, int]:
     for name, value in knobs.items():
         if name == "pre_ping":
             _override_pre_ping(bool(value))
+        elif name == "cprofile":
+            pass  # see main()
         else:
             _override_init(CLIENT_KNOBS[name], name, value)
     return knobs
@@ -73,10 +77,24 @@ def apply(spec: str) -> dict[str, int]:
 def main() -> None:
     if len(sys.argv) != 2:
         raise SystemExit("usage: python -m bench.tuned <module>")
-    apply(os.environ.get("BENCH_TUNE", ""))
+    knobs = apply(os.environ.get("BENCH_TUNE", ""))
     module = sys.argv[1]
     sys.argv = [module]
-    runpy.run_module(module, run_name="__main__", alter_sys=True)
+    if not knobs.get("cprofile"):
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+        return
+    import cProfile
+    import time
+    from pathlib import Path
+
+    profiler = cProfile.Profile(time.process_time)  # CPU time: preemption is not cost
+    profiler.enable()
+    try:
+        runpy.run_module(module, run_name="__main__", alter_sys=True)
+    finally:
+        profiler.disable()
+        directory = Path(os.environ.get("BENCH_CPROFILE_DIR", "."))
+        profiler.dump_stats(directory / f"{module.rsplit('.', 1)[-1]}.prof")
 
 
 if __name__ == "__main__":

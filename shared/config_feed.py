@@ -15,6 +15,7 @@ from collections.abc import Callable
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter, ValidationError
 
+from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import CONFIG_CHANGES
 from shared.logging import get_logger
@@ -30,7 +31,7 @@ class ConfigFeed:
             bootstrap_servers=bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()

@@ -29,6 +29,10 @@ from prometheus_client import Counter, Gauge
 from shared.logging import get_logger
 
 Handler = Callable[[ConsumerRecord], Awaitable[None]]
+# How long the broker may hold a fetch when there is nothing to return. It answers as soon
+# as a record arrives, so this does not delay records; it only sets how often an idle
+# consumer asks. At 10 ms the services' idle polling took 60 % of a core, and Kafka 50 %.
+FETCH_MAX_WAIT_MS = 500
 CONSUMER_LAG = Gauge(
     "kafka_consumer_lag",
     "Records behind the partition's end (high watermark minus committed offset)",
@@ -66,7 +70,7 @@ class ConsumerOptions:
     max_attempts: int = 8
     first_backoff_s: float = 0.2
     max_backoff_s: float = 10.0
-    fetch_max_wait_ms: int = 10
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
     shutdown_timeout_s: float = 15.0
 
 

@@ -6,9 +6,13 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.telemetry import current_trace_id
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -23,25 +27,42 @@ HTTP_SECONDS = Histogram(
 )
 
 
-def add_http_metrics(app: FastAPI) -> None:
-    """Request count and latency per route template (never per raw path: bounded labels)."""
+class HttpMetricsMiddleware:
+    """Request count and latency per route template (never per raw path: bounded labels),
+    and optionally the trace id as a response header. Plain ASGI: Starlette's
+    BaseHTTPMiddleware costs a task group and memory streams per request."""
 
-    @app.middleware("http")
-    async def measure(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
+    def __init__(self, app: ASGIApp, trace_header: str | None = None) -> None:
+        self.app = app
+        self.trace_header = trace_header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         started = time.perf_counter()
         status = 500
+
+        async def send_measured(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if self.trace_header:
+                    MutableHeaders(scope=message)[self.trace_header] = current_trace_id() or ""
+            await send(message)
+
         try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
+            await self.app(scope, receive, send_measured)
         finally:
-            route = request.scope.get("route")
-            template = getattr(route, "path", "unmatched")
+            template = getattr(scope.get("route"), "path", "unmatched")
             if template not in ("/metrics", "/healthz", "/readyz"):
-                HTTP_REQUESTS.labels(request.method, template, str(status)).inc()
-                HTTP_SECONDS.labels(request.method, template).observe(time.perf_counter() - started)
+                method = scope["method"]
+                HTTP_REQUESTS.labels(method, template, str(status)).inc()
+                HTTP_SECONDS.labels(method, template).observe(time.perf_counter() - started)
+
+
+def add_http_metrics(app: FastAPI, trace_header: str | None = None) -> None:
+    app.add_middleware(HttpMetricsMiddleware, trace_header=trace_header)
 
 
 def alive_check(app: FastAPI, attribute: str) -> ReadinessCheck:

@@ -1,6 +1,13 @@
 """Transactional outbox: an event is written in the same transaction as the state it
 describes, published right after commit, and re-published by a relay if the process died
 in between. Consumers dedupe by event/message id, so a second publish is harmless.
+
+The fast path publishes from memory (the caller still holds what it staged) and marks the
+rows published in batches in the background: one UPDATE per batch instead of a second
+transaction per event that would hold a connection and row locks across Kafka's ack.
+A row published but not yet marked when the process dies is published again by the relay
+(a duplicate, deduped downstream); the relay only takes rows older than `relay_after`,
+far longer than a marking batch takes.
 """
 
 from __future__ import annotations
@@ -8,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +59,17 @@ def outbox_table(name: str, metadata: MetaData) -> Table:
     )
 
 
+@dataclass(frozen=True)
+class StagedEvent:
+    """An event written to the outbox in the caller's transaction, kept for the fast path."""
+
+    id: int
+    topic: str
+    key: str
+    payload: str
+    trace_carrier: dict[str, str]
+
+
 class Outbox:
     def __init__(
         self,
@@ -58,45 +77,51 @@ class Outbox:
         sessions: async_sessionmaker[AsyncSession],
         broker: KafkaBroker,
         relay_after: timedelta = timedelta(seconds=3),
+        mark_every_s: float = 0.1,
     ) -> None:
         self._table = table
         self._sessions = sessions
         self._broker = broker
         self._relay_after = relay_after
+        self._mark_every_s = mark_every_s
         self._relay_task: asyncio.Task[None] | None = None
+        self._marker_task: asyncio.Task[None] | None = None
+        self._to_mark: list[int] = []
+        self._marks_waiting = asyncio.Event()
 
-    async def add(self, session: AsyncSession, topic: str, key: str, event: BaseModel) -> int:
-        """Stage an event inside the caller's transaction; returns its outbox id."""
+    async def add(
+        self, session: AsyncSession, topic: str, key: str, event: BaseModel
+    ) -> StagedEvent:
+        """Stage an event inside the caller's transaction."""
         carrier: dict[str, str] = {}
         propagate.inject(carrier)
+        payload = event.model_dump_json()
         row_id: int = (
             await session.execute(
                 self._table.insert()
-                .values(
-                    topic=topic, key=key, payload=event.model_dump_json(), trace_carrier=carrier
-                )
+                .values(topic=topic, key=key, payload=payload, trace_carrier=carrier)
                 .returning(self._table.c.id)
             )
         ).scalar_one()
-        return row_id
+        return StagedEvent(row_id, topic, key, payload, carrier)
 
-    async def publish(self, ids: list[int]) -> int | None:
-        """Publish staged events after their transaction committed (the fast path).
+    async def publish(self, staged: Sequence[StagedEvent]) -> int | None:
+        """Publish staged events after their transaction committed (the fast path), in the
+        order they were staged. Returns the highest Kafka offset written (None for none).
 
-        Returns the highest Kafka offset written, or None when nothing was left to send.
+        Callers await this before answering, so an event is in Kafka before anything
+        caused by the answer (the customer's next message) can be.
         """
-        if not ids:
+        if not staged:
             return None
-        async with self._sessions() as session, session.begin():
-            rows = (
-                await session.execute(
-                    select(self._table)
-                    .where(self._table.c.id.in_(ids), self._table.c.published_at.is_(None))
-                    .order_by(self._table.c.id)
-                    .with_for_update(skip_locked=True)
-                )
-            ).all()
-            return await self._send_and_mark(session, rows)
+        last_offset = await self._send(staged)
+        ids = [event.id for event in staged]
+        if self._marker_task is None:  # no background marker (a one-shot tool): mark now
+            await self._mark(ids)
+        else:
+            self._to_mark.extend(ids)
+            self._marks_waiting.set()
+        return last_offset
 
     async def relay_once(self, limit: int = 200) -> int:
         """Publish events whose fast path never happened (a crash, a broker outage)."""
@@ -111,43 +136,72 @@ class Outbox:
                     .with_for_update(skip_locked=True)
                 )
             ).all()
-            await self._send_and_mark(session, rows)
+            staged = [
+                StagedEvent(row.id, row.topic, row.key, row.payload, row.trace_carrier)
+                for row in rows
+            ]
+            await self._send(staged)
+            if staged:
+                await session.execute(self._mark_statement([event.id for event in staged]))
         if rows:
             log.warning("outbox relay published stranded events", count=len(rows))
         return len(rows)
 
-    async def _send_and_mark(self, session: AsyncSession, rows: Sequence[Any]) -> int | None:
-        published: list[int] = []
+    async def _send(self, staged: Sequence[StagedEvent]) -> int | None:
         last_offset: int | None = None
-        for row in rows:
-            token = otel_context.attach(propagate.extract(row.trace_carrier))
+        for event in staged:
+            token = otel_context.attach(propagate.extract(event.trace_carrier))
             try:
                 metadata = await self._broker.publish(
-                    row.payload.encode(),
-                    topic=row.topic,
-                    key=row.key.encode(),
+                    event.payload.encode(),
+                    topic=event.topic,
+                    key=event.key.encode(),
                     headers={"content-type": "application/json"},
                 )
             finally:
                 otel_context.detach(token)
-            published.append(row.id)
             last_offset = metadata.offset
-        if published:
-            await session.execute(
-                update(self._table)
-                .where(self._table.c.id.in_(published))
-                .values(published_at=func.now())
-            )
         return last_offset
+
+    def _mark_statement(self, ids: list[int]) -> Any:
+        return (
+            update(self._table)
+            .where(self._table.c.id.in_(ids), self._table.c.published_at.is_(None))
+            .values(published_at=func.now())
+        )
+
+    async def _mark(self, ids: list[int]) -> None:
+        async with self._sessions() as session, session.begin():
+            await session.execute(self._mark_statement(ids))
+
+    async def _mark_loop(self) -> None:
+        while True:
+            await self._marks_waiting.wait()
+            await asyncio.sleep(self._mark_every_s)  # gather a batch
+            await self._flush_marks()
+
+    async def _flush_marks(self) -> None:
+        self._marks_waiting.clear()
+        ids, self._to_mark = self._to_mark, []
+        if not ids:
+            return
+        try:
+            await self._mark(ids)
+        except Exception as exc:  # unmarked rows are re-published by the relay: harmless
+            log.warning("outbox could not mark events published", error=type(exc).__name__)
 
     def start_relay(self, every_s: float = 1.0) -> None:
         self._relay_task = asyncio.create_task(self._relay_loop(every_s), name="outbox-relay")
+        self._marker_task = asyncio.create_task(self._mark_loop(), name="outbox-marker")
 
     async def stop_relay(self) -> None:
-        if self._relay_task:
-            self._relay_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._relay_task
+        for task in (self._relay_task, self._marker_task):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._marker_task = None
+        await self._flush_marks()
 
     async def _relay_loop(self, every_s: float) -> None:
         while True:

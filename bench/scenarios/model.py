@@ -14,7 +14,7 @@ RATE = 100.0
 
 
 async def run_model(run: Run) -> dict[str, Any]:
-    seconds = 5.0 if run.quick else 12.0
+    seconds = 4.0 if run.quick else 8.0
     per_customer = 5
     count = int(RATE * seconds)
     customers = max(1, count // (per_customer * len(run.tenants)))

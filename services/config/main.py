@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 from sqlalchemy import text
 
 from services.config.adapters.projection_store import MessageEventStore
@@ -26,7 +25,7 @@ from shared.ops import add_http_metrics, alive_check, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
-from shared.telemetry import configure_tracing, current_trace_id, shutdown_tracing
+from shared.telemetry import configure_tracing, instrument_fastapi, shutdown_tracing
 
 SERVICE = "config"
 TRACE_HEADER = "X-Trace-Id"
@@ -79,14 +78,6 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         ]
         return JSONResponse({"detail": errors}, status_code=422)
 
-    @app.middleware("http")
-    async def trace_header(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        response.headers[TRACE_HEADER] = current_trace_id() or ""
-        return response
-
     async def database_ready() -> bool:
         async with app.state.engine.connect() as connection:
             await connection.execute(text("select 1"))
@@ -94,8 +85,8 @@ def build_app(settings: ConfigSettings) -> FastAPI:
 
     checks = {"database": database_ready, "projection": alive_check(app, "projector")}
     app.include_router(ops_router(checks))
-    add_http_metrics(app)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    add_http_metrics(app, trace_header=TRACE_HEADER)
+    instrument_fastapi(app)
     return app
 
 

@@ -60,7 +60,7 @@ async def rotate(settings: BaseServiceSettings) -> RotationReport:
             await session.execute(
                 delete(config_outbox).where(
                     config_outbox.c.published_at.is_not(None),
-                    config_outbox.c.id < min(repo.staged, default=0),
+                    config_outbox.c.id < min((e.id for e in repo.staged), default=0),
                 )
             )
         async with admin_session(engine) as session, session.begin():

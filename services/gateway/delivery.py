@@ -62,7 +62,8 @@ class ReplyDispatcher:
         try:
             for index in range(claim.parts_sent, len(parts)):
                 sent.append(await self._send(outcome, parts[index]))
-                await self.store.part_sent(outcome.message_id, index + 1, sent)
+                if index + 1 < len(parts):
+                    await self.store.part_sent(outcome.message_id, index + 1, sent)
         except ProviderUnavailable as exc:
             await self._fail(
                 outcome, "provider_unavailable", exc.status_code, claim.attempts, str(exc)
@@ -76,7 +77,7 @@ class ReplyDispatcher:
         except NoAccount as exc:
             await self._fail(outcome, "no_account", None, claim.attempts, str(exc))
             return
-        await self.store.finish(outcome.message_id, "sent")
+        await self.store.sent(outcome.message_id, len(parts), sent)
         DELIVERIES.labels(outcome.channel.value, "sent").inc()
         log.info("reply delivered", message_id=outcome.message_id, parts=len(parts))
         await publish_event(

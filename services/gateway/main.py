@@ -9,7 +9,6 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
-from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
 from services.gateway.adapters.deliveries import DeliveryStore
 from services.gateway.adapters.inbound import InboundStore
@@ -33,7 +32,7 @@ from shared.ops import add_http_metrics, config_version_details, ops_router
 from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
-from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.telemetry import configure_tracing, instrument_fastapi, shutdown_tracing
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
@@ -138,7 +137,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         ops_router({"outcomes": listening, "database": database_ready}, config_version_details(app))
     )
     add_http_metrics(app)
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,metrics")
+    instrument_fastapi(app)
     return app
 
 

@@ -23,7 +23,7 @@ from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived
 from shared.crypto import SecretBox
 from shared.logging import get_logger
-from shared.outbox import Outbox
+from shared.outbox import Outbox, StagedEvent
 from shared.phones import normalize_phone
 from shared.telemetry import current_trace_id
 from shared.views.twilio import TwilioDirectory
@@ -34,7 +34,7 @@ WEBHOOKS = Counter(
     "gateway_webhooks_total", "Provider webhook calls by answer", ["provider", "status"]
 )
 router = APIRouter(prefix="/webhooks")
-_background: set[asyncio.Task[object]] = set()
+PUBLISH_WAIT_S = 2.0
 
 
 def _traced(response: Response) -> Response:
@@ -47,13 +47,17 @@ def _problem(provider: str, status: int, error: str) -> Response:
     return _traced(JSONResponse({"success": False, "error": error}, status_code=status))
 
 
-def _publish_soon(outbox: Outbox, staged: list[int]) -> None:
-    """Accepted means committed to the outbox; Kafka gets it right after the ack."""
+async def _publish(outbox: Outbox, staged: list[StagedEvent]) -> None:
+    """Accepted means committed to the outbox. The events are also in Kafka before the
+    provider gets its answer, so a customer's next message (sent after this one was
+    acknowledged) cannot overtake it. A broker that does not answer in time leaves them to
+    the outbox relay; the delivery is acknowledged either way."""
     if not staged:
         return
-    task: asyncio.Task[object] = asyncio.create_task(outbox.publish(staged))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    try:
+        await asyncio.wait_for(outbox.publish(staged), PUBLISH_WAIT_S)
+    except Exception as exc:
+        log.warning("publish deferred to outbox relay", error=type(exc).__name__)
 
 
 # WhatsApp Cloud API ----------------------------------------------------------------------------
@@ -140,7 +144,7 @@ async def whatsapp_receive(request: Request) -> Response:
     except Exception as exc:
         log.error("could not accept whatsapp delivery", error=type(exc).__name__)
         return _problem("whatsapp", 500, "temporarily unavailable")
-    _publish_soon(state.outbox, accepted.staged)
+    await _publish(state.outbox, accepted.staged)
     log.info(
         "whatsapp delivery accepted",
         messages=len(answered),
@@ -244,6 +248,6 @@ async def twilio_receive(request: Request) -> Response:
     except Exception as exc:
         log.error("could not accept twilio message", error=type(exc).__name__)
         return _problem("twilio", 500, "temporarily unavailable")
-    _publish_soon(state.outbox, accepted.staged)
+    await _publish(state.outbox, accepted.staged)
     WEBHOOKS.labels("twilio", "200").inc()
     return _traced(Response(EMPTY_TWIML, media_type="application/xml"))

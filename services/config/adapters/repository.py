@@ -25,7 +25,7 @@ from services.config.adapters.tables import (
 from services.config.domain.changes import Action, Entity, SecretsEqual, changed_fields
 from shared.contracts.config_events import config_event_key
 from shared.contracts.topics import CONFIG_CHANGES
-from shared.outbox import Outbox
+from shared.outbox import Outbox, StagedEvent
 
 _USER_TABLES = {
     Entity.GROQ: user_groq_config,
@@ -52,7 +52,7 @@ class ConfigRepository:
         self._outbox = outbox
         self._audit = audit
         self._secrets_equal = secrets_equal
-        self.staged: list[int] = []
+        self.staged: list[StagedEvent] = []
 
     async def stage(self, event: events.ConfigChange) -> None:
         self.staged.append(

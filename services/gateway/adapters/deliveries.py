@@ -12,11 +12,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Executable, Result, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.gateway.adapters.tables import outbound_deliveries as deliveries
+
+FINAL = ("sent", "failed")
 
 
 class DeliveryBusy(Exception):
@@ -36,58 +38,69 @@ class DeliveryStore:
         self._lease = lease
 
     async def claim(self, message_id: str, channel: str, parts_total: int) -> Claim | None:
-        """The part to resume from, or None when the message was already sent or failed."""
-        lease_until = func.now() + text(f"interval '{int(self._lease.total_seconds())} seconds'")
-        async with self._sessions() as session, session.begin():
-            await session.execute(
+        """The part to resume from, or None when the message was already sent or failed.
+
+        One statement: insert the intent with a lease, or take the lease of an unfinished
+        row whose lease ran out (a crashed worker's).
+        """
+        lease_until = self._lease_until()
+        claimed = (
+            await self._execute(
                 insert(deliveries)
                 .values(
                     message_id=message_id,
                     channel=channel,
                     status="sending",
                     parts_total=parts_total,
-                )
-                .on_conflict_do_nothing(index_elements=[deliveries.c.message_id])
-            )
-            row = (
-                (
-                    await session.execute(
-                        select(deliveries)
-                        .where(deliveries.c.message_id == message_id)
-                        .with_for_update()
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            if row["status"] in ("sent", "failed"):
-                return None
-            live = (
-                await session.execute(
-                    select(deliveries.c.lease_until > func.now()).where(
-                        deliveries.c.message_id == message_id
-                    )
-                )
-            ).scalar_one()
-            if live:
-                raise DeliveryBusy(message_id)
-            await session.execute(
-                update(deliveries)
-                .where(deliveries.c.message_id == message_id)
-                .values(
+                    attempts=1,
                     lease_until=lease_until,
-                    attempts=deliveries.c.attempts + 1,
-                    updated_at=func.now(),
+                )
+                .on_conflict_do_update(
+                    index_elements=[deliveries.c.message_id],
+                    set_={
+                        "attempts": deliveries.c.attempts + 1,
+                        "lease_until": lease_until,
+                        "updated_at": func.now(),
+                    },
+                    where=deliveries.c.status.not_in(FINAL)
+                    & or_(
+                        deliveries.c.lease_until.is_(None), deliveries.c.lease_until <= func.now()
+                    ),
+                )
+                .returning(
+                    deliveries.c.parts_sent,
+                    deliveries.c.provider_message_ids,
+                    deliveries.c.attempts,
                 )
             )
-        return Claim(row["parts_sent"], list(row["provider_message_ids"]), row["attempts"] + 1)
+        ).first()
+        if claimed is not None:
+            return Claim(claimed.parts_sent, list(claimed.provider_message_ids), claimed.attempts)
+        status = (
+            await self._execute(
+                select(deliveries.c.status).where(deliveries.c.message_id == message_id)
+            )
+        ).scalar_one()
+        if status in FINAL:
+            return None
+        raise DeliveryBusy(message_id)
 
     async def part_sent(self, message_id: str, parts_sent: int, provider_ids: list[str]) -> None:
         await self._update(
             message_id,
             parts_sent=parts_sent,
             provider_message_ids=provider_ids,
-            lease_until=func.now() + text(f"interval '{int(self._lease.total_seconds())} seconds'"),
+            lease_until=self._lease_until(),
+        )
+
+    async def sent(self, message_id: str, parts_sent: int, provider_ids: list[str]) -> None:
+        """The last part was accepted: record it and finish in one statement."""
+        await self._update(
+            message_id,
+            status="sent",
+            parts_sent=parts_sent,
+            provider_message_ids=provider_ids,
+            lease_until=None,
         )
 
     async def finish(self, message_id: str, status: str, error: str | None = None) -> None:
@@ -97,10 +110,16 @@ class DeliveryStore:
         """Give the lease back after a transient failure, so a retry may start at once."""
         await self._update(message_id, last_error=error, lease_until=None)
 
+    def _lease_until(self) -> Any:
+        return func.now() + text(f"interval '{int(self._lease.total_seconds())} seconds'")
+
     async def _update(self, message_id: str, **values: Any) -> None:
+        await self._execute(
+            update(deliveries)
+            .where(deliveries.c.message_id == message_id)
+            .values(**values, updated_at=func.now())
+        )
+
+    async def _execute(self, statement: Executable) -> Result[Any]:
         async with self._sessions() as session, session.begin():
-            await session.execute(
-                update(deliveries)
-                .where(deliveries.c.message_id == message_id)
-                .values(**values, updated_at=func.now())
-            )
+            return await session.execute(statement)

@@ -14,14 +14,14 @@ from services.gateway.adapters.tables import inbound_messages as inbound
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
-from shared.outbox import Outbox
+from shared.outbox import Outbox, StagedEvent
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
 
 
 @dataclass(frozen=True)
 class ProviderAcceptance:
-    staged: list[int]
+    staged: list[StagedEvent]
     duplicates: int
 
 
@@ -31,7 +31,7 @@ class Acceptance:
     attempt: int
     fingerprint: str
     outcome: MessageOutcome | None
-    staged: list[int]
+    staged: list[StagedEvent]
 
 
 class InboundStore:
@@ -101,7 +101,7 @@ class InboundStore:
 
         `recorded` are (message id, channel, type) of messages kept but not answered.
         """
-        staged: list[int] = []
+        staged: list[StagedEvent] = []
         duplicates = 0
         async with self._sessions() as session, session.begin():
             for event in answered:
@@ -157,7 +157,7 @@ class InboundStore:
         ).first()
         return inserted is not None
 
-    async def _stage(self, session: AsyncSession, event: MessageReceived) -> int:
+    async def _stage(self, session: AsyncSession, event: MessageReceived) -> StagedEvent:
         return await self._outbox.add(
             session, MESSAGES_RECEIVED.name, event.conversation_key, event
         )

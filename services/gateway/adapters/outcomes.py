@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from services.gateway.adapters.inbound import outcome_adapter
+from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.messages import MessageOutcome
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.logging import get_logger
@@ -70,7 +71,7 @@ class OutcomeListener:
             bootstrap_servers=bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=10,
+            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._task: asyncio.Task[None] | None = None
 
