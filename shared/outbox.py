@@ -59,6 +59,21 @@ def outbox_table(name: str, metadata: MetaData) -> Table:
     )
 
 
+def trace_carrier() -> dict[str, str]:
+    """The current trace context, as an outbox row keeps it."""
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier)
+    return carrier
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    topic: str
+    key: str
+    event: BaseModel
+    carrier: dict[str, str]
+
+
 @dataclass(frozen=True)
 class StagedEvent:
     """An event written to the outbox in the caller's transaction, kept for the fast path."""
@@ -93,8 +108,7 @@ class Outbox:
         self, session: AsyncSession, topic: str, key: str, event: BaseModel
     ) -> StagedEvent:
         """Stage an event inside the caller's transaction."""
-        carrier: dict[str, str] = {}
-        propagate.inject(carrier)
+        carrier = trace_carrier()
         payload = event.model_dump_json()
         row_id: int = (
             await session.execute(
@@ -104,6 +118,32 @@ class Outbox:
             )
         ).scalar_one()
         return StagedEvent(row_id, topic, key, payload, carrier)
+
+    async def add_many(
+        self, session: AsyncSession, events: Sequence[OutboxEntry]
+    ) -> list[StagedEvent]:
+        """Stage many events with one statement (group commit); returned in the given order.
+        Each carries the trace context of the request it came from (`trace_carrier()`)."""
+        if not events:
+            return []
+        payloads = [entry.event.model_dump_json() for entry in events]
+        rows = [
+            {
+                "topic": entry.topic,
+                "key": entry.key,
+                "payload": payload,
+                "trace_carrier": entry.carrier,
+            }
+            for entry, payload in zip(events, payloads, strict=True)
+        ]
+        ids = (
+            await session.execute(self._table.insert().values(rows).returning(self._table.c.id))
+        ).scalars()
+        # identity values are drawn in VALUES order within one statement
+        return [
+            StagedEvent(row_id, entry.topic, entry.key, payload, entry.carrier)
+            for row_id, entry, payload in zip(sorted(ids), events, payloads, strict=True)
+        ]
 
     async def publish(self, staged: Sequence[StagedEvent]) -> int | None:
         """Publish staged events after their transaction committed (the fast path), in the
