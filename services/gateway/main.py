@@ -25,7 +25,7 @@ from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
-from shared.db import make_engine, make_sessionmaker
+from shared.db import make_engine, make_sessionmaker, make_statement_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import add_http_metrics, config_version_details, ops_router
@@ -44,6 +44,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         sessions = make_sessionmaker(engine)
+        statements = make_statement_sessionmaker(engine)
         broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
         await broker.connect()
         secret_box = SecretBox(settings.secrets_key.get_secret_value())
@@ -59,7 +60,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         listener = OutcomeListener(settings.kafka_bootstrap_servers, waiters)
         await listener.start()
         outbox = Outbox(gateway_outbox, sessions, broker)
-        inbound = InboundStore(sessions, outbox)
+        inbound = InboundStore(sessions, outbox, statements)
         recorder = KeyedConcurrentConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic=MESSAGE_OUTCOMES.name,
@@ -73,7 +74,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             topic=MESSAGE_OUTCOMES.name,
             group_id=f"{SERVICE}-delivery",
             handler=ReplyDispatcher(
-                store=DeliveryStore(sessions, lease=timedelta(seconds=settings.delivery_lease_s)),
+                store=DeliveryStore(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
                 client=ProviderClient(http, settings.delivery_max_attempts),
                 whatsapp=whatsapp,
                 twilio=twilio,

@@ -45,8 +45,14 @@ class Acceptance:
 
 
 class InboundStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], outbox: Outbox) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        statements: async_sessionmaker[AsyncSession] | None = None,
+    ) -> None:
         self._sessions = sessions
+        self._statements = statements or sessions  # single statements: autocommit
         self._outbox = outbox
         self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
             GroupCommitter(self._accept_provider_batch)
@@ -233,7 +239,7 @@ class InboundStore:
 
     async def record_outcome(self, outcome: MessageOutcome) -> None:
         """Keep the latest attempt's outcome, so a retried request can be answered from it."""
-        async with self._sessions() as session, session.begin():
+        async with self._statements() as session, session.begin():
             await session.execute(
                 update(inbound)
                 .where(
