@@ -79,7 +79,7 @@ def rows(results: Mapping[str, Any]) -> list[Row]:
             _num(_get(r, "ingest.backlog.rate")),
         )
     )
-    for key, label in (("rate_50.e2e", "50"), ("rate_200.e2e", "200")):
+    for key, label in (("rate_10.e2e", "10"), ("rate_50.e2e", "50"), ("rate_200.e2e", "200")):
         e2e = _get(r, f"e2e.{key}") or {}
         overhead = e2e.get("overhead_ms") or {}
         target = "p50 ≤ 10, p99 ≤ 50 ms" if label == "200" else ""

@@ -64,6 +64,8 @@ async def saturation(run: Run) -> dict[str, Any]:
 
 async def run_e2e(run: Run) -> dict[str, Any]:
     return {
+        # below this machine's capacity: the pipeline's own latency, without queueing
+        "rate_10": await measured_rate(run, 10, 5.0 if run.quick else 10.0),
         "rate_50": await measured_rate(run, 50, 4.0 if run.quick else 10.0),
         "rate_200": await measured_rate(run, 200, 2.5 if run.quick else 5.0),
         "saturation": await saturation(run),
