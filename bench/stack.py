@@ -57,7 +57,14 @@ def provide_stack(
     sink: Child | None = None
     if traces:
         port = free_port()
-        sink = Child("trace-sink", "devstack.tracesink", port, {}, log_dir, ["--port", str(port)])
+        sink = Child(
+            "trace-sink",
+            "devstack.tracesink",
+            port,
+            {},
+            log_dir,
+            ["--port", str(port), "--file", str(log_dir / "traces.jsonl")],
+        )
     ports = {name: free_port() for name in SERVICES}
     env = {
         "KAFKA_BOOTSTRAP_SERVERS": infra.kafka,

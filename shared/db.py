@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from sqlalchemy import Executable, Result
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -31,10 +34,15 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def make_statement_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    """Sessions for work that is one statement at a time: every statement is its own
-    transaction (autocommit), so no BEGIN/COMMIT round trips around it. A block that needs
-    several statements to be atomic uses `make_sessionmaker` instead."""
-    return async_sessionmaker(
-        engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-    )
+class Statements:
+    """Work that is one statement at a time: each runs on a pooled connection in autocommit,
+    its own transaction, with no BEGIN/COMMIT round trips and no ORM session around it.
+    A block that needs several statements to be atomic uses `make_sessionmaker` instead."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+
+    async def execute(self, statement: Executable) -> Result[Any]:
+        async with self._engine.connect() as connection:
+            result: Result[Any] = await connection.execute(statement)
+        return result  # buffered: readable after the connection went back to the pool

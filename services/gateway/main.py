@@ -25,7 +25,7 @@ from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
-from shared.db import make_engine, make_sessionmaker, make_statement_sessionmaker
+from shared.db import Statements, make_engine, make_sessionmaker
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import add_http_metrics, config_version_details, ops_router
@@ -44,7 +44,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, settings.db_pool_size)
         sessions = make_sessionmaker(engine)
-        statements = make_statement_sessionmaker(engine)
+        statements = Statements(engine)
         broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
         await broker.connect()
         secret_box = SecretBox(settings.secrets_key.get_secret_value())
@@ -68,7 +68,12 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             handler=OutcomeRecorder(inbound),
         )
         await recorder.start()
-        http = httpx.AsyncClient(timeout=settings.delivery_timeout_s)
+        # Keep as many idle connections as there can be sends in flight (the dispatcher's
+        # 64): with httpx's default of 20, every burst closed and reopened the rest.
+        http = httpx.AsyncClient(
+            timeout=settings.delivery_timeout_s,
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+        )
         dispatcher = KeyedConcurrentConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topic=MESSAGE_OUTCOMES.name,

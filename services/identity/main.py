@@ -15,7 +15,7 @@ from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGES_RECEIVED
-from shared.db import make_engine, make_statement_sessionmaker
+from shared.db import Statements, make_engine
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import alive_check, config_version_details, ops_router
@@ -47,7 +47,7 @@ def build_app(settings: IdentitySettings) -> FastAPI:
             directory=directory,
             twilio=twilio,
             history=CustomerHistory(
-                make_statement_sessionmaker(engine), timedelta(days=settings.identity_history_days)
+                Statements(engine), timedelta(days=settings.identity_history_days)
             ),
             broker=broker,
         )

@@ -17,7 +17,7 @@ from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
 from shared.contracts.topics import MESSAGES_IDENTIFIED
 from shared.crypto import SecretBox
-from shared.db import make_engine, make_statement_sessionmaker
+from shared.db import Statements, make_engine
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import alive_check, config_version_details, ops_router
@@ -41,7 +41,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
         groq = GroqGateway(settings.groq_timeout_s, settings.groq_max_retries)
         handler = ResponderHandler(
             view=view,
-            store=ConversationStore(make_statement_sessionmaker(engine)),
+            store=ConversationStore(Statements(engine)),
             groq=groq,
             box=SecretBox(settings.secrets_key.get_secret_value()),
             broker=broker,

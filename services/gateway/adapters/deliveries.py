@@ -14,9 +14,9 @@ from typing import Any
 
 from sqlalchemy import Executable, Result, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.gateway.adapters.tables import outbound_deliveries as deliveries
+from shared.db import Statements
 
 FINAL = ("sent", "failed")
 
@@ -33,8 +33,8 @@ class Claim:
 
 
 class DeliveryStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lease: timedelta) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Statements, lease: timedelta) -> None:
+        self._db = db
         self._lease = lease
 
     async def claim(self, message_id: str, channel: str, parts_total: int) -> Claim | None:
@@ -121,5 +121,4 @@ class DeliveryStore:
         )
 
     async def _execute(self, statement: Executable) -> Result[Any]:
-        async with self._sessions() as session, session.begin():
-            return await session.execute(statement)
+        return await self._db.execute(statement)

@@ -16,6 +16,7 @@ from shared.batching import GroupCommitter
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
+from shared.db import Statements
 from shared.outbox import Outbox, OutboxEntry, StagedEvent, trace_carrier
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
@@ -49,10 +50,10 @@ class InboundStore:
         self,
         sessions: async_sessionmaker[AsyncSession],
         outbox: Outbox,
-        statements: async_sessionmaker[AsyncSession] | None = None,
+        statements: Statements,
     ) -> None:
         self._sessions = sessions
-        self._statements = statements or sessions  # single statements: autocommit
+        self._statements = statements  # single statements: autocommit
         self._outbox = outbox
         self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
             GroupCommitter(self._accept_provider_batch)
@@ -239,18 +240,17 @@ class InboundStore:
 
     async def record_outcome(self, outcome: MessageOutcome) -> None:
         """Keep the latest attempt's outcome, so a retried request can be answered from it."""
-        async with self._statements() as session, session.begin():
-            await session.execute(
-                update(inbound)
-                .where(
-                    inbound.c.message_id == outcome.message_id,
-                    (inbound.c.outcome_attempt.is_(None))
-                    | (inbound.c.outcome_attempt <= outcome.attempt),
-                )
-                .values(
-                    outcome=outcome.model_dump(mode="json"),
-                    outcome_attempt=outcome.attempt,
-                    user_id=outcome.user_id,
-                    updated_at=func.now(),
-                )
+        await self._statements.execute(
+            update(inbound)
+            .where(
+                inbound.c.message_id == outcome.message_id,
+                (inbound.c.outcome_attempt.is_(None))
+                | (inbound.c.outcome_attempt <= outcome.attempt),
             )
+            .values(
+                outcome=outcome.model_dump(mode="json"),
+                outcome_attempt=outcome.attempt,
+                user_id=outcome.user_id,
+                updated_at=func.now(),
+            )
+        )

@@ -7,26 +7,25 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.identity.adapters.tables import identity_customer_history as history
+from shared.db import Statements
 
 
 class CustomerHistory:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], window: timedelta) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Statements, window: timedelta) -> None:
+        self._db = db
         self._window = window
 
     async def recent_user(self, customer_phone: str, now: datetime) -> uuid.UUID | None:
-        async with self._sessions() as session:
-            user_id: uuid.UUID | None = (
-                await session.execute(
-                    select(history.c.user_id).where(
-                        history.c.customer_phone == customer_phone,
-                        history.c.last_seen_at >= now - self._window,
-                    )
+        user_id: uuid.UUID | None = (
+            await self._db.execute(
+                select(history.c.user_id).where(
+                    history.c.customer_phone == customer_phone,
+                    history.c.last_seen_at >= now - self._window,
                 )
-            ).scalar_one_or_none()
+            )
+        ).scalar_one_or_none()
         return user_id
 
     async def remember(self, customer_phone: str, user_id: uuid.UUID, seen_at: datetime) -> None:
@@ -41,5 +40,4 @@ class CustomerHistory:
             },
             where=history.c.last_seen_at <= statement.excluded.last_seen_at,
         )
-        async with self._sessions() as session, session.begin():
-            await session.execute(statement)
+        await self._db.execute(statement)

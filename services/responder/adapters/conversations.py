@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.responder.adapters.tables import customer_conversations as conversations
 from shared.contracts.messages import UserIdentified
+from shared.db import Statements
 
 
 @dataclass(frozen=True)
@@ -24,23 +24,22 @@ class BotReply:
 
 
 class ConversationStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self._sessions = sessions
+    def __init__(self, db: Statements) -> None:
+        self._db = db
 
     async def existing_reply(self, message_id: str) -> RowMapping | None:
-        async with self._sessions() as session:
-            return (
-                (
-                    await session.execute(
-                        select(conversations).where(
-                            conversations.c.message_id == message_id,
-                            conversations.c.sender == "bot",
-                        )
+        return (
+            (
+                await self._db.execute(
+                    select(conversations).where(
+                        conversations.c.message_id == message_id,
+                        conversations.c.sender == "bot",
                     )
                 )
-                .mappings()
-                .first()
             )
+            .mappings()
+            .first()
+        )
 
     async def save_inbound(self, message: UserIdentified) -> None:
         statement = (
@@ -56,8 +55,7 @@ class ConversationStore:
             )
             .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
         )
-        async with self._sessions() as session, session.begin():
-            await session.execute(statement)
+        await self._db.execute(statement)
 
     async def recent_context(
         self, message: UserIdentified, limit: int, window: timedelta
@@ -81,8 +79,7 @@ class ConversationStore:
             .order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
             .limit(limit)
         )
-        async with self._sessions() as session:
-            rows = (await session.execute(query)).all()
+        rows = (await self._db.execute(query)).all()
         return [(row.sender, row.content) for row in reversed(rows)]
 
     async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
@@ -105,8 +102,7 @@ class ConversationStore:
             .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
             .returning(conversations.c.id)
         )
-        async with self._sessions() as session, session.begin():
-            inserted = (await session.execute(statement)).first()
+        inserted = (await self._db.execute(statement)).first()
         if inserted is not None:
             return reply
         stored = await self.existing_reply(message.message_id)
