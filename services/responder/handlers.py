@@ -67,11 +67,12 @@ class ResponderHandler:
         span.set_attribute("app.message_id", message.message_id)
         if message.user_id:
             span.set_attribute("app.user_id", str(message.user_id))
-        stored = await self.store.existing_reply(message.message_id)
-        if stored is not None:
-            await self._announce(message, reply_from_row(stored))
-            return
-        await self.store.save_inbound(message)
+        if not await self.store.save_inbound(message):
+            # seen before: if its reply was stored, announce that one, never ask twice
+            stored = await self.store.existing_reply(message.message_id)
+            if stored is not None:
+                await self._announce(message, reply_from_row(stored))
+                return
         resolved = self.view.resolve(message.user_id)
         span.set_attribute("app.config_source", resolved.source if resolved else "none")
         if resolved is None:

@@ -41,7 +41,8 @@ class ConversationStore:
             .first()
         )
 
-    async def save_inbound(self, message: UserIdentified) -> None:
+    async def save_inbound(self, message: UserIdentified) -> bool:
+        """Store the customer's message; False when it was stored before (a redelivery)."""
         statement = (
             insert(conversations)
             .values(
@@ -54,8 +55,9 @@ class ConversationStore:
                 channel=message.channel.value,
             )
             .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
+            .returning(conversations.c.id)
         )
-        await self._db.execute(statement)
+        return (await self._db.execute(statement)).first() is not None
 
     async def recent_context(
         self, message: UserIdentified, limit: int, window: timedelta
