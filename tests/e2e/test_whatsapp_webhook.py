@@ -175,6 +175,15 @@ async def test_200_webhooks_across_two_tenants_get_200_replies_to_the_right_plac
         request = by_customer[customer.removeprefix("+")]
         assert request["path"].endswith(f"/{tenant.number_id}/messages")
         assert request["authorization"] == f"Bearer {tenant.token}"
+    # Published by the fast path and marked by it: the relay only takes rows older than
+    # 3 s, so every row marked sooner than that was never left to it.
+    marked = await rows(
+        stack.database_url,
+        "select count(*) filter (where published_at - created_at < interval '3 seconds') as fast,"
+        " count(*) as n from gateway_outbox where payload like :pattern",
+        pattern=f"%burst {run} %",
+    )
+    assert marked[0]["n"] == 200 and marked[0]["fast"] == 200, marked
 
 
 async def test_graph_500_twice_then_200_delivers_one_reply(stack: Stack) -> None:
