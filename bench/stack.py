@@ -100,14 +100,14 @@ def provide_stack(
         for child in fakes:
             child.start()
         for child in fakes:
-            child.wait_ready("/healthz" if child is sink else "/_fake/requests")
+            child.wait_ready(90, path="/healthz" if child is sink else "/_fake/requests")
         # config first: it publishes the config topic the others replay at start
         services["config"].start()
-        services["config"].wait_ready()
+        services["config"].wait_ready(90)
         for name in ("identity", "responder", "gateway"):
             services[name].start()
         for name in ("identity", "responder", "gateway"):
-            services[name].wait_ready()
+            services[name].wait_ready(90)
         yield stack
     finally:
         for child in [*stack.extra.values(), *services.values(), *fakes]:

@@ -43,7 +43,7 @@ async def bare_endpoint(run: Run, measure_s: float, body: bytes) -> ClosedLoopRe
     bare.start()
     services = list(run.stack.services.values())
     try:
-        bare.wait_ready()
+        bare.wait_ready(90)
         for child in services:
             child.pause()
         run.rss.watch("bare", bare.pid)

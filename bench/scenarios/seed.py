@@ -75,7 +75,7 @@ async def run_seed(run: Run) -> dict[str, Any]:
         for tenant in run.tenants
     ]
     try:
-        process.wait_ready()
+        process.wait_ready(90)
         run.rss.watch("seed-design", process.pid)
         await run.reset_fakes(ModelDelay())
         statements_ok = await run.stats.available()
