@@ -8,14 +8,12 @@ over that socket (trust auth), since the `app` role may not reset it.
 from __future__ import annotations
 
 import contextlib
-import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.children import run_bootstrap
 from devstack.kafka import KafkaServer
 from devstack.ports import free_port
 from devstack.postgres import SUPERUSER, PostgresServer
@@ -50,22 +48,6 @@ def _socket_dir(server: PostgresServer) -> str:
     return lines[4].strip()
 
 
-def bootstrap(kafka: str, database_url: str) -> None:
-    """`python -m shared.bootstrap`: migrations and topics, as `make up` runs them."""
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "shared.bootstrap"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"shared.bootstrap failed:\n{done.stdout}{done.stderr}")
-
-
 @contextlib.contextmanager
 def provide_infra() -> Iterator[Infra]:
     with (
@@ -78,7 +60,7 @@ def provide_infra() -> Iterator[Infra]:
             kafka.launch()  # the JVM starts while PostgreSQL initialises
             postgres.start()
             kafka.wait_ready()
-            bootstrap(kafka.bootstrap_servers, postgres.url)
+            run_bootstrap(kafka.bootstrap_servers, postgres.url)
             yield Infra(
                 kafka=kafka.bootstrap_servers,
                 database_url=postgres.url,

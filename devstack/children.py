@@ -111,3 +111,20 @@ class ChildProcess:
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def run_bootstrap(kafka: str, database_url: str, timeout: float = 180) -> None:
+    """`python -m shared.bootstrap` (migrations and topics), as `make up` and the Kubernetes
+    Job run it; raises with its output when it fails."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.bootstrap"],
+        cwd=repo_root(),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"shared.bootstrap failed:\n{done.stdout}{done.stderr}")

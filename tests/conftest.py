@@ -3,18 +3,16 @@ without), migrations and topics, the provider fakes and the four services as pro
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.fernet import Fernet
 
+from devstack.children import run_bootstrap
 from devstack.ports import free_port
 from devstack.testinfra import provide_kafka, provide_postgres
-from tests.support.processes import ROOT, ServiceProcess
+from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
@@ -38,16 +36,7 @@ def database_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def bootstrapped(kafka: str, database_url: str) -> dict[str, str]:
     """Migrations and topics, exactly as `make up` and the Kubernetes Job run them."""
-    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
-    result = subprocess.run(
-        [sys.executable, "-m", "shared.bootstrap"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    run_bootstrap(kafka, database_url)
     return {"KAFKA_BOOTSTRAP_SERVERS": kafka, "DATABASE_URL": database_url}
 
 
