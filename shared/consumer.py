@@ -1,15 +1,25 @@
-"""A Kafka consumer that works on many conversations at once without losing or reordering.
+"""A Kafka consumer that hands its handler batches, without losing or reordering anything.
 
 FastStream runs one message at a time per subscriber, and its concurrent mode commits
 before the work is done. Here:
-- records with the same key run one after another, in offset order (a per-key chain);
-- records with different keys run concurrently, up to `max_in_flight`;
+- every key (a conversation) has a queue; only its head record is ever handed out, so
+  records of one key are handled one after another, in offset order;
+- the heads of idle keys are handed to the handler together, as one batch, so a handler
+  pays its statement, publish and commit once per batch; batches of different keys run
+  concurrently, up to `max_in_flight` records (and `max_in_flight_per_group` per group of
+  keys, the tenant), so one tenant cannot take every slot;
+- records queued behind a busy key take no slot: they are only buffered (bounded by
+  `max_buffered`); a record waiting to be retried takes no slot either: it sits on a timer,
+  its key blocked so order holds, while other keys run;
 - a partition's offset is committed only up to the first record not yet finished, so a
   crash re-delivers unfinished work (handlers are idempotent) and never skips any;
-- a failing record is retried with backoff, then parked on `<topic>.dlq` so it cannot
-  block its partition forever.
-The trace context written by FastStream's telemetry middleware is continued here, so a
-record's processing span is a child of the span that published it.
+- a record that cannot be parsed, or that the handler declares unprocessable, is parked
+  on `<topic>.dlq` at once, with the reason in its headers; a record whose handling keeps
+  failing is retried with backoff, then parked; neither blocks its partition or its batch
+  neighbours (a batch that raises is retried one record at a time to find the bad one);
+- on revoke and stop, running batches finish (bounded) and their offsets are committed.
+Each record gets its own processing span, a child of the span that published it (one
+trace per message); a batch of several records also gets a batch span linking them.
 """
 
 from __future__ import annotations
@@ -17,19 +27,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import Counter as Tally
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
-from opentelemetry.trace import SpanKind, Status, StatusCode
-from prometheus_client import Counter, Gauge
+from opentelemetry.trace import Link, SpanKind, Status, StatusCode
+from prometheus_client import Counter, Gauge, Histogram
 
 from shared.logging import get_logger
 
-Handler = Callable[[ConsumerRecord], Awaitable[None]]
+T = TypeVar("T")
+Key = bytes | None
 # How long the broker may hold a fetch when there is nothing to return. It answers as soon
 # as a record arrives, so this does not delay records; it only sets how often an idle
 # consumer asks. At 10 ms the services' idle polling took 60 % of a core, and Kafka 50 %.
@@ -39,12 +53,174 @@ CONSUMER_LAG = Gauge(
     "Records behind the partition's end (high watermark minus committed offset)",
     ["group", "topic", "partition"],
 )
-IN_FLIGHT = Gauge("kafka_consumer_in_flight", "Records being processed", ["group", "topic"])
+IN_FLIGHT = Gauge("kafka_consumer_in_flight", "Records being processed", ["group"])
+BUFFERED = Gauge("kafka_consumer_buffered", "Records fetched, not yet finished", ["group"])
 PROCESSED = Counter(
     "kafka_records_processed_total", "Records handled, by result", ["group", "topic", "result"]
 )
+DEAD_LETTERS = Counter(
+    "kafka_records_dead_lettered_total", "Records parked on <topic>.dlq", ["group", "topic", "why"]
+)
+BATCH_SIZE = Histogram(
+    "kafka_consumer_batch_records",
+    "Records per handler call",
+    ["group"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+)
 log = get_logger(__name__)
 tracer = trace.get_tracer("shared.consumer")
+
+
+class Unprocessable(Exception):
+    """Raised (or parked through `BatchResult.park`) for a record that can never succeed."""
+
+
+class RetryLater(Exception):
+    """Raised by a per-record handler: try this record again later, its key kept waiting."""
+
+    def __init__(self, reason: str, after_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.after_s = after_s
+
+
+@dataclass(frozen=True, eq=False)
+class Received(Generic[T]):
+    """One record as a handler sees it: the parsed event and the record's own span."""
+
+    event: T
+    record: ConsumerRecord
+    span: trace.Span
+    # How many times this record has been handed to a handler in this process (1 = first).
+    delivery: int
+    # When this record was first handed out (monotonic); a handler bounds its retries by it.
+    first_handled_at: float
+
+    @property
+    def key(self) -> Key:
+        key: Key = self.record.key
+        return key
+
+    @property
+    def context(self) -> otel_context.Context:
+        """The record's trace context: publish under it so the next hop joins its trace."""
+        return trace.set_span_in_context(self.span)
+
+    @contextlib.contextmanager
+    def activated(self) -> Iterator[None]:
+        """Run a block (a model call, a statement) inside this record's span."""
+        with trace.use_span(self.span, end_on_exit=False):
+            yield
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    kind: str  # "retry" | "fail" | "park"
+    reason: str
+    after_s: float | None = None
+    error: BaseException | None = None
+
+
+class BatchResult:
+    """What a batch handler says of the records it did not finish (the rest are done)."""
+
+    def __init__(self) -> None:
+        self.verdicts: dict[int, _Verdict] = {}
+
+    def retry_later(self, item: Received[Any], reason: str, after_s: float | None = None) -> None:
+        """Not done yet (a rate limit, an outage): try again later, without holding a slot."""
+        self.verdicts[id(item)] = _Verdict("retry", reason, after_s)
+
+    def fail(self, item: Received[Any], error: BaseException) -> None:
+        """Failed unexpectedly: retried with backoff, parked after `max_attempts`."""
+        self.verdicts[id(item)] = _Verdict("fail", type(error).__name__, None, error)
+
+    def park(self, item: Received[Any], reason: str) -> None:
+        """Can never succeed: parked on the dead-letter topic at once."""
+        self.verdicts[id(item)] = _Verdict("park", reason)
+
+
+class BatchHandler(Protocol[T]):
+    async def __call__(self, batch: Sequence[Received[T]], /) -> BatchResult | None: ...
+
+
+RecordHandler = Callable[[Received[T]], Awaitable[None]]
+
+
+def per_record(handler: RecordHandler[T]) -> BatchHandler[T]:
+    """A batch handler that runs a per-record handler on each record of the batch
+    concurrently, inside the record's span. Use with `max_batch=1` when records take very
+    different times (a model call): a batch finishes when its slowest record does."""
+
+    async def handle(batch: Sequence[Received[T]]) -> BatchResult:
+        result = BatchResult()
+
+        async def one(item: Received[T]) -> None:
+            with item.activated():
+                try:
+                    await handler(item)
+                except RetryLater as later:
+                    result.retry_later(item, later.reason, later.after_s)
+                except Unprocessable as exc:
+                    result.park(item, f"unprocessable: {exc}"[:300])
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    item.span.record_exception(exc)
+                    result.fail(item, exc)
+
+        if len(batch) == 1:
+            await one(batch[0])
+        else:
+            await asyncio.gather(*(one(item) for item in batch))
+        return result
+
+    return handle
+
+
+def raw_record(record: ConsumerRecord) -> ConsumerRecord:
+    """A `parse` for handlers that read the record themselves."""
+    return record
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    max_in_flight: int = 64
+    # Records of one group of keys (a tenant: see `group_of`) in flight at once.
+    max_in_flight_per_group: int | None = None
+    max_batch: int = 100
+    # Records fetched and held (queued behind busy keys, waiting to retry, running).
+    max_buffered: int = 5000
+    max_attempts: int = 8
+    first_backoff_s: float = 0.2
+    max_backoff_s: float = 10.0
+    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
+    # Finished offsets are committed at most this often (and always on revoke and stop):
+    # a commit per record was a broker round trip per record per consumer group. A crash
+    # re-delivers at most this much finished work, which the handlers' idempotency absorbs.
+    commit_interval_s: float = 0.2
+    shutdown_timeout_s: float = 15.0
+
+
+def tenant_of(key: Key) -> Key:
+    """The group of a conversation key `channel:business:customer`: `channel:business`."""
+    if key is None:
+        return None
+    return key.rpartition(b":")[0] or key
+
+
+@dataclass(eq=False)
+class _Entry:
+    record: ConsumerRecord
+    tp: TopicPartition
+    event: Any = None
+    poison: str | None = None  # why it cannot be parsed, when it cannot
+    failures: int = 0
+    deliveries: int = 0
+    first_handled_at: float = 0.0
+    solo: bool = False  # handed out alone: its batch failed and the culprit is being found
+    timer: asyncio.TimerHandle | None = None
+    gone: bool = False  # its partition was revoked while it waited
 
 
 @dataclass
@@ -65,34 +241,30 @@ class _PartitionProgress:
         return last + 1
 
 
-@dataclass(frozen=True)
-class ConsumerOptions:
-    max_in_flight: int = 64
-    max_attempts: int = 8
-    first_backoff_s: float = 0.2
-    max_backoff_s: float = 10.0
-    fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
-    # Finished offsets are committed at most this often (and always on revoke and stop):
-    # a commit per record was a broker round trip per record per consumer group. A crash
-    # re-delivers at most this much finished work, which the handlers' idempotency absorbs.
-    commit_interval_s: float = 0.2
-    shutdown_timeout_s: float = 15.0
+def _first_line(exc: BaseException) -> str:
+    # First line only: drivers put statement parameters on later lines.
+    text = str(exc)
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"[:300]
 
 
-class KeyedConcurrentConsumer:
+class KeyedBatchConsumer(Generic[T]):
     def __init__(
         self,
         *,
         bootstrap_servers: str,
-        topic: str,
+        topics: Sequence[str],
         group_id: str,
-        handler: Handler,
+        parse: Callable[[ConsumerRecord], T],
+        handler: BatchHandler[T],
         options: ConsumerOptions | None = None,
+        group_of: Callable[[Key], Key] = tenant_of,
     ) -> None:
-        self._topic = topic
+        self._topics = list(topics)
         self._group = group_id
+        self._parse = parse
         self._handler = handler
         self._options = options or ConsumerOptions()
+        self._group_of = group_of
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=group_id,
@@ -105,27 +277,26 @@ class KeyedConcurrentConsumer:
             bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True
         )
         self._progress: dict[TopicPartition, _PartitionProgress] = {}
-        self._tails: dict[bytes | None, asyncio.Task[None]] = {}
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slot_freed = asyncio.Event()
-        self._stop_requested = asyncio.Event()
+        self._queues: dict[Key, deque[_Entry]] = {}
+        self._ready: dict[Key, None] = {}  # keys whose head may be handed out, oldest first
+        self._group_running: Tally[Key] = Tally()
+        self._running = 0
+        self._buffered = 0
+        self._batches: set[asyncio.Task[None]] = set()
+        self._space = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_commit = 0.0
-        self.ready = False
 
     async def start(self) -> None:
         await self._dlq.start()
-        self._consumer.subscribe([self._topic], listener=_DrainOnRevoke(self))
+        self._consumer.subscribe(self._topics, listener=_DrainOnRevoke(self))
         await self._consumer.start()
-        self._loop_task = asyncio.create_task(self._run(), name=f"consume:{self._topic}")
-        self.ready = True
+        self._loop_task = asyncio.create_task(self._run(), name=f"consume:{self._group}")
 
     async def stop(self) -> None:
-        """Stop fetching, let in-flight work finish (bounded), commit it, leave the group."""
+        """Stop fetching, let running batches finish (bounded), commit them, leave the group."""
         self._stopping = True
-        self._stop_requested.set()
-        self.ready = False
         if self._loop_task:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -136,67 +307,225 @@ class KeyedConcurrentConsumer:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        return self._running
 
     @property
     def alive(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
 
+    # -- fetching -------------------------------------------------------------------------
+
     async def _run(self) -> None:
         while not self._stopping:
-            room = self._options.max_in_flight - len(self._in_flight)
+            room = self._options.max_buffered - self._buffered
             if room <= 0:
-                self._slot_freed.clear()
-                await self._slot_freed.wait()
-                if time.monotonic() - self._last_commit >= self._options.commit_interval_s:
-                    await self._commit()
+                self._space.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._space.wait(), 1.0)
+                await self._commit_if_due()
                 continue
-            batches = await self._consumer.getmany(timeout_ms=100, max_records=room)
-            for tp, records in batches.items():
+            fetched = await self._consumer.getmany(timeout_ms=100, max_records=min(room, 1000))
+            for tp, records in fetched.items():
                 progress = self._progress.setdefault(tp, _PartitionProgress())
                 for record in records:
                     progress.pending.append(record.offset)
-                    self._dispatch(tp, record)
-            if time.monotonic() - self._last_commit >= self._options.commit_interval_s:
-                await self._commit()
-            self._report_lag()
+                    self._enqueue(_Entry(record, tp))
+            self._dispatch()
+            await self._commit_if_due()
+            self._report()
 
-    def _report_lag(self) -> None:
-        IN_FLIGHT.labels(self._group, self._topic).set(len(self._in_flight))
-        for tp, progress in self._progress.items():
-            highwater = self._consumer.highwater(tp)
-            if highwater is not None and progress.committed >= 0:
-                CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(
-                    max(highwater - progress.committed, 0)
-                )
+    def _enqueue(self, entry: _Entry) -> None:
+        try:
+            entry.event = self._parse(entry.record)
+        except Exception as exc:  # a record that cannot parse now never will
+            entry.poison = f"unparseable: {_first_line(exc)}"
+        self._buffered += 1
+        key = entry.record.key
+        queue = self._queues.get(key)
+        if queue is None:
+            self._queues[key] = deque((entry,))
+            self._ready[key] = None
+        else:
+            queue.append(entry)
 
-    def _dispatch(self, tp: TopicPartition, record: ConsumerRecord) -> None:
-        key = record.key
-        previous = self._tails.get(key)
-        task = asyncio.create_task(self._process(tp, record, previous))
-        self._tails[key] = task
-        self._in_flight.add(task)
-        task.add_done_callback(lambda t: self._finished(t, key))
+    # -- scheduling -----------------------------------------------------------------------
 
-    def _finished(self, task: asyncio.Task[None], key: bytes | None) -> None:
-        self._in_flight.discard(task)
-        if self._tails.get(key) is task:
-            del self._tails[key]
-        self._slot_freed.set()
+    def _dispatch(self) -> None:
+        options = self._options
+        per_group = options.max_in_flight_per_group
+        while self._ready and self._running < options.max_in_flight:
+            room = min(options.max_in_flight - self._running, options.max_batch)
+            batch: list[_Entry] = []
+            for key in list(self._ready):
+                entry = self._queues[key][0]
+                group = self._group_of(key)
+                if per_group is not None and self._group_running[group] >= per_group:
+                    continue
+                if entry.solo and batch:
+                    continue
+                del self._ready[key]
+                self._group_running[group] += 1
+                batch.append(entry)
+                if entry.solo or len(batch) >= room:
+                    break
+            if not batch:
+                return  # every ready key belongs to a group at its cap
+            self._running += len(batch)
+            task = asyncio.create_task(self._run_batch(batch))
+            self._batches.add(task)
+            task.add_done_callback(self._batches.discard)
 
-    async def _process(
-        self, tp: TopicPartition, record: ConsumerRecord, previous: asyncio.Task[None] | None
-    ) -> None:
-        if previous is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.shield(previous)
+    def _release(self, entry: _Entry) -> None:
+        self._running -= 1
+        group = self._group_of(entry.record.key)
+        self._group_running[group] -= 1
+        if self._group_running[group] <= 0:
+            del self._group_running[group]
+
+    def _finish(self, entry: _Entry) -> None:
+        """The head of its key is done: commit-able, and the key's next record is ready."""
+        if entry.gone:
+            return  # its partition was revoked: the next owner handles it again
+        key = entry.record.key
+        queue = self._queues.get(key)
+        if queue and queue[0] is entry:
+            queue.popleft()
+            if queue:
+                self._ready[key] = None
+            else:
+                del self._queues[key]
+        self._buffered -= 1
+        self._space.set()
+        progress = self._progress.get(entry.tp)
+        if progress is not None:
+            progress.finished.add(entry.record.offset)
+
+    def _retry_in(self, entry: _Entry, delay: float) -> None:
+        def wake() -> None:
+            entry.timer = None
+            if entry.gone or self._stopping:
+                return
+            self._ready[entry.record.key] = None
+            self._dispatch()
+
+        entry.timer = asyncio.get_running_loop().call_later(max(delay, 0.0), wake)
+
+    def _backoff(self, failures: int) -> float:
+        options = self._options
+        delay: float = min(options.first_backoff_s * 2 ** (failures - 1), options.max_backoff_s)
+        return delay
+
+    # -- handling -------------------------------------------------------------------------
+
+    async def _run_batch(self, entries: list[_Entry]) -> None:
+        now = time.monotonic()
+        items: list[Received[T]] = []
+        by_id: dict[int, _Entry] = {}
+        poisoned: list[_Entry] = []
+        for entry in entries:
+            if entry.poison is not None:
+                poisoned.append(entry)
+                continue
+            entry.deliveries += 1
+            if entry.deliveries == 1:
+                entry.first_handled_at = now
+            item = Received(
+                entry.event,
+                entry.record,
+                self._record_span(entry.record),
+                entry.deliveries,
+                entry.first_handled_at,
+            )
+            items.append(item)
+            by_id[id(item)] = entry
+        try:
+            for entry in poisoned:
+                await self._park(entry, entry.poison or "unparseable", "unparseable")
+            if items:
+                await self._handle(items, by_id)
+        finally:
+            for entry in entries:
+                self._release(entry)
+            if not self._stopping:
+                self._dispatch()
+
+    async def _handle(self, items: list[Received[T]], by_id: dict[int, _Entry]) -> None:
+        BATCH_SIZE.labels(self._group).observe(len(items))
+        result: BatchResult | None = None
+        error: BaseException | None = None
+        try:
+            if len(items) == 1:
+                with items[0].activated():
+                    result = await self._handler(items)
+            else:
+                with tracer.start_as_current_span(
+                    "process batch",
+                    kind=SpanKind.CONSUMER,
+                    links=[Link(item.span.get_span_context()) for item in items],
+                    attributes={"messaging.system": "kafka", "messaging.batch.size": len(items)},
+                ):
+                    result = await self._handler(items)
+        except asyncio.CancelledError:
+            for item in items:
+                item.span.end()
+            raise
+        except Exception as exc:
+            error = exc
+        verdicts = result.verdicts if result is not None else {}
+        for item in items:
+            entry = by_id[id(item)]
+            verdict = verdicts.get(id(item))
+            if error is not None:
+                if len(items) > 1:  # someone in this batch is bad: try each alone
+                    entry.solo = True
+                    self._ready[entry.record.key] = None
+                    item.span.end()
+                    continue
+                verdict = _Verdict("fail", type(error).__name__, None, error)
+            await self._settle(entry, item, verdict)
+
+    async def _settle(self, entry: _Entry, item: Received[T], verdict: _Verdict | None) -> None:
+        topic = entry.record.topic
+        span = item.span
+        try:
+            if verdict is None:
+                PROCESSED.labels(self._group, topic, "ok").inc()
+                self._finish(entry)
+            elif verdict.kind == "park":
+                span.set_status(Status(StatusCode.ERROR, verdict.reason[:100]))
+                await self._park(entry, verdict.reason, "unprocessable")
+            elif verdict.kind == "retry":
+                PROCESSED.labels(self._group, topic, "deferred").inc()
+                span.add_event("retry later", {"reason": verdict.reason[:200]})
+                delay = verdict.after_s
+                self._retry_in(entry, self._backoff(entry.deliveries) if delay is None else delay)
+            else:
+                entry.failures += 1
+                if verdict.error is not None:
+                    span.record_exception(verdict.error)
+                failure = _first_line(verdict.error) if verdict.error else verdict.reason
+                if entry.failures >= self._options.max_attempts:
+                    span.set_status(Status(StatusCode.ERROR, verdict.reason))
+                    await self._park(entry, f"failed {entry.failures} times: {failure}", "failing")
+                else:
+                    PROCESSED.labels(self._group, topic, "retried").inc()
+                    log.warning(
+                        "record failed, retrying",
+                        group=self._group,
+                        topic=topic,
+                        offset=entry.record.offset,
+                        attempt=entry.failures,
+                        error=failure,
+                    )
+                    self._retry_in(entry, self._backoff(entry.failures))
+        finally:
+            span.end()
+
+    def _record_span(self, record: ConsumerRecord) -> trace.Span:
         carrier = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
-        parent = propagate.extract(carrier)
-        if self._stopping:
-            return  # not started before the stop: left uncommitted, redelivered later
-        with tracer.start_as_current_span(
+        return tracer.start_span(
             f"{record.topic} process",
-            context=parent,
+            context=propagate.extract(carrier),
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -204,61 +533,42 @@ class KeyedConcurrentConsumer:
                 "messaging.kafka.destination.partition": record.partition,
                 "messaging.kafka.message.offset": record.offset,
             },
-        ) as span:
-            if not await self._handle_with_retries(record, span):
-                return
-        progress = self._progress.get(tp)
-        if progress is not None:
-            progress.finished.add(record.offset)
-
-    async def _handle_with_retries(self, record: ConsumerRecord, span: trace.Span) -> bool:
-        """True when the record is done with (handled or dead-lettered); False when a stop
-        interrupted its retries, so it stays uncommitted and comes back after a restart."""
-        delay = self._options.first_backoff_s
-        for attempt in range(1, self._options.max_attempts + 1):
-            try:
-                await self._handler(record)
-                PROCESSED.labels(self._group, self._topic, "ok").inc()
-                return True
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                span.record_exception(exc)
-                if attempt == self._options.max_attempts:
-                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
-                    log.error(
-                        "record parked on dead-letter topic",
-                        topic=record.topic,
-                        partition=record.partition,
-                        offset=record.offset,
-                        error=type(exc).__name__,
-                    )
-                    await self._dead_letter(record, exc)
-                    PROCESSED.labels(self._group, self._topic, "dead_lettered").inc()
-                    return True
-                PROCESSED.labels(self._group, self._topic, "retried").inc()
-                log.warning(
-                    "record failed, retrying",
-                    topic=record.topic,
-                    offset=record.offset,
-                    attempt=attempt,
-                    # First line only: drivers put statement parameters on later lines.
-                    error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[
-                        :300
-                    ],
-                )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop_requested.wait(), delay)
-                if self._stopping:
-                    return False
-                delay = min(delay * 2, self._options.max_backoff_s)
-        return True
-
-    async def _dead_letter(self, record: ConsumerRecord, exc: Exception) -> None:
-        headers = [*(record.headers or ()), ("dlq-error", type(exc).__name__.encode())]
-        await self._dlq.send_and_wait(
-            f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
         )
+
+    async def _park(self, entry: _Entry, reason: str, why: str) -> None:
+        record = entry.record
+        headers = [
+            *(record.headers or ()),
+            ("dlq-reason", reason.encode("utf-8", "replace")[:1000]),
+            ("dlq-error", reason.partition(":")[0].encode()[:200]),
+            ("dlq-group", self._group.encode()),
+            ("dlq-source", f"{record.topic}/{record.partition}/{record.offset}".encode()),
+        ]
+        try:
+            await self._dlq.send_and_wait(
+                f"{record.topic}.dlq", value=record.value, key=record.key, headers=headers
+            )
+        except Exception as exc:  # the broker is away: keep the record and try again
+            log.warning("dead-letter publish failed", group=self._group, error=_first_line(exc))
+            self._retry_in(entry, self._options.max_backoff_s)
+            return
+        DEAD_LETTERS.labels(self._group, record.topic, why).inc()
+        PROCESSED.labels(self._group, record.topic, "dead_lettered").inc()
+        log.error(
+            "record parked on dead-letter topic",
+            group=self._group,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason[:300],
+        )
+        self._finish(entry)
+
+    # -- committing -----------------------------------------------------------------------
+
+    async def _commit_if_due(self) -> None:
+        if time.monotonic() - self._last_commit >= self._options.commit_interval_s:
+            await self._commit()
 
     async def _commit(self, partitions: set[TopicPartition] | None = None) -> None:
         self._last_commit = time.monotonic()
@@ -275,18 +585,38 @@ class KeyedConcurrentConsumer:
         for tp, upto in offsets.items():
             self._progress[tp].committed = upto
 
+    def _report(self) -> None:
+        IN_FLIGHT.labels(self._group).set(self._running)
+        BUFFERED.labels(self._group).set(self._buffered)
+        for tp, progress in self._progress.items():
+            highwater = self._consumer.highwater(tp)
+            if highwater is not None and progress.committed >= 0:
+                CONSUMER_LAG.labels(self._group, tp.topic, str(tp.partition)).set(
+                    max(highwater - progress.committed, 0)
+                )
+
     async def _drain(self, partitions: set[TopicPartition]) -> None:
-        """Wait (bounded) for the work of these partitions, then commit what finished."""
-        if self._in_flight:
-            await asyncio.wait(set(self._in_flight), timeout=self._options.shutdown_timeout_s)
+        """Wait (bounded) for running batches, commit what finished, and forget the rest
+        of these partitions: their unfinished records are redelivered to the next owner."""
+        if self._batches:
+            await asyncio.wait(set(self._batches), timeout=self._options.shutdown_timeout_s)
         with contextlib.suppress(Exception):
             await self._commit(partitions)
+        for key, queue in list(self._queues.items()):
+            if queue and queue[0].tp in partitions:
+                for entry in queue:  # a batch still running past the timeout included
+                    entry.gone = True
+                    if entry.timer is not None:
+                        entry.timer.cancel()
+                self._buffered -= len(queue)
+                del self._queues[key]
+                self._ready.pop(key, None)
         for tp in partitions:
             self._progress.pop(tp, None)
 
 
 class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, owner: KeyedConcurrentConsumer) -> None:
+    def __init__(self, owner: KeyedBatchConsumer[Any]) -> None:
         self._owner = owner
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:

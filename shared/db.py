@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -42,7 +43,12 @@ class Statements:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
 
-    async def execute(self, statement: Executable) -> Result[Any]:
+    async def execute(
+        self,
+        statement: Executable,
+        parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+    ) -> Result[Any]:
+        """One statement; a list of parameter sets runs it for each in one round trip."""
         async with self._engine.connect() as connection:
-            result: Result[Any] = await connection.execute(statement)
+            result: Result[Any] = await connection.execute(statement, parameters)
         return result  # buffered: readable after the connection went back to the pool

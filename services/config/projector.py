@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 
+from aiokafka import ConsumerRecord
+
 from services.config.adapters.projection_store import MessageEventStore, ProjectionHandler
 from services.config.domain.projection import PROJECTED_TOPICS
-from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record, raw_record
 from shared.logging import get_logger
 
 GROUP_PREFIX = "config-projection"
@@ -24,22 +26,26 @@ class Projector:
     ) -> None:
         handler = ProjectionHandler(store)
         self._consumers = [
-            KeyedConcurrentConsumer(
+            KeyedBatchConsumer(
                 bootstrap_servers=bootstrap_servers,
-                topic=topic,
+                topics=[topic],
                 group_id=f"{GROUP_PREFIX}.{topic}",
-                handler=handler,
+                parse=raw_record,
+                handler=per_record(lambda item: handler(item.record)),
                 # A projection must not lose events: while the database is away, retry
                 # (backing off to 30 s) instead of parking records on the dead-letter
                 # topic. Unreadable records never fail: the handler skips them.
                 options=ConsumerOptions(
-                    max_in_flight=max_in_flight, max_attempts=1_000_000, max_backoff_s=30.0
+                    max_in_flight=max_in_flight,
+                    max_attempts=1_000_000,
+                    max_backoff_s=30.0,
+                    max_batch=1,
                 ),
             )
             for topic in PROJECTED_TOPICS
         ]
 
-        self._started: list[KeyedConcurrentConsumer] = []
+        self._started: list[KeyedBatchConsumer[ConsumerRecord]] = []
 
     async def start(self) -> None:
         for consumer in self._consumers:

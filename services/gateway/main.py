@@ -21,7 +21,7 @@ from services.gateway.handlers import OutcomeRecorder
 from services.gateway.settings import GatewaySettings
 from services.gateway.webhooks import router as webhooks_router
 from shared.config_feed import ConfigFeed
-from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record, raw_record
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
@@ -61,11 +61,13 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         await listener.start()
         outbox = Outbox(gateway_outbox, sessions, broker)
         inbound = InboundStore(sessions, outbox, statements)
-        recorder = KeyedConcurrentConsumer(
+        record_outcome = OutcomeRecorder(inbound)
+        recorder = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=MESSAGE_OUTCOMES.name,
+            topics=[MESSAGE_OUTCOMES.name],
             group_id=SERVICE,
-            handler=OutcomeRecorder(inbound),
+            parse=raw_record,
+            handler=per_record(lambda item: record_outcome(item.record)),
         )
         await recorder.start()
         # Keep as many idle connections as there can be sends in flight (the dispatcher's
@@ -74,20 +76,22 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             timeout=settings.delivery_timeout_s,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
-        dispatcher = KeyedConcurrentConsumer(
+        dispatch = ReplyDispatcher(
+            store=DeliveryStore(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
+            client=ProviderClient(http, settings.delivery_max_attempts),
+            whatsapp=whatsapp,
+            twilio=twilio,
+            box=secret_box,
+            broker=broker,
+            settings=settings,
+        )
+        dispatcher = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=MESSAGE_OUTCOMES.name,
+            topics=[MESSAGE_OUTCOMES.name],
             group_id=f"{SERVICE}-delivery",
-            handler=ReplyDispatcher(
-                store=DeliveryStore(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
-                client=ProviderClient(http, settings.delivery_max_attempts),
-                whatsapp=whatsapp,
-                twilio=twilio,
-                box=secret_box,
-                broker=broker,
-                settings=settings,
-            ),
-            options=ConsumerOptions(max_attempts=20, max_backoff_s=5.0),
+            parse=raw_record,
+            handler=per_record(lambda item: dispatch(item.record)),
+            options=ConsumerOptions(max_attempts=20, max_backoff_s=5.0, max_batch=1),
         )
         await dispatcher.start()
         outbox.start_relay()

@@ -14,7 +14,7 @@ from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.handlers import ResponderHandler
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
-from shared.consumer import ConsumerOptions, KeyedConcurrentConsumer
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record, raw_record
 from shared.contracts.topics import MESSAGES_IDENTIFIED
 from shared.crypto import SecretBox
 from shared.db import Statements, make_engine
@@ -50,12 +50,13 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             context_messages=settings.responder_context_messages,
             context_window=timedelta(hours=settings.responder_context_hours),
         )
-        consumer = KeyedConcurrentConsumer(
+        consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topic=MESSAGES_IDENTIFIED.name,
+            topics=[MESSAGES_IDENTIFIED.name],
             group_id=SERVICE,
-            handler=handler,
-            options=ConsumerOptions(max_in_flight=settings.responder_max_in_flight),
+            parse=raw_record,
+            handler=per_record(lambda item: handler(item.record)),
+            options=ConsumerOptions(max_in_flight=settings.responder_max_in_flight, max_batch=1),
         )
         await consumer.start()
         app.state.feed = feed

@@ -1,0 +1,1 @@
+"""How work reaches the identity service: its Kafka consumer handler."""

@@ -1,0 +1,79 @@
+"""MessageReceived in, UserIdentified out, a batch at a time.
+
+Per batch: one history read for the numbers no config knows, one upsert of what was
+learnt, one publish of every answer. Idempotent: a redelivery republishes the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter
+
+from services.identity.adapters.history import HistoryStore
+from services.identity.domain.identify import Identification, from_history, identify_by_config
+from shared.consumer import Received
+from shared.contracts.messages import MessageReceived, UserIdentified
+from shared.contracts.topics import MESSAGES_IDENTIFIED
+from shared.logging import get_logger
+from shared.messaging import Outgoing, Publish
+from shared.views.twilio import TwilioDirectory
+from shared.views.whatsapp import WhatsAppDirectory
+
+log = get_logger(__name__)
+IDENTIFIED = Counter("identity_messages_total", "Messages identified, by how", ["identified_by"])
+
+
+def parse_received(record: ConsumerRecord) -> MessageReceived:
+    return MessageReceived.model_validate_json(record.value)
+
+
+@dataclass
+class IdentifyMessages:
+    whatsapp: WhatsAppDirectory
+    twilio: TwilioDirectory
+    history: HistoryStore
+    history_window: timedelta
+    publish: Publish
+
+    async def __call__(self, batch: Sequence[Received[MessageReceived]]) -> None:
+        now = datetime.now(UTC)
+        found = [identify_by_config(item.event, self.whatsapp, self.twilio) for item in batch]
+        unknown = {item.event.customer_phone for item, f in zip(batch, found, strict=True) if not f}
+        recent = await self.history.recent_users(unknown, now - self.history_window)
+        results = [
+            f or from_history(recent.get(item.event.customer_phone))
+            for item, f in zip(batch, found, strict=True)
+        ]
+        learnt = {
+            item.event.customer_phone: result.user_id
+            for item, result in zip(batch, results, strict=True)
+            if result.user_id is not None
+        }
+        await self.history.remember(learnt, now)
+        await self.publish(
+            [self._answer(item, result) for item, result in zip(batch, results, strict=True)]
+        )
+
+    def _answer(self, item: Received[MessageReceived], found: Identification) -> Outgoing:
+        message = item.event
+        item.span.set_attribute("app.message_id", message.message_id)
+        item.span.set_attribute("app.identified_by", found.by.value)
+        if found.user_id:
+            item.span.set_attribute("app.user_id", str(found.user_id))
+        log.debug(
+            "message identified",
+            message_id=message.message_id,
+            user_id=str(found.user_id) if found.user_id else None,
+            identified_by=found.by.value,
+        )
+        IDENTIFIED.labels(found.by.value).inc()
+        event = UserIdentified(
+            **message.model_dump(exclude={"event_id", "event_type", "occurred_at"}),
+            user_id=found.user_id,
+            identified_by=found.by,
+        )
+        return Outgoing(MESSAGES_IDENTIFIED, event, message.conversation_key, item.context)
