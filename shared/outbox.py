@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,6 +42,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# How long a write path waits for its events to reach Kafka before answering. Waiting keeps
+# a customer's next message from overtaking this one; past it the relay takes over.
+PUBLISH_WAIT_S = 2.0
 
 
 def outbox_table(name: str, metadata: MetaData) -> Table:
@@ -85,6 +88,22 @@ class StagedEvent:
     trace_carrier: dict[str, str]
 
 
+class OutboxUnit:
+    """What a write path stages inside its transaction; published when the unit exits."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.entries: list[OutboxEntry] = []
+        self.published: list[StagedEvent] = []
+
+    def stage(
+        self, topic: str, key: str, event: BaseModel, carrier: dict[str, str] | None = None
+    ) -> None:
+        """Stage an event under the current trace context (or a request's own `carrier`,
+        when one transaction serves several requests)."""
+        self.entries.append(OutboxEntry(topic, key, event, carrier or trace_carrier()))
+
+
 class Outbox:
     def __init__(
         self,
@@ -103,6 +122,34 @@ class Outbox:
         self._marker_task: asyncio.Task[None] | None = None
         self._to_mark: list[int] = []
         self._marks_waiting = asyncio.Event()
+
+    @contextlib.asynccontextmanager
+    async def unit(self, publish_wait_s: float = PUBLISH_WAIT_S) -> AsyncIterator[OutboxUnit]:
+        """One transaction and the events it stages: the rows and the events commit
+        together; on a clean exit the events are published before the block returns
+        (bounded by `publish_wait_s`; past that, or with the broker away, the relay
+        publishes them). An exception rolls back both and publishes nothing.
+
+            async with outbox.unit() as unit:
+                await unit.session.execute(...)
+                unit.stage(MESSAGES_RECEIVED.name, key, event)
+        """
+        async with self._sessions() as session:
+            async with session.begin():
+                unit = OutboxUnit(session)
+                yield unit
+                staged = await self.add_many(session, unit.entries)
+            unit.published = staged
+        if not staged:
+            return
+        try:
+            await asyncio.wait_for(self.publish(staged), publish_wait_s)
+        except Exception as exc:  # committed: the relay publishes what did not go out
+            log.warning(
+                "publish after commit failed; the outbox relay will publish",
+                error=type(exc).__name__,
+                events=len(staged),
+            )
 
     async def add(
         self, session: AsyncSession, topic: str, key: str, event: BaseModel
@@ -188,20 +235,25 @@ class Outbox:
         return len(rows)
 
     async def _send(self, staged: Sequence[StagedEvent]) -> int | None:
-        last_offset: int | None = None
+        """Hand every event to the producer, then await all acks: one produce round for
+        the batch, in staged order (the producer keeps order per partition)."""
+        futures = []
         for event in staged:
             token = otel_context.attach(propagate.extract(event.trace_carrier))
             try:
-                metadata = await self._broker.publish(
-                    event.payload.encode(),
-                    topic=event.topic,
-                    key=event.key.encode(),
-                    headers={"content-type": "application/json"},
+                futures.append(
+                    await self._broker.publish(
+                        event.payload.encode(),
+                        topic=event.topic,
+                        key=event.key.encode(),
+                        headers={"content-type": "application/json"},
+                        no_confirm=True,
+                    )
                 )
             finally:
                 otel_context.detach(token)
-            last_offset = metadata.offset
-        return last_offset
+        offsets = [metadata.offset for metadata in await asyncio.gather(*futures)]
+        return offsets[-1] if offsets else None
 
     def _mark_statement(self, ids: list[int]) -> Any:
         return (

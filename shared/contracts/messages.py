@@ -17,6 +17,12 @@ class Channel(StrEnum):
     TWILIO = "twilio"
 
 
+def conversation_key(channel: Channel, business: str | None, customer: str) -> str:
+    """The Kafka key of one conversation, `channel:business:customer`: every event about it
+    lands on one partition, in order (`shared.consumer.tenant_of` groups by the prefix)."""
+    return f"{channel.value}:{business or '-'}:{customer}"
+
+
 class MessageEvent(Envelope):
     """Fields shared by every event about one inbound message (the correlation id)."""
 
