@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -26,6 +28,36 @@ def _redact_secrets(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, An
         if any(name in key.lower() for name in _SECRET_FIELDS):
             event_dict[key] = "[redacted]"
     return event_dict
+
+
+class RepeatLimiter(logging.Filter):
+    """Lets one record per logger and message template through every `every_s` seconds,
+    and says how many it held back. With the broker gone, aiokafka logs a reconnect error
+    several times a second per connection (an orphaned process once wrote ~250 MB)."""
+
+    def __init__(
+        self, prefix: str = "", every_s: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        super().__init__()
+        self._prefix = prefix
+        self._every_s = every_s
+        self._clock = clock
+        self._last: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self._prefix):
+            return True
+        key = (record.name, str(record.msg))
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last[0] < self._every_s:
+            self._last[key] = (last[0], last[1] + 1)
+            return False
+        held_back = last[1] if last else 0
+        self._last[key] = (now, 0)
+        if held_back:
+            record.msg = f"{record.msg} ({held_back} like it in the last {self._every_s:.0f} s)"
+        return True
 
 
 def configure_logging(service: str, log_format: str = "json", level: str = "INFO") -> None:
@@ -69,6 +101,7 @@ def configure_logging(service: str, log_format: str = "json", level: str = "INFO
     root.setLevel(logging.WARNING)
     for noisy in ("aiokafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    handler.addFilter(RepeatLimiter(prefix="aiokafka"))
     # Coordinator moves are routine while a fresh broker elects one; failures that matter
     # surface as consumer errors.
     logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(logging.ERROR)
