@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 from logging.config import fileConfig
 
@@ -10,13 +11,23 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from shared.schema import load_all_tables
+from shared.tables import metadata
 
 config = context.config
 if config.config_file_name is not None and not config.attributes.get("quiet"):
     fileConfig(config.config_file_name, disable_existing_loggers=False)
 
-target_metadata = load_all_tables()
+# Every service's tables (autogenerate compares them with the database): the migrations
+# are the one place that sees all of them; no service imports another's.
+TABLE_MODULES = (
+    "services.config.adapters.tables",
+    "services.gateway.adapters.tables",
+    "services.identity.adapters.tables",
+    "services.responder.adapters.tables",
+)
+for module in TABLE_MODULES:
+    importlib.import_module(module)
+target_metadata = metadata
 
 
 def _url() -> str:

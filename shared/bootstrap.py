@@ -6,14 +6,15 @@ Run as `python -m shared.bootstrap` (make up, tests, the Kubernetes Job). Idempo
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.messaging import ensure_topics
+from shared.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,18 +25,24 @@ def migrate(database_url: str) -> None:
     command.upgrade(config, "head")
 
 
+class BootstrapSettings(BaseSettings):
+    """What the one-shot step needs: where the database and the broker are."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(pattern=r"^postgresql\+asyncpg://")
+    kafka_bootstrap_servers: str = Field(min_length=1)
+    kafka_replication_factor: int = Field(default=1, ge=1)
+
+
 def main() -> int:
-    database_url = os.environ.get("DATABASE_URL")
-    bootstrap_servers = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if not database_url or not bootstrap_servers:
-        print("bootstrap: DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS are required", file=sys.stderr)
-        return 2
-    replication = os.environ.get("KAFKA_REPLICATION_FACTOR", "1")
-    if not replication.isdigit() or int(replication) < 1:
-        print("bootstrap: KAFKA_REPLICATION_FACTOR must be a positive integer", file=sys.stderr)
-        return 2
-    migrate(database_url)
-    asyncio.run(ensure_topics(bootstrap_servers, replication_factor=int(replication)))
+    settings = load_settings(BootstrapSettings)
+    migrate(settings.database_url)
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
+        )
+    )
     print("bootstrap: migrations at head, topics present")
     return 0
 

@@ -23,7 +23,6 @@ class BaseServiceSettings(BaseSettings):
     )
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
-    otel_service_name: str = ""
     db_pool_size: int = Field(default=10, ge=1)
 
 

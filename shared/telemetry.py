@@ -7,8 +7,6 @@ OTEL_EXPORTER_OTLP_ENDPOINT is set.
 
 from __future__ import annotations
 
-import os
-
 from fastapi import FastAPI
 from opentelemetry import trace
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
@@ -16,8 +14,20 @@ from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _configured = False
+
+
+class TelemetrySettings(BaseSettings):
+    """The standard OTEL_* variables this module decides on; the SDK and the exporter read
+    the rest themselves (OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG, headers, ...)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    otel_service_name: str = ""
+    otel_exporter_otlp_endpoint: str = ""
+    otel_exporter_otlp_traces_endpoint: str = ""
 
 
 def configure_tracing(service: str) -> TracerProvider:
@@ -25,12 +35,12 @@ def configure_tracing(service: str) -> TracerProvider:
     provider = trace.get_tracer_provider()
     if _configured and isinstance(provider, TracerProvider):
         return provider
-    os.environ.setdefault("OTEL_SERVICE_NAME", service)
-    resource = Resource.create({SERVICE_NAME: os.environ["OTEL_SERVICE_NAME"]})
+    settings = TelemetrySettings()
+    resource = Resource.create({SERVICE_NAME: settings.otel_service_name or service})
+    # The sampler comes from OTEL_TRACES_SAMPLER (default: every trace); an operator on
+    # small nodes sets parentbased_traceidratio (README, docs/benchmarks.md).
     provider = TracerProvider(resource=resource)
-    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
-    ):
+    if settings.otel_exporter_otlp_endpoint or settings.otel_exporter_otlp_traces_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

@@ -9,7 +9,6 @@ class ConfigSettings(BaseServiceSettings):
     config_port: int = 8001
     auth_jwt_secret: SecretStr = Field(description="HS256 secret, at least 32 characters")
     auth_jwt_audience: str = "authenticated"
-    default_groq_model: str = "llama-3.3-70b-versatile"
     projection_max_in_flight: int = Field(
         default=16, ge=1, description="Message events projected at once, per topic"
     )
