@@ -3,7 +3,9 @@
 This is how identity, responder and gateway read configuration without a database read
 per message: the view is rebuilt from the topic at start-up (the service is not ready
 until it has caught up with the end offsets it saw at start) and then kept current,
-typically a few milliseconds after the config service publishes a change.
+typically a few milliseconds after the config service publishes a change. A change
+older than the one the view holds for its entity (it lost a publish race) is skipped
+(shared.views.versions).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import CONFIG_CHANGES
 from shared.logging import get_logger
+from shared.views.versions import InOrder
 
 log = get_logger(__name__)
 _event_adapter: TypeAdapter[ConfigEvent] = TypeAdapter(ConfigEvent)
@@ -26,7 +29,7 @@ _event_adapter: TypeAdapter[ConfigEvent] = TypeAdapter(ConfigEvent)
 
 class ConfigFeed:
     def __init__(self, bootstrap_servers: str, apply: Callable[[ConfigEvent], None]) -> None:
-        self._apply = apply
+        self._apply = InOrder(apply)
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None,
@@ -78,4 +81,11 @@ class ConfigFeed:
         except ValidationError as exc:
             log.error("unreadable config event skipped", offset=offset, errors=exc.error_count())
             return
-        self._apply(event)
+        if not self._apply(event):
+            log.debug(
+                "config change older than the view's skipped",
+                offset=offset,
+                event_type=event.event_type,
+                version=event.version,
+                held=self._apply.versions.held(event),
+            )

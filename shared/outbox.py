@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -88,6 +88,9 @@ class StagedEvent:
     trace_carrier: dict[str, str]
 
 
+AfterPublish = Callable[["Outbox", Sequence[StagedEvent]], Awaitable[None]]
+
+
 class OutboxUnit:
     """What a write path stages inside its transaction; published when the unit exits."""
 
@@ -112,8 +115,12 @@ class Outbox:
         broker: KafkaBroker,
         relay_after: timedelta = timedelta(seconds=3),
         mark_every_s: float = 0.1,
+        after_publish: AfterPublish | None = None,
     ) -> None:
+        """`after_publish` runs after every publish (fast path and relay) with what was
+        published; it must not raise."""
         self._table = table
+        self._after_publish = after_publish
         self._sessions = sessions
         self._broker = broker
         self._relay_after = relay_after
@@ -208,6 +215,8 @@ class Outbox:
         else:
             self._to_mark.extend(ids)
             self._marks_waiting.set()
+        if self._after_publish is not None:
+            await self._after_publish(self, staged)
         return last_offset
 
     async def relay_once(self, limit: int = 200) -> int:
@@ -232,6 +241,8 @@ class Outbox:
                 await session.execute(self._mark_statement([event.id for event in staged]))
         if rows:
             log.warning("outbox relay published stranded events", count=len(rows))
+            if self._after_publish is not None:
+                await self._after_publish(self, staged)
         return len(rows)
 
     async def _send(self, staged: Sequence[StagedEvent]) -> int | None:

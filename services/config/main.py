@@ -10,8 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
+from services.config.adapters.compaction import make_config_outbox
 from services.config.adapters.projection_store import MessageEventStore
-from services.config.adapters.tables import config_outbox
 from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.admin_api import router as admin_router
 from services.config.api import router
@@ -22,7 +22,6 @@ from shared.db import make_engine
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import add_http_metrics, alive_check, ops_router
-from shared.outbox import Outbox
 from shared.server import serve
 from shared.settings import load_settings
 from shared.telemetry import configure_tracing, instrument_fastapi, shutdown_tracing
@@ -41,7 +40,7 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         app.state.settings = settings
         app.state.secret_box = SecretBox(settings.secrets_key.get_secret_value())
         app.state.engine = engine
-        app.state.outbox = Outbox(config_outbox, worker_sessions, broker)
+        app.state.outbox = make_config_outbox(worker_sessions, broker)
         app.state.outbox.start_relay()
         projector = Projector(
             settings.kafka_bootstrap_servers,

@@ -19,6 +19,7 @@ import sys
 from sqlalchemy import delete
 
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
+from services.config.adapters.compaction import make_config_outbox
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.rotation import (
     RotationReport,
@@ -32,7 +33,6 @@ from services.config.domain.changes import secrets_equal
 from shared.crypto import SecretBox
 from shared.db import make_engine
 from shared.messaging import make_broker
-from shared.outbox import Outbox
 from shared.settings import BaseServiceSettings, load_settings
 
 
@@ -47,7 +47,7 @@ async def rotate(settings: BaseServiceSettings) -> RotationReport:
     broker = make_broker(settings.kafka_bootstrap_servers, client_id="config-rotate-secrets")
     await broker.connect()
     worker_sessions = role_sessions(engine, DbRole.WORKER)
-    outbox = Outbox(config_outbox, worker_sessions, broker)
+    outbox = make_config_outbox(worker_sessions, broker)
     try:
         async with admin_session(engine) as session, session.begin():
             audit = AuditTrail(session, Actor(ActorRole.SYSTEM, None))

@@ -14,7 +14,18 @@ from pydantic import Field
 from shared.contracts.envelope import Envelope
 
 
-class GroqConfigChanged(Envelope):
+class _ConfigChange(Envelope):
+    version: int = Field(
+        0,
+        ge=0,
+        description="The entity's change number, drawn in the writing transaction: it grows "
+        "with each committed change of the entity (compaction key), in commit order. A view "
+        "ignores a change not newer than the one it holds. 0: a record from before versions "
+        "(schema_version 1 additive), applied in topic order.",
+    )
+
+
+class GroqConfigChanged(_ConfigChange):
     """A tenant's (user_id set) or the system's (user_id None) Groq settings; None = deleted."""
 
     event_type: Literal["GroqConfigChanged"] = "GroqConfigChanged"
@@ -28,7 +39,7 @@ class GroqConfigChanged(Envelope):
         return self.api_key_encrypted is None
 
 
-class WhatsAppConfigChanged(Envelope):
+class WhatsAppConfigChanged(_ConfigChange):
     event_type: Literal["WhatsAppConfigChanged"] = "WhatsAppConfigChanged"
     user_id: uuid.UUID
     phone_number_id: str | None
@@ -39,7 +50,7 @@ class WhatsAppConfigChanged(Envelope):
     verify_token_encrypted: str | None = None
 
 
-class TwilioConfigChanged(Envelope):
+class TwilioConfigChanged(_ConfigChange):
     """A tenant's Twilio number and credentials; phone_number None = deleted."""
 
     event_type: Literal["TwilioConfigChanged"] = "TwilioConfigChanged"
@@ -50,7 +61,7 @@ class TwilioConfigChanged(Envelope):
     auth_token_encrypted: str | None = None
 
 
-class WebhookLinksChanged(Envelope):
+class WebhookLinksChanged(_ConfigChange):
     event_type: Literal["WebhookLinksChanged"] = "WebhookLinksChanged"
     user_id: uuid.UUID
     webhook_url: str | None
@@ -59,7 +70,7 @@ class WebhookLinksChanged(Envelope):
     groq_enabled: bool
 
 
-class SystemSettingsChanged(Envelope):
+class SystemSettingsChanged(_ConfigChange):
     event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
     fallback_enabled: bool
 

@@ -189,6 +189,7 @@ async def test_rotate_secrets_reencrypts_everything_and_the_system_keeps_working
     new = Fernet.generate_key().decode()
     before = await _secret_values(stack.database_url, user)
     bootstrap = stack.config.env["KAFKA_BOOTSTRAP_SERVERS"]
+    version_before = (await _latest_groq_event(bootstrap, user)).version
 
     rotated = _rotate_command(stack, f"{new},{old}")
     try:
@@ -205,6 +206,7 @@ async def test_rotate_secrets_reencrypts_everything_and_the_system_keeps_working
         assert (
             event.api_key_encrypted and _opens(new, event.api_key_encrypted) == secrets["api_key"]
         )
+        assert event.version == version_before + 1  # a newer change: no view ignores it
         checked = await rotate_secrets.check(_settings(stack, new))  # the new key alone
         assert checked.secrets and not checked.not_under_first_key
         audit = await stack.config_call("GET", f"/v1/admin/audit?user_id={user}", stack.admin())
@@ -223,6 +225,7 @@ async def test_rotate_secrets_reencrypts_everything_and_the_system_keeps_working
 
     event = await _latest_groq_event(bootstrap, user)
     assert event.api_key_encrypted and _opens(old, event.api_key_encrypted) == secrets["api_key"]
+    assert event.version == version_before + 2
     await _wait_for_view(stack)
     text_sent = f"after rotation {uuid.uuid4()}"
     response = await stack.chat(number, text_sent)

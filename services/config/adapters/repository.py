@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.config.adapters import events
 from services.config.adapters.audit import AuditTrail
 from services.config.adapters.tables import (
+    config_versions,
     system_groq_config,
     system_settings,
     user_groq_config,
@@ -55,11 +56,24 @@ class ConfigRepository:
         self.staged: list[StagedEvent] = []
 
     async def stage(self, event: events.ConfigChange) -> None:
+        """Stage the event with its entity's next version. The counter's row lock, held to
+        the commit, makes a concurrent writer of the entity wait: versions (and the outbox
+        ids drawn after them) follow commit order, whatever order the publishes finish in."""
+        key = config_event_key(event)
+        versioned = event.model_copy(update={"version": await self._next_version(key, event)})
         self.staged.append(
-            await self._outbox.add(
-                self._session, CONFIG_CHANGES.name, config_event_key(event), event
-            )
+            await self._outbox.add(self._session, CONFIG_CHANGES.name, key, versioned)
         )
+
+    async def _next_version(self, key: str, event: events.ConfigChange) -> int:
+        owner = getattr(event, "user_id", None)
+        statement = insert(config_versions).values(entity_key=key, user_id=owner, version=1)
+        bump = statement.on_conflict_do_update(
+            index_elements=[config_versions.c.entity_key],
+            set_={"version": config_versions.c.version + 1},
+        ).returning(config_versions.c.version)
+        version: int = (await self._session.execute(bump)).scalar_one()
+        return version
 
     # generic ---------------------------------------------------------------------------------
     async def get(self, entity: Entity, user_id: uuid.UUID | None) -> RowMapping | None:

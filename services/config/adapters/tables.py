@@ -122,6 +122,20 @@ system_settings = Table(
 )
 
 config_outbox = outbox_table("config_outbox", metadata)
+# The newest outbox row of an entity (adapters/compaction.py): ids per key follow versions.
+Index("ix_config_outbox_key_id", config_outbox.c.key, config_outbox.c.id)
+
+# Each entity's change counter (migration 0004). Drawn with the event in the writing
+# transaction, the row lock orders the counter like the commits; kept when the entity is
+# deleted, so a re-created entity continues its count instead of starting again at 1.
+config_versions = Table(
+    "config_versions",
+    metadata,
+    Column("entity_key", String(512), primary_key=True, comment="the event's compaction key"),
+    Column("user_id", Uuid, comment="the tenant (row-level security); NULL = system"),
+    Column("version", BigInteger, nullable=False),
+    comment="owner: config",
+)
 
 # Who changed which settings, when, under which request trace. Field NAMES only, never
 # values: a secret's value never reaches this table (not even encrypted).
