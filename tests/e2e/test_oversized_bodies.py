@@ -36,15 +36,19 @@ def _check(status: int, text: str) -> None:
     assert "larger than" in body["error"]
 
 
+def _urllib_refusal(url: str, data: bytes, headers: dict[str, str]) -> urllib.error.HTTPError:
+    """POST with urllib, which raises on a 4xx: the answer, or the error it got instead."""
+    request = urllib.request.Request(url, data=data, headers=headers)  # noqa: S310 (http URL)
+    with pytest.raises(urllib.error.HTTPError) as answer:
+        urllib.request.urlopen(request, timeout=30)  # noqa: S310
+    return answer.value
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_urllib_reads_the_413(stack: Stack, size: int) -> None:
     for _ in range(RUNS):
-        request = urllib.request.Request(
-            f"{stack.gateway.url}/api-chatbot", data=b"x" * size, headers=_headers(stack)
-        )
-        with pytest.raises(urllib.error.HTTPError) as answer:
-            urllib.request.urlopen(request, timeout=30)  # noqa: S310 (our own http URL)
-        _check(answer.value.code, answer.value.read().decode())
+        answer = _urllib_refusal(f"{stack.gateway.url}/api-chatbot", b"x" * size, _headers(stack))
+        _check(answer.code, answer.read().decode())
 
 
 @pytest.mark.parametrize("size", SIZES)
@@ -121,25 +125,15 @@ def test_node_fetch_reads_the_413(stack: Stack, size: int) -> None:
 
 
 def test_an_unauthorized_large_body_gets_its_401_too(stack: Stack) -> None:
+    headers = {"authorization": "Bearer wrong", "content-type": "application/json"}
     for _ in range(RUNS):
-        request = urllib.request.Request(
-            f"{stack.gateway.url}/api-chatbot",
-            data=b"x" * 5_000_000,
-            headers={"authorization": "Bearer wrong", "content-type": "application/json"},
-        )
-        with pytest.raises(urllib.error.HTTPError) as answer:
-            urllib.request.urlopen(request, timeout=30)  # noqa: S310
-        assert answer.value.code == 401
+        answer = _urllib_refusal(f"{stack.gateway.url}/api-chatbot", b"x" * 5_000_000, headers)
+        assert answer.code == 401
 
 
 def test_an_oversized_webhook_gets_its_413(stack: Stack) -> None:
+    url, headers = f"{stack.gateway.url}/webhooks/whatsapp", {"content-type": "application/json"}
     for _ in range(RUNS):
-        request = urllib.request.Request(
-            f"{stack.gateway.url}/webhooks/whatsapp",
-            data=b"x" * 5_000_000,
-            headers={"content-type": "application/json"},
-        )
-        with pytest.raises(urllib.error.HTTPError) as answer:
-            urllib.request.urlopen(request, timeout=30)  # noqa: S310
-        assert answer.value.code == 413
-        assert json.loads(answer.value.read()) == {"success": False, "error": "payload too large"}
+        answer = _urllib_refusal(url, b"x" * 5_000_000, headers)
+        assert answer.code == 413
+        assert json.loads(answer.read()) == {"success": False, "error": "payload too large"}
