@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 import uuid
 from datetime import UTC, datetime
 
@@ -28,6 +27,7 @@ from services.gateway.domain.chatbot import (
 )
 from services.gateway.settings import GatewaySettings
 from shared.contracts.messages import Channel, MessageReceived
+from shared.jsonlimits import JSONRefused, loads_limited
 from shared.logging import get_logger
 from shared.outbox import Outbox
 from shared.phones import normalize_phone
@@ -75,9 +75,9 @@ async def api_chatbot(request: Request) -> JSONResponse:
     if raw is None:
         return _reply(bad_request(f"body larger than {settings.gateway_max_body_bytes} bytes", 413))
     try:
-        payload = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        return _reply(bad_request("body is not valid JSON"))
+        payload = loads_limited(raw)
+    except JSONRefused as exc:  # not JSON, not UTF-8, nested too deep, NaN, …
+        return _reply(bad_request(str(exc)))
     if not isinstance(payload, dict):
         return _reply(bad_request("body must be a JSON object"))
     try:

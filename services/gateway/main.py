@@ -26,6 +26,7 @@ from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
 from shared.db import Statements, make_engine, make_sessionmaker
+from shared.http_drain import DrainUnreadBody
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import add_http_metrics, config_version_details, ops_router
@@ -148,6 +149,8 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     )
     add_http_metrics(app)
     instrument_fastapi(app)
+    # Last, so outermost: whatever answered early, the client may finish sending and read it.
+    app.add_middleware(DrainUnreadBody, max_bytes=settings.gateway_drain_max_bytes)
     return app
 
 

@@ -11,6 +11,12 @@ class GatewaySettings(BaseServiceSettings):
     gateway_reply_timeout_s: float = Field(default=25.0, gt=0)
     gateway_max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     webhook_max_body_bytes: int = Field(default=3 * 1024 * 1024, ge=1024)
+    gateway_drain_max_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=0,
+        description="A body over a limit is read and discarded up to this size before the 413, "
+        "so the client can read it; past it the connection is closed",
+    )
     whatsapp_graph_url: str = "https://graph.facebook.com"
     whatsapp_graph_version: str = "v21.0"
     whatsapp_app_secret: SecretStr | None = None

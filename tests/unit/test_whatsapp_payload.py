@@ -7,6 +7,7 @@ import pytest
 from services.gateway.domain.whatsapp import (
     PayloadError,
     parse_delivery,
+    phone_number_ids_in,
     split_text,
     verify_signature,
 )
@@ -91,3 +92,76 @@ def test_long_replies_are_split_at_word_boundaries_within_the_limit() -> None:
     assert " ".join(parts) == text
     assert split_text("short") == ["short"]
     assert all(len(p) <= 100 for p in split_text("x" * 250, 100))
+
+
+def _with_value(**value: object) -> dict[str, object]:
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": "PN1"}, **value}}]}],
+    }
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"object": "whatsapp_business_account", "entry": [5]},
+        {"object": "whatsapp_business_account", "entry": [{"changes": {}}]},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": "P" * 65}}}]}],
+        },
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": ["PN1"]}}}]}],
+        },
+        _with_value(messages=[{"id": {"a": 1}, "from": "1"}]),
+        _with_value(messages=[{"id": "w" * 257, "from": "1"}]),
+        _with_value(messages=[{"id": "w", "from": "1" * 65}]),
+        _with_value(messages=[{"id": "w", "from": True}]),
+        _with_value(messages={"id": "w"}),
+    ],
+)
+def test_hostile_shapes_are_payload_errors(payload: object) -> None:
+    with pytest.raises(PayloadError):
+        parse_delivery(payload)
+
+
+def test_wrong_shapes_inside_a_message_read_as_absent() -> None:
+    numbered = _with_value() | {
+        "entry": [{"changes": [{"value": {"metadata": {"phone_number_id": 42}}}, "x"]}]
+    }
+    assert parse_delivery(numbered).phone_number_ids == {"42"}
+    delivery = parse_delivery(
+        _with_value(
+            messages=[
+                {"id": "a", "from": 14155550100, "type": "text", "text": "not an object"},
+                {"id": "b", "from": "1", "type": {"x": 1}},
+                {"id": "c", "from": "1", "type": "t" * 100, "interactive": []},
+            ],
+            statuses=[
+                {"id": "s", "status": "delivered" * 3, "recipient_id": {}, "timestamp": 17},
+                {"id": ["not an id"]},
+            ],
+        )
+    )
+    assert [(m.wamid, m.customer, m.message_type, m.text) for m in delivery.messages] == [
+        ("a", "14155550100", "text", None),
+        ("b", "1", "unknown", None),
+        ("c", "1", "t" * 32, None),
+    ]
+    [receipt] = delivery.statuses
+    assert (receipt.status, receipt.recipient, receipt.timestamp) == (
+        ("delivered" * 3)[:16],
+        None,
+        "17",
+    )
+
+
+def test_phone_number_ids_are_found_in_the_raw_body_without_parsing_it() -> None:
+    raw = whatsapp_payload("PN1", "+1", statuses=[])
+    assert phone_number_ids_in(raw) == {"PN1"}
+    assert phone_number_ids_in(
+        b'{"phone_number_id" :\n "PN2", "x": "\\"phone_number_id\\":\\"PN3\\""}'
+    ) == {"PN2"}
+    assert phone_number_ids_in(b'{"phone_number_id": "' + b"9" * 65 + b'"}') == set()
+    assert phone_number_ids_in(b"[" * 100_000) == set()

@@ -5,14 +5,26 @@ from __future__ import annotations
 import hashlib
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from shared.contracts.messages import FailureReason, ResponseFailed, ResponseGenerated
+from shared.jsonlimits import has_unsafe_characters
 
 NOT_CONFIGURED = "Service de messagerie non configuré. Veuillez contacter l'administrateur."
 TRANSIENT = "Failed to process message. Please try again."
 
-NonBlank = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+def _storable(value: str) -> str:
+    """A lone surrogate cannot be encoded to UTF-8 and NUL cannot be stored by PostgreSQL.
+    The caller can fix its input, so it is told (422) rather than having its text changed."""
+    if has_unsafe_characters(value):
+        raise ValueError("must not contain NUL or a lone UTF-16 surrogate")
+    return value
+
+
+NonBlank = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_storable)
+]
 
 
 class ChatbotRequest(BaseModel):

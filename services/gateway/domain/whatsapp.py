@@ -5,18 +5,32 @@ Rule for message types (documented in the README):
   image / video / document with a caption → the caption. These are answered.
 - everything else (audio, sticker, location, contacts, reaction, a media message without
   caption, unsupported, unknown types) is recorded as received and not answered.
+
+Hostile shapes (a list where an object belongs, an id that is not a string or is longer
+than its column) raise PayloadError, never an AttributeError or a database error later.
+Labels (type, status) that do not fit are cut or read as "unknown"; optional fields that do
+not fit are dropped.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 
 class PayloadError(ValueError):
     """The body is JSON but not a WhatsApp Business Account webhook."""
+
+
+ID_MAX = 256  # inbound_messages.message_id, delivery_receipts.provider_message_id
+NUMBER_MAX = 64  # phone numbers and phone number ids (the conversation key holds two)
+KIND_MAX, STATUS_MAX, TIMESTAMP_MAX = 32, 16, 32  # their columns
+# `"phone_number_id": "<id>"` written plainly; an id written with escapes is not found here
+# and is checked once the signed body has been parsed.
+_NUMBER_ID = re.compile(rb'"phone_number_id"\s*:\s*"([^"\\]{1,%d})"' % NUMBER_MAX)
 
 
 @dataclass(frozen=True)
@@ -54,20 +68,45 @@ def verify_signature(raw_body: bytes, header: str | None, app_secret: str) -> bo
     return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
 
 
+def phone_number_ids_in(raw: bytes) -> set[str]:
+    """The phone number ids a raw body names, found without parsing it: they choose the app
+    secrets its signature is checked with before anything reads it as JSON."""
+    return {m.decode("utf-8", "replace") for m in _NUMBER_ID.findall(raw)}
+
+
+def _object(value: Any, key: str) -> dict[str, Any]:
+    """`value[key]` when both are objects, else {} (a wrong shape reads as absent)."""
+    inner = value.get(key) if isinstance(value, dict) else None
+    return inner if isinstance(inner, dict) else {}
+
+
 def _text_of(message: dict[str, Any]) -> str | None:
     kind = message.get("type")
     body: Any = None
     if kind == "text":
-        body = (message.get("text") or {}).get("body")
+        body = _object(message, "text").get("body")
     elif kind == "button":
-        body = (message.get("button") or {}).get("text")
+        body = _object(message, "button").get("text")
     elif kind == "interactive":
-        interactive = message.get("interactive") or {}
-        reply = interactive.get("button_reply") or interactive.get("list_reply") or {}
+        interactive = _object(message, "interactive")
+        reply = _object(interactive, "button_reply") or _object(interactive, "list_reply")
         body = reply.get("title")
     elif kind in ("image", "video", "document"):
-        body = (message.get(kind) or {}).get("caption")
+        body = _object(message, kind).get("caption")
     return body.strip() if isinstance(body, str) and body.strip() else None
+
+
+def _id(value: Any, limit: int) -> str | None:
+    """A provider id: a non-blank string (or an integer) of at most `limit` characters."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if isinstance(value, str) and value.strip() and len(value) <= limit:
+        return value
+    return None
+
+
+def _label(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) and value else "unknown"
 
 
 def _list(value: Any, where: str) -> list[Any]:
@@ -83,43 +122,44 @@ def parse_delivery(payload: Any) -> Delivery:
         raise PayloadError("not a whatsapp_business_account webhook")
     delivery = Delivery()
     for entry in _list(payload.get("entry"), "entry"):
+        if not isinstance(entry, dict | None):
+            raise PayloadError("entry[] must hold objects")
         for change in _list((entry or {}).get("changes"), "entry[].changes"):
-            value = (change or {}).get("value")
+            value = change.get("value") if isinstance(change, dict) else None
             if not isinstance(value, dict):
                 continue
-            metadata = value.get("metadata") or {}
-            number_id = metadata.get("phone_number_id")
-            if not isinstance(number_id, str) or not number_id:
+            metadata = _object(value, "metadata")
+            number_id = _id(metadata.get("phone_number_id"), NUMBER_MAX)
+            if number_id is None:
                 raise PayloadError("value.metadata.phone_number_id is missing")
             delivery.phone_number_ids.add(number_id)
-            display = metadata.get("display_phone_number")
+            display = _id(metadata.get("display_phone_number"), NUMBER_MAX)
             for message in _list(value.get("messages"), "value.messages"):
-                if (
-                    not isinstance(message, dict)
-                    or not message.get("id")
-                    or not message.get("from")
-                ):
+                wamid = _id(message.get("id"), ID_MAX) if isinstance(message, dict) else None
+                customer = _id(message.get("from"), NUMBER_MAX) if wamid else None
+                if not isinstance(message, dict) or wamid is None or customer is None:
                     raise PayloadError("a message needs an id and a from")
                 delivery.messages.append(
                     InboundMessage(
-                        wamid=str(message["id"]),
-                        customer=str(message["from"]),
+                        wamid=wamid,
+                        customer=customer,
                         phone_number_id=number_id,
-                        display_phone_number=str(display) if display else None,
-                        message_type=str(message.get("type") or "unknown"),
+                        display_phone_number=display,
+                        message_type=_label(message.get("type"), KIND_MAX),
                         text=_text_of(message),
                     )
                 )
             for status in _list(value.get("statuses"), "value.statuses"):
-                if not isinstance(status, dict) or not status.get("id"):
+                receipt_id = _id(status.get("id"), ID_MAX) if isinstance(status, dict) else None
+                if not isinstance(status, dict) or receipt_id is None:
                     continue
                 delivery.statuses.append(
                     StatusReceipt(
-                        wamid=str(status["id"]),
-                        status=str(status.get("status") or "unknown"),
-                        recipient=status.get("recipient_id"),
+                        wamid=receipt_id,
+                        status=_label(status.get("status"), STATUS_MAX),
+                        recipient=_id(status.get("recipient_id"), NUMBER_MAX),
                         phone_number_id=number_id,
-                        timestamp=status.get("timestamp"),
+                        timestamp=_id(status.get("timestamp"), TIMESTAMP_MAX),
                         errors=[
                             e for e in _list(status.get("errors"), "errors") if isinstance(e, dict)
                         ],
