@@ -1,4 +1,5 @@
-"""One-shot start-up step, before any service: database migrations and Kafka topics.
+"""One-shot start-up step, before any service: database migrations and Kafka topics (created
+when missing, their configs aligned with shared/contracts/topics.py when present).
 
 Run as `python -m shared.bootstrap` (make up, tests, the Kubernetes Job). Idempotent.
 """
@@ -35,7 +36,9 @@ def main() -> int:
         print("bootstrap: KAFKA_REPLICATION_FACTOR must be a positive integer", file=sys.stderr)
         return 2
     migrate(database_url)
-    asyncio.run(ensure_topics(bootstrap_servers, replication_factor=int(replication)))
+    aligned = asyncio.run(ensure_topics(bootstrap_servers, replication_factor=int(replication)))
+    if aligned:
+        print(f"bootstrap: topic configs aligned with the code: {', '.join(aligned)}")
     print("bootstrap: migrations at head, topics present")
     return 0
 
