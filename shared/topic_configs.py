@@ -47,7 +47,9 @@ async def align_topic_configs(admin: AIOKafkaAdminClient, specs: Sequence[TopicS
     return [change.name for change in changes]
 
 
-async def topic_overrides(admin: AIOKafkaAdminClient, names: Sequence[str]) -> dict[str, dict[str, str]]:
+async def topic_overrides(
+    admin: AIOKafkaAdminClient, names: Sequence[str]
+) -> dict[str, dict[str, str]]:
     """Each topic's own config overrides (not broker defaults), by topic name."""
     resources = [ConfigResource(ConfigResourceType.TOPIC, name) for name in names]
     found: dict[str, dict[str, str]] = {}

@@ -32,7 +32,8 @@ class IdentityHandler:
 
     async def __call__(self, record: ConsumerRecord) -> None:
         message = MessageReceived.model_validate_json(record.value)
-        found = await self.identify(message)
+        now = datetime.now(UTC)
+        found = await self.identify(message, now)
         span = trace.get_current_span()
         span.set_attribute("app.message_id", message.message_id)
         span.set_attribute("app.identified_by", found.by.value)
@@ -53,14 +54,15 @@ class IdentityHandler:
             **message.model_dump(exclude={"event_id", "event_type", "occurred_at"}),
             user_id=found.user_id,
             identified_by=found.by,
+            occurred_at=now,
         )
         await publish_event(self.broker, MESSAGES_IDENTIFIED, event, key=message.conversation_key)
+        # The history follows the event once it is in the log, by the rule the replay runs,
+        # so it never holds what the log does not (a failure here retries both, harmlessly).
+        await self.history.record(event)
 
-    async def identify(self, message: MessageReceived) -> Identification:
-        now = datetime.now(UTC)
+    async def identify(self, message: MessageReceived, now: datetime) -> Identification:
         found = identify_by_config(message, self.directory, self.twilio)
         if found is None:
             found = from_history(await self.history.recent_user(message.customer_phone, now))
-        if found.user_id is not None:
-            await self.history.remember(message.customer_phone, found.user_id, now)
         return found

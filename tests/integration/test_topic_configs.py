@@ -59,4 +59,3 @@ async def test_a_new_topic_is_created_with_its_configs_and_left_alone(kafka: str
     assert await ensure_topics(kafka, (spec,)) == []
 
     assert await _overrides(kafka, name) == spec.config
-

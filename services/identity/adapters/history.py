@@ -1,4 +1,8 @@
-"""Conversation-history lookup: the tenant a customer number talked to most recently."""
+"""Conversation-history lookup: the tenant a customer number talked to most recently.
+
+A read model of UserIdentified: `record` is its one rule, run by the live handler after it
+published the event and by the replay (entrypoints/replay.py) for each event in the log.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.identity.adapters.tables import identity_customer_history as history
+from shared.contracts.messages import UserIdentified
 from shared.db import Statements
 
 
@@ -27,6 +32,13 @@ class CustomerHistory:
             )
         ).scalar_one_or_none()
         return user_id
+
+    async def record(self, event: UserIdentified) -> None:
+        """A message that found its tenant makes it the customer's latest, as of the event's
+        time (never the clock's: a rebuild must write the same row). Applying events in any
+        order leaves the newest, so partitions may be replayed side by side."""
+        if event.user_id is not None:
+            await self.remember(event.customer_phone, event.user_id, event.occurred_at)
 
     async def remember(self, customer_phone: str, user_id: uuid.UUID, seen_at: datetime) -> None:
         statement = insert(history).values(
