@@ -1,4 +1,5 @@
-"""One-shot start-up step, before any service: database migrations and Kafka topics.
+"""One-shot start-up step, before any service: database migrations and Kafka topics (created
+when missing, their configs aligned with shared/contracts/topics.py when present).
 
 Run as `python -m shared.bootstrap` (make up, tests, the Kubernetes Job). Idempotent.
 """
@@ -38,11 +39,13 @@ class BootstrapSettings(BaseSettings):
 def main() -> int:
     settings = load_settings(BootstrapSettings)
     migrate(settings.database_url)
-    asyncio.run(
+    aligned = asyncio.run(
         ensure_topics(
             settings.kafka_bootstrap_servers, replication_factor=settings.kafka_replication_factor
         )
     )
+    if aligned:
+        print(f"bootstrap: topic configs aligned with the code: {', '.join(aligned)}")
     print("bootstrap: migrations at head, topics present")
     return 0
 

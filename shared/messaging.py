@@ -15,6 +15,7 @@ from opentelemetry import context as otel_context
 from pydantic import BaseModel
 
 from shared.contracts.topics import ALL_TOPICS, TopicSpec
+from shared.topic_configs import align_topic_configs
 
 
 def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
@@ -90,7 +91,9 @@ async def ensure_topics(
     bootstrap_servers: str,
     topics: tuple[TopicSpec, ...] = ALL_TOPICS,
     replication_factor: int = 1,
-) -> None:
+) -> list[str]:
+    """Create missing topics, and align existing ones' configs (retention, compaction) with
+    their specs. Idempotent; returns the names of the existing topics whose configs changed."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=15000)
     await admin.start()
     try:
@@ -104,6 +107,7 @@ async def ensure_topics(
             # another process may create one between list and create
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(missing)
+        return await align_topic_configs(admin, [t for t in topics if t.name in existing])
     finally:
         await admin.close()
 

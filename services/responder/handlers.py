@@ -7,7 +7,7 @@ so a redelivery after a crash never produces a second reply row.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRecord
@@ -114,7 +114,7 @@ class ResponderHandler:
                 detail="stored Groq key cannot be decrypted with SECRETS_KEY",
             )
             return
-        await self._announce(message, await self.store.save_reply(message, reply))
+        await self._announce(message, await self.store.save_reply(generated(message, reply)))
 
     async def _ask_groq(self, message: UserIdentified, resolved: ResolvedGroq) -> BotReply:
         history = await self.store.recent_context(
@@ -150,26 +150,12 @@ class ResponderHandler:
             model=account.model,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
+            created_at=datetime.now(UTC),
         )
 
     async def _announce(self, message: UserIdentified, reply: BotReply) -> None:
         OUTCOMES.labels("answered", reply.config_source).inc()
-        event = ResponseGenerated(
-            message_id=message.message_id,
-            attempt=message.attempt,
-            conversation_key=message.conversation_key,
-            user_id=message.user_id,
-            channel=message.channel,
-            customer_phone=message.customer_phone,
-            phone_number_id=message.phone_number_id,
-            business_phone=message.business_phone,
-            source=message.source,
-            response=reply.content,
-            config_source=ConfigSource(reply.config_source),
-            model=reply.model,
-            prompt_tokens=reply.prompt_tokens,
-            completion_tokens=reply.completion_tokens,
-        )
+        event = generated(message, reply)
         await publish_event(self.broker, MESSAGE_OUTCOMES, event, key=message.conversation_key)
 
     async def _fail(
@@ -194,3 +180,25 @@ class ResponderHandler:
             detail=detail,
         )
         await publish_event(self.broker, MESSAGE_OUTCOMES, event, key=message.conversation_key)
+
+
+def generated(message: UserIdentified, reply: BotReply) -> ResponseGenerated:
+    """The event of a reply, stored or new: the same reply always gives the same event
+    fields (occurred_at is when it was generated), and its bot row is built from them."""
+    return ResponseGenerated(
+        message_id=message.message_id,
+        attempt=message.attempt,
+        conversation_key=message.conversation_key,
+        user_id=message.user_id,
+        channel=message.channel,
+        customer_phone=message.customer_phone,
+        phone_number_id=message.phone_number_id,
+        business_phone=message.business_phone,
+        source=message.source,
+        response=reply.content,
+        config_source=ConfigSource(reply.config_source),
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        occurred_at=reply.created_at,
+    )

@@ -12,11 +12,18 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-MESSAGES_RECEIVED = TopicSpec("messages.received.v1", 12)
-MESSAGES_IDENTIFIED = TopicSpec("messages.identified.v1", 12)
-MESSAGE_OUTCOMES = TopicSpec("messages.outcomes.v1", 12)  # ResponseGenerated | ResponseFailed
+# The message topics are the record of what happened: the read models (identity's history,
+# the responder's conversation store, the config service's message projection) are rebuilt
+# from them by `python -m services.<svc>.entrypoints.replay`, so they keep every record.
+# Kafka's default (7 days) would make a rebuild silently partial. README: "Event log and replay".
+KEEP_FOREVER = {"retention.ms": "-1"}
+
+MESSAGES_RECEIVED = TopicSpec("messages.received.v1", 12, dict(KEEP_FOREVER))
+MESSAGES_IDENTIFIED = TopicSpec("messages.identified.v1", 12, dict(KEEP_FOREVER))
+# ResponseGenerated | ResponseFailed
+MESSAGE_OUTCOMES = TopicSpec("messages.outcomes.v1", 12, dict(KEEP_FOREVER))
 # ReplyDelivered | ReplyFailed | DeliveryStatusReported
-MESSAGE_DELIVERIES = TopicSpec("messages.deliveries.v1", 12)
+MESSAGE_DELIVERIES = TopicSpec("messages.deliveries.v1", 12, dict(KEEP_FOREVER))
 # One partition keeps every config change in one total order; compaction keeps the latest
 # event per entity forever, so a service rebuilds its view by reading the topic from the start.
 CONFIG_CHANGES = TopicSpec(

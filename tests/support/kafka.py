@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.messaging import partitions_of
 
@@ -38,3 +39,20 @@ async def read_topic(bootstrap_servers: str, topic: str) -> list[tuple[int, int,
         return records
     finally:
         await consumer.stop()
+
+
+async def lag(bootstrap_servers: str, groups: dict[str, str]) -> int:
+    """Records the groups (group -> topic it reads) have not committed yet, summed."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        behind = 0
+        for group, topic in groups.items():
+            ends = await end_offsets(bootstrap_servers, topic)
+            committed = await admin.list_consumer_group_offsets(group)
+            for partition, end in ends.items():
+                done = committed.get(TopicPartition(topic, partition))
+                behind += end - (done.offset if done is not None and done.offset >= 0 else 0)
+        return behind
+    finally:
+        await admin.close()

@@ -502,10 +502,31 @@ def test_strimzi_topics_match_the_event_contracts() -> None:
     for spec in ALL_TOPICS:
         assert topics[spec.name]["partitions"] == spec.partitions, spec.name
         config = {k: str(v) for k, v in topics[spec.name].get("config", {}).items()}
-        assert spec.config.items() <= config.items(), spec.name
+        # The same configs both ways (a retention set only in the manifest would be undone
+        # nowhere, and one set only in the code would fight the Topic Operator); the
+        # replication settings alone are the cluster's business.
+        cluster_only = {"min.insync.replicas"}
+        assert {k: v for k, v in config.items() if k not in cluster_only} == spec.config, spec.name
         assert f"{spec.name}.dlq" in topics, f"no dead-letter topic for {spec.name}"
     assert set(topics) == {t.name for t in ALL_TOPICS} | {f"{t.name}.dlq" for t in ALL_TOPICS}
     assert all(spec["replicas"] >= 3 for spec in topics.values())
+
+
+def test_the_event_log_is_kept_and_config_changes_are_compacted() -> None:
+    """The message topics are the record the read models are rebuilt from: kept forever
+    (README, "Event log and replay"); config.changes.v1 keeps the latest per entity."""
+    for spec in ALL_TOPICS:
+        if spec.config.get("cleanup.policy") == "compact":
+            assert spec.name == "config.changes.v1"
+            assert "retention.ms" not in spec.config
+        else:
+            assert spec.config.get("retention.ms") == "-1", spec.name
+    compose = compose_with(SECRETS_ENV)
+    # Compose creates topics through the bootstrap alone, with shared/contracts/topics.py's
+    # configs (topic-level, so they win over any broker-wide default).
+    broker = " ".join(str(key) for key in compose["services"]["kafka"]["environment"])
+    assert "CREATE_TOPICS" not in broker
+    assert compose["services"]["bootstrap"]["command"] == BOOTSTRAP_COMMAND
 
 
 # --------------------------------------------------------------------------- secrets

@@ -4,7 +4,7 @@ config before history, an answer for every message under its own key."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime, timedelta
 
 from services.identity.entrypoints.consumers import IdentifyMessages
@@ -27,8 +27,8 @@ class FakeHistory:
         self.reads.append(set(customer_phones))
         return {p: self.known[p] for p in customer_phones if p in self.known}
 
-    async def remember(self, users: Mapping[str, uuid.UUID], seen_at: datetime) -> None:
-        self.writes.append(dict(users))
+    async def record(self, events: Sequence[UserIdentified]) -> None:
+        self.writes.append({e.customer_phone: e.user_id for e in events if e.user_id})
 
 
 def _message(customer: str, business: str | None = None, n: int = 0) -> MessageReceived:

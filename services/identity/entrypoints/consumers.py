@@ -48,17 +48,22 @@ class IdentifyMessages:
             f or from_history(recent.get(item.event.customer_phone))
             for item, f in zip(batch, found, strict=True)
         ]
-        learnt = {
-            item.event.customer_phone: result.user_id
-            for item, result in zip(batch, results, strict=True)
-            if result.user_id is not None
-        }
-        await self.history.remember(learnt, now)
+        answers = [
+            self._answer(item, result, now) for item, result in zip(batch, results, strict=True)
+        ]
         await self.publish(
-            [self._answer(item, result) for item, result in zip(batch, results, strict=True)]
+            [
+                Outgoing(MESSAGES_IDENTIFIED, answer, answer.conversation_key, item.context)
+                for item, answer in zip(batch, answers, strict=True)
+            ]
         )
+        # The history follows the events once they are in the log, by the rule the replay
+        # runs, so it never holds what the log does not (a failure retries both, harmlessly).
+        await self.history.record(answers)
 
-    def _answer(self, item: Received[MessageReceived], found: Identification) -> Outgoing:
+    def _answer(
+        self, item: Received[MessageReceived], found: Identification, now: datetime
+    ) -> UserIdentified:
         message = item.event
         item.span.set_attribute("app.message_id", message.message_id)
         item.span.set_attribute("app.identified_by", found.by.value)
@@ -71,9 +76,9 @@ class IdentifyMessages:
             identified_by=found.by.value,
         )
         IDENTIFIED.labels(found.by.value).inc()
-        event = UserIdentified(
+        return UserIdentified(
             **message.model_dump(exclude={"event_id", "event_type", "occurred_at"}),
             user_id=found.user_id,
             identified_by=found.by,
+            occurred_at=now,
         )
-        return Outgoing(MESSAGES_IDENTIFIED, event, message.conversation_key, item.context)

@@ -1,4 +1,12 @@
-"""The conversation store: inbound and bot rows, written idempotently by message id."""
+"""The conversation store: inbound and bot rows, written idempotently by message id.
+
+The responder's own state (it reads the context from it, and a stored bot row is what stops
+a redelivery from asking Groq twice), and every row is also in the log: an inbound row is
+its UserIdentified (`save_inbound`), a bot row its ResponseGenerated (`save_reply`, written
+just before the event is published, and re-announced from the row on a redelivery). Each
+row is a function of its event alone, times included, so entrypoints/replay.py rebuilds
+the table from messages.identified.v1 and messages.outcomes.v1 with these two methods.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.engine import RowMapping
 
 from services.responder.adapters.tables import customer_conversations as conversations
-from shared.contracts.messages import UserIdentified
+from shared.contracts.messages import ResponseGenerated, UserIdentified
 from shared.db import Statements
 
 
@@ -21,6 +29,8 @@ class BotReply:
     model: str
     prompt_tokens: int | None
     completion_tokens: int | None
+    # When it was generated: the bot row's created_at and its ResponseGenerated's occurred_at.
+    created_at: datetime
 
 
 class ConversationStore:
@@ -53,6 +63,7 @@ class ConversationStore:
                 sender="user",
                 source=message.source,
                 channel=message.channel.value,
+                created_at=message.occurred_at,
             )
             .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
             .returning(conversations.c.id)
@@ -84,30 +95,38 @@ class ConversationStore:
         rows = (await self._db.execute(query)).all()
         return [(row.sender, row.content) for row in reversed(rows)]
 
-    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+    async def save_reply(self, reply: ResponseGenerated) -> BotReply:
         """Insert the bot row once; if another attempt won the race, return the stored one."""
         statement = (
             insert(conversations)
             .values(
-                message_id=message.message_id,
-                user_id=message.user_id,
-                phone_number=message.customer_phone,
-                content=reply.content,
+                message_id=reply.message_id,
+                user_id=reply.user_id,
+                phone_number=reply.customer_phone,
+                content=reply.response,
                 sender="bot",
-                source=message.source,
-                channel=message.channel.value,
-                config_source=reply.config_source,
+                source=reply.source,
+                channel=reply.channel.value,
+                config_source=reply.config_source.value,
                 model=reply.model,
                 prompt_tokens=reply.prompt_tokens,
                 completion_tokens=reply.completion_tokens,
+                created_at=reply.occurred_at,
             )
             .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
             .returning(conversations.c.id)
         )
         inserted = (await self._db.execute(statement)).first()
         if inserted is not None:
-            return reply
-        stored = await self.existing_reply(message.message_id)
+            return BotReply(
+                content=reply.response,
+                config_source=reply.config_source.value,
+                model=reply.model,
+                prompt_tokens=reply.prompt_tokens,
+                completion_tokens=reply.completion_tokens,
+                created_at=reply.occurred_at,
+            )
+        stored = await self.existing_reply(reply.message_id)
         assert stored is not None
         return reply_from_row(stored)
 
@@ -119,4 +138,5 @@ def reply_from_row(row: RowMapping) -> BotReply:
         model=row["model"] or "",
         prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"],
+        created_at=row["created_at"],
     )

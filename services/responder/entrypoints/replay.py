@@ -1,0 +1,67 @@
+"""Rebuild the responder's conversation store from the log and compare (or swap).
+
+    python -m services.responder.entrypoints.replay [--compare | --swap] [--force]
+
+Inbound rows come from messages.identified.v1 (UserIdentified, `save_inbound`), bot rows from
+messages.outcomes.v1 (ResponseGenerated, `save_reply`): the two methods the live handler
+writes them with. Why the store can be rebuilt: adapters/conversations.py; README, "Event
+log and replay".
+"""
+
+from __future__ import annotations
+
+from aiokafka import ConsumerRecord
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.responder.adapters.conversations import ConversationStore
+from services.responder.adapters.tables import customer_conversations
+from services.responder.main import SERVICE
+from shared.contracts.messages import MessageOutcome, ResponseGenerated, UserIdentified
+from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_IDENTIFIED
+from shared.db import Statements
+from shared.replay.command import ReplayPlan, main
+from shared.replay.log import Apply
+from shared.replay.shadow import ReadModel
+
+outcomes: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
+
+
+def projection(engine: AsyncEngine) -> Apply:
+    store = ConversationStore(Statements(engine))
+
+    async def apply(record: ConsumerRecord) -> bool:
+        try:
+            if record.topic == MESSAGES_IDENTIFIED.name:
+                await store.save_inbound(UserIdentified.model_validate_json(record.value))
+                return True
+            outcome = outcomes.validate_json(record.value)
+        except ValidationError:
+            return False  # unreadable: no live handler wrote anything for it either
+        if not isinstance(outcome, ResponseGenerated):
+            return False  # a failure leaves no bot row
+        await store.save_reply(outcome)
+        return True
+
+    return apply
+
+
+PLAN = ReplayPlan(
+    service=SERVICE,
+    topics=(MESSAGES_IDENTIFIED.name, MESSAGE_OUTCOMES.name),
+    read_models=(
+        ReadModel(
+            customer_conversations,
+            key=("message_id", "sender"),
+            ignored={
+                "id": "a serial number in insertion order; partitions are replayed side by "
+                "side, so it differs (readers use it only to break created_at ties)",
+            },
+        ),
+    ),
+    writers=(SERVICE,),
+    projection=projection,
+)
+
+if __name__ == "__main__":
+    raise SystemExit(main(PLAN))
