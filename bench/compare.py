@@ -41,7 +41,7 @@ def table(before: Mapping[str, Any], after: Mapping[str, Any]) -> str:
         was = old.get(figure.key)
         if was is None or new is None:
             continue
-        factor = f"{new / was:,.2f}x" if was else "n/a"
+        factor = "same" if new == was else (f"{new / was:,.2f}x" if was else "n/a")
         lines.append(
             f"| {figure.label} | {_fmt(was)} | {_fmt(new)} | {factor}"
             f" | {_verdict(figure.better, was, new)} |"

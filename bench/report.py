@@ -134,7 +134,8 @@ def _under_load(r: Mapping[str, Any], f: Mapping[str, float | None]) -> list[Row
             f"{num(burst.get('drain_s'), 2)} s; {_exact(burst.get('e2e') or {})}",
             "exactly once, in order", _exact(burst.get("e2e") or {})),
         Row("8 300 ms model", f"offered {num(offered, 0)} msg/s for"
-            f" {num(get(r, 'model.offered_s'), 0)} s: replies/s while sending; overhead"
+            f" {num(get(r, 'model.offered_s'), 0)} s (acked {num(model.get('send_rate'))}/s):"
+            " replies/s while sending; overhead"
             " p50/p95/p99; conv. out of order",
             f"{num(model.get('steady_rate'))}; {_pcts(model.get('overhead_ms'))};"
             f" {num(model.get('out_of_order'))}/{num(model.get('conversations'))}",
