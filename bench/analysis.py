@@ -40,7 +40,9 @@ class EndToEnd:
     missing: int
     duplicates: int
     rate: float  # replies per second, first send → last reply
+    steady_rate: float  # replies per second while sending, after a warm-up (see steady)
     send_rate: float  # acknowledged webhooks per second, first send → last ack
+    tail_s: float  # last send → last reply: how far behind the pipeline was at the end
     overhead_ms: dict[str, float | None]  # ack → reply at Graph, minus model time
     ack_ms: dict[str, float | None]  # send → 200
     total_ms: dict[str, float | None]  # send → reply at Graph (model time included)
@@ -49,6 +51,18 @@ class EndToEnd:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def steady(first_send: float, last_send: float, reply_times: list[float]) -> float:
+    """Replies per second between the end of a warm-up (a tenth of the sending time, at
+    most 5 s) and the last send: the offered rate if the pipeline keeps up, else its
+    capacity, without the start-up and the drain at the end."""
+    span = last_send - first_send
+    skip = min(5.0, span / 10)
+    start = first_send + skip
+    if last_send <= start:
+        return 0.0
+    return sum(1 for at in reply_times if start <= at <= last_send) / (last_send - start)
 
 
 def end_to_end(
@@ -78,6 +92,7 @@ def end_to_end(
     first_send = min((entry.sent_at for entry in sent if entry.sent_at), default=0.0)
     last_reply = max((reply.at for reply in replies), default=first_send)
     last_ack = max((entry.acked_at for entry in acked), default=first_send)
+    last_send = max((entry.sent_at for entry in sent), default=first_send)
     # order: per conversation, replies must arrive in the order the messages were sent
     by_conversation: dict[str, list[Sent]] = defaultdict(list)
     for entry in acked:
@@ -96,7 +111,9 @@ def end_to_end(
         missing=sum(1 for entry in acked if entry.message.wamid not in first_reply),
         duplicates=sum(counts[w] - 1 for w in ours if counts[w] > 1),
         rate=len(replies) / (last_reply - first_send) if last_reply > first_send else 0.0,
+        steady_rate=steady(first_send, last_send, [reply.at for reply in replies]),
         send_rate=len(acked) / (last_ack - first_send) if last_ack > first_send else 0.0,
+        tail_s=round(max(0.0, last_reply - last_send), 2),
         overhead_ms=ms(overhead),
         ack_ms=ms([entry.acked_at - entry.sent_at for entry in acked]),
         total_ms=ms(total),

@@ -15,13 +15,14 @@ from bench.analysis import EndToEnd, end_to_end
 from bench.dbstats import StatementStats
 from bench.fakes import ModelDelay
 from bench.load import Sent, open_loop
-from bench.monitor import RssSampler
+from bench.monitor import RssSampler, cpu_seconds, own_cpu_seconds
 from bench.rawhttp import Pool
 from bench.stack import Stack
 from bench.tenants import Tenant
 from bench.webhook import Message, conversations
 
 CONNECTIONS = 64
+LOAD_GENERATOR = "load-generator"  # this process: the senders, the samplers, the analysis
 
 
 @dataclass
@@ -44,6 +45,10 @@ class Run:
     def pids(self) -> dict[str, int]:
         return {**self.stack.pids(), **self.extra_pids}
 
+    def cpu_now(self) -> dict[str, float]:
+        """CPU seconds so far of every process of the run, the load generator included."""
+        return {**cpu_seconds(self.pids()), LOAD_GENERATOR: own_cpu_seconds()}
+
     def messages(self, customers_per_tenant: int, per_customer: int) -> list[Message]:
         """Fresh conversations (customers never used before in this run)."""
         first = self._next_customer
@@ -57,7 +62,11 @@ class Run:
         )
 
     async def deliveries(self) -> float:
-        return await fakes.deliveries_done(self.http, self.stack.gateway.url)
+        """Replies finished by every running gateway replica."""
+        done = 0.0
+        for gateway in self.stack.gateways:
+            done += await fakes.deliveries_done(self.http, gateway.url)
+        return done
 
     async def wait_deliveries(self, target: float, timeout_s: float, stall_s: float = 20) -> float:
         """Wait until the gateway finished `target` deliveries in total, or progress stalls."""
@@ -87,11 +96,13 @@ class Run:
         send_timeout_s: float,
         drain_timeout_s: float,
         grace_s: float = 0.5,
+        pools: list[Pool] | None = None,
     ) -> tuple[list[Sent], EndToEnd]:
-        """Offer the messages, wait for their replies at the fake Graph, correlate."""
+        """Offer the messages (to `pools` in turn if given, else to the one gateway), wait
+        for their replies at the fake Graph, correlate."""
         await self.reset_fakes(delay)
         before = await self.deliveries()
-        sent = await open_loop(self.pool, messages, rate, send_timeout_s)
+        sent = await open_loop(pools or self.pool, messages, rate, send_timeout_s)
         acked = sum(1 for entry in sent if entry.status == 200)
         await self.wait_deliveries(before + acked, drain_timeout_s)
         await asyncio.sleep(grace_s)  # a duplicate send would show up here

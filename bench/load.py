@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from bench.rawhttp import Pool
@@ -22,6 +22,7 @@ class ClosedLoopResult:
     errors: int
     measured_s: float
     latencies_s: list[float] = field(repr=False)
+    acked: list[int] = field(repr=False, default_factory=list)  # indices answered 200
 
     @property
     def rate(self) -> float:
@@ -45,6 +46,7 @@ async def closed_loop(
     counter = iter(range(max_requests))
     statuses: Counter[int] = Counter()
     latencies: list[float] = []
+    acked: list[int] = []
     errors = 0
     total_ok = 0
 
@@ -60,7 +62,9 @@ async def closed_loop(
                 errors += 1
                 continue
             done = time.perf_counter()
-            total_ok += response.status == 200
+            if response.status == 200:
+                total_ok += 1
+                acked.append(index)
             if window_start <= done < window_end:
                 statuses[response.status] += 1
                 latencies.append(done - sent)
@@ -79,6 +83,7 @@ async def closed_loop(
         errors=errors,
         measured_s=measured,
         latencies_s=latencies,
+        acked=acked,
     )
 
 
@@ -91,20 +96,23 @@ class Sent:
 
 
 async def open_loop(
-    pool: Pool, messages: list[Message], rate: float | None, timeout_s: float
+    pool: Pool | Sequence[Pool], messages: list[Message], rate: float | None, timeout_s: float
 ) -> list[Sent]:
     """Send message i at t0 + i/rate (rate None: all at once, limited by the pool), but never
-    before the previous message of its conversation was acknowledged."""
+    before the previous message of its conversation was acknowledged. Several pools (one per
+    gateway replica): message i goes to pool i mod n, so a conversation's messages alternate
+    between replicas as behind a load balancer."""
+    pools = [pool] if isinstance(pool, Pool) else list(pool)
     results = [Sent(message) for message in messages]
     tails: dict[str, asyncio.Task[None]] = {}
     tasks: list[asyncio.Task[None]] = []
 
-    async def send(entry: Sent, previous: asyncio.Task[None] | None) -> None:
+    async def send(entry: Sent, target: Pool, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait([previous])
         entry.sent_at = time.time()
         try:
-            response = await pool.send(entry.message.raw)
+            response = await target.send(entry.message.raw)
         except (OSError, asyncio.IncompleteReadError):
             entry.status = -1
             return
@@ -119,7 +127,8 @@ async def open_loop(
                 if delay > 0:
                     await asyncio.sleep(delay)
             conversation = entry.message.conversation
-            task = asyncio.create_task(send(entry, tails.get(conversation)))
+            target = pools[index % len(pools)]
+            task = asyncio.create_task(send(entry, target, tails.get(conversation)))
             tails[conversation] = task
             tasks.append(task)
         await asyncio.gather(*tasks)

@@ -9,22 +9,25 @@ import time
 import traceback
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench import machine, profile, report, tuned
+from bench import compare, machine, profile, report, tuned
 from bench.context import CONNECTIONS, Run
 from bench.dbstats import StatementStats
 from bench.fakes import ModelDelay
 from bench.infra import ROOT, provide_infra
 from bench.monitor import RssSampler, cpu_delta, cpu_seconds
 from bench.rawhttp import Pool
+from bench.scenarios.ack import run_ack
 from bench.scenarios.burst import run_burst
 from bench.scenarios.e2e import run_e2e
 from bench.scenarios.ingest import run_ingest
 from bench.scenarios.model import run_model
 from bench.scenarios.relay import run_relay
+from bench.scenarios.scaleout import run_scaleout
 from bench.scenarios.seed import run_seed
 from bench.stack import JWT_SECRET, Stack, provide_stack
 from bench.tenants import configure, make_tenants
@@ -39,12 +42,25 @@ SCENARIOS: dict[str, Scenario] = {
     "seed": run_seed,
     "burst": run_burst,
     "model": run_model,
+    "ack": run_ack,
+    "scaleout": run_scaleout,  # last: it starts and stops replicas
 }
 
 
-# Upper bounds (s) per scenario: on a healthy 2-core machine each takes far less; on a
-# starved one the run still ends, with what was measured so far marked as cut short.
-BUDGET_S = {"idle": 30, "ingest": 120, "e2e": 300, "relay": 120, "seed": 120, "burst": 150}
+# Upper bounds (s) per scenario, above the scenario's own send and drain deadlines so that a
+# slow run still reports what it counted (replies missing included): on a healthy 2-core
+# machine each takes far less; past its budget a scenario is marked as cut short.
+BUDGET_S = {
+    "idle": 30,
+    "ingest": 300,
+    "e2e": 660,
+    "relay": 120,
+    "seed": 120,
+    "burst": 330,
+    "model": 420,
+    "ack": 360,
+    "scaleout": 800,
+}
 DEFAULT_BUDGET_S = 150
 
 
@@ -77,7 +93,24 @@ def _args() -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment for the services (tuning experiments)",
     )
-    return parser.parse_args()
+    parser.add_argument(
+        "--compare",
+        nargs="+",
+        default=[],
+        metavar="RESULTS.json",
+        help="BEFORE AFTER: print their before/after and exit; BEFORE alone: run, then"
+        " compare this run with it",
+    )
+    args = parser.parse_args()
+    if len(args.compare) > 2:
+        parser.error("--compare takes one or two result files")
+    return args
+
+
+def _print_compare(before: dict[str, Any], after: dict[str, Any]) -> None:
+    print(compare.table(before, after))
+    print()
+    print(compare.options_note(before, after))
 
 
 async def _idle_cpu(run: Run, seconds: float = 5.0) -> dict[str, Any]:
@@ -168,6 +201,11 @@ async def _scenarios(stack: Stack, args: argparse.Namespace, stamp: str) -> dict
 
 def main() -> None:
     args = _args()
+    files = [Path(name) for name in args.compare]
+    if len(files) == 2:
+        _print_compare(compare.load(files[0]), compare.load(files[1]))
+        return
+    baseline = compare.load(files[0]) if files else None  # refuse a bad file before running
     unknown = {s for s in args.only.split(",") if s} - set(SCENARIOS)
     if unknown:
         raise SystemExit(f"unknown scenario(s): {', '.join(sorted(unknown))}")
@@ -211,3 +249,6 @@ def main() -> None:
         f" end {info['cpu_pressure_end_pct']} %; wall {results['wall_s']} s"
     )
     print(f"results: {path.relative_to(ROOT)}  (service logs: {log_dir.relative_to(ROOT)})")
+    if baseline is not None:
+        print()
+        _print_compare(baseline, results)

@@ -30,6 +30,13 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
     return out
 
 
+def own_cpu_seconds() -> float:
+    """user + system CPU seconds of this process alone (the load generator), not its
+    children (every service is one)."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)
+
+
 def cpu_delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     return {name: after[name] - before.get(name, 0.0) for name in after}
 

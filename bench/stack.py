@@ -36,11 +36,31 @@ class Stack:
     def config_readers(self) -> list[str]:
         return [self.services[name].url for name in ("identity", "responder", "gateway")]
 
+    @property
+    def gateways(self) -> list[Child]:
+        """Every running gateway process: the first one and replicas a scenario added."""
+        added = [c for n, c in self.extra.items() if n.startswith("gateway-") and _alive(c)]
+        return [self.gateway, *added]
+
     def pids(self) -> dict[str, int]:
         out = {name: child.pid for name, child in self.services.items()}
         out.update({"fake-groq": self.groq.pid, "fake-graph": self.graph.pid})
-        out.update({name: child.pid for name, child in self.extra.items() if child.proc})
+        out.update({name: child.pid for name, child in self.extra.items() if _alive(child)})
         return out
+
+    def replica(self, service: str, number: int) -> Child:
+        """Another OS process of `service` (same broker, database and settings) on its own
+        port, through the `<SERVICE>_PORT` setting; started by the caller."""
+        base = self.services[service]
+        port = free_port()
+        env = {**base.env, f"{service.upper()}_PORT": str(port)}
+        child = Child(f"{service}-{number}", base.module, port, env, self.log_dir, [*base.args])
+        self.extra[child.name] = child
+        return child
+
+
+def _alive(child: Child) -> bool:
+    return child.proc is not None and child.proc.poll() is None
 
 
 def _fake(name: str, log_dir: Path) -> Child:

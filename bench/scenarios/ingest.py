@@ -10,11 +10,15 @@ with no ingest competing for the CPU).
 
 from __future__ import annotations
 
+import asyncio
 import time
+from collections import Counter
 from typing import Any
 
+from bench import fakes
 from bench.analysis import ms
 from bench.context import CONNECTIONS, Run
+from bench.fakes import ModelDelay
 from bench.load import ClosedLoopResult, closed_loop
 from bench.monitor import cpu_delta, cpu_seconds
 from bench.procs import Child
@@ -66,9 +70,22 @@ async def bare_endpoint(run: Run, measure_s: float, body: bytes) -> ClosedLoopRe
         bare.stop()
 
 
+async def _replies(run: Run, wamids: list[str]) -> dict[str, int]:
+    """Every acknowledged webhook answered once (single-message conversations: no order)."""
+    await asyncio.sleep(0.5)  # a duplicate send would show up here
+    sends = Counter(send.wamid for send in await fakes.graph_sends(run.http, run.stack.graph.url))
+    return {
+        "acked": len(wamids),
+        "missing": sum(1 for wamid in wamids if wamid not in sends),
+        "duplicates": sum(sends[wamid] - 1 for wamid in wamids if sends[wamid] > 1),
+        "out_of_order": 0,
+    }
+
+
 async def run_ingest(run: Run) -> dict[str, Any]:
     measure_s = 2.0 if run.quick else 4.0
     messages = run.messages(run.scale(900, 300), 1)
+    await run.reset_fakes(ModelDelay())
     bare = await bare_endpoint(run, measure_s, messages[0].raw.split(b"\r\n\r\n", 1)[1])
     downstream = [run.stack.services[name] for name in ("identity", "responder", "config")]
     before = await run.deliveries()
@@ -96,6 +113,7 @@ async def run_ingest(run: Run) -> dict[str, Any]:
     resumed = time.monotonic()
     done = await run.wait_deliveries(before + acknowledged, timeout_s=150)
     drain_s = time.monotonic() - resumed
+    replies = await _replies(run, [messages[index].wamid for index in gateway.acked])
     exhausted = gateway.completed + gateway.errors >= len(messages)
     return {
         "bare": _summary(bare),
@@ -112,4 +130,5 @@ async def run_ingest(run: Run) -> dict[str, Any]:
             "drain_s": round(drain_s, 2),
             "rate": round((done - before) / drain_s, 1) if drain_s else None,
         },
+        "replies": replies,
     }
