@@ -18,6 +18,7 @@ from twilio.request_validator import RequestValidator
 from services.gateway.adapters.inbound import InboundStore
 from services.gateway.body import read_limited
 from services.gateway.domain.whatsapp import PayloadError, parse_delivery, verify_signature
+from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived
@@ -62,17 +63,17 @@ async def _publish(outbox: Outbox, staged: list[StagedEvent]) -> None:
 
 # WhatsApp Cloud API ----------------------------------------------------------------------------
 @router.get("/whatsapp")
-async def whatsapp_subscribe(request: Request) -> Response:
+async def whatsapp_subscribe(request: Request, deps: GatewayDeps) -> Response:
     params = request.query_params
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = deps.settings
     token = params.get("hub.verify_token") or ""
     known = (
         [settings.whatsapp_verify_token.get_secret_value()]
         if settings.whatsapp_verify_token
         else []
     )
-    box: SecretBox = request.app.state.secret_box
-    known += [t for t in map(box.try_decrypt, request.app.state.whatsapp.verify_tokens()) if t]
+    box: SecretBox = deps.secret_box
+    known += [t for t in map(box.try_decrypt, deps.whatsapp.verify_tokens()) if t]
     matches = [hmac.compare_digest(token.encode(), k.encode()) for k in known]
     if params.get("hub.mode") == "subscribe" and token and any(matches):
         WEBHOOKS.labels("whatsapp", "200").inc()
@@ -82,8 +83,8 @@ async def whatsapp_subscribe(request: Request) -> Response:
 
 
 @router.post("/whatsapp")
-async def whatsapp_receive(request: Request) -> Response:
-    state = request.app.state
+async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
+    state = deps
     settings: GatewaySettings = state.settings
     raw = await read_limited(request, settings.webhook_max_body_bytes)
     if raw is None:
@@ -198,8 +199,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 @router.post("/twilio")
-async def twilio_receive(request: Request) -> Response:
-    state = request.app.state
+async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
+    state = deps
     settings: GatewaySettings = state.settings
     raw = await read_limited(request, settings.gateway_max_body_bytes)
     if raw is None:

@@ -7,7 +7,6 @@ import pytest
 from services.gateway.domain.whatsapp import (
     PayloadError,
     parse_delivery,
-    split_text,
     verify_signature,
 )
 from tests.support.providers import text_message, whatsapp_payload
@@ -81,13 +80,3 @@ def test_statuses_are_read() -> None:
 def test_malformed_payloads_are_refused(payload: object) -> None:
     with pytest.raises(PayloadError):
         parse_delivery(payload)
-
-
-def test_long_replies_are_split_at_word_boundaries_within_the_limit() -> None:
-    text = " ".join(f"word{i}" for i in range(2000))
-    parts = split_text(text, 4096)
-    assert len(parts) == 5  # 16,889 characters
-    assert all(len(p) <= 4096 for p in parts)
-    assert " ".join(parts) == text
-    assert split_text("short") == ["short"]
-    assert all(len(p) <= 100 for p in split_text("x" * 250, 100))
