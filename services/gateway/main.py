@@ -134,7 +134,9 @@ async def database_answers(components: GatewayComponents) -> bool:
         async with components.engine.connect() as connection:
             await connection.execute(text("select 1"))
 
-    await asyncio.wait_for(select_one(), PROBE_TIMEOUT_S)
+    # Shielded: a connect or statement cancelled half-way can leave a broken connection
+    # in the pool; a slow one finishes in the background instead.
+    await asyncio.wait_for(asyncio.shield(select_one()), PROBE_TIMEOUT_S)
     return True
 
 

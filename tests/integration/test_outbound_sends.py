@@ -43,9 +43,9 @@ async def test_claims_leases_and_records_per_batch(bootstrapped: dict[str, str])
         await store.part_sent(ids[0], 1, ["wamid.p1"])
         await store.record(
             [
-                SendRecord(ids[0], SENT, 2, ["wamid.p1", "wamid.p2"]),
-                SendRecord(ids[1], SENDING, 0, [], "provider unavailable (503)"),
-                SendRecord(ids[2], FAILED, 0, [], "provider answered 401"),
+                SendRecord(ids[0], "whatsapp", 2, SENT, 2, ["wamid.p1", "wamid.p2"]),
+                SendRecord(ids[1], "whatsapp", 1, SENDING, 0, [], "provider unavailable (503)"),
+                SendRecord(ids[2], "whatsapp", 1, FAILED, 0, [], "provider answered 401"),
             ]
         )
         third = await store.claim(intents)
@@ -60,6 +60,9 @@ async def test_claims_leases_and_records_per_batch(bootstrapped: dict[str, str])
             url, "select lease_until from outbound_deliveries where message_id = :m", m=ids[1]
         )
         assert after[0]["lease_until"] >= before[0]["lease_until"]
+        lost = f"wamid.it{uuid.uuid4().hex}"  # its claim was lost in a crash: still recorded
+        await store.record([SendRecord(lost, "whatsapp", 1, SENT, 1, ["wamid.x"])])
+        assert (await store.claim([SendIntent(lost, "whatsapp", 1)])).finished == {lost}
         stored = await rows(
             url,
             "select status, parts_sent, provider_message_ids, lease_until from "

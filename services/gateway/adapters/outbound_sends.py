@@ -54,6 +54,8 @@ class SendRecord:
     """What became of a claimed message; status `sending` gives the lease back."""
 
     message_id: str
+    channel: str
+    parts_total: int
     status: str
     parts_sent: int
     provider_message_ids: list[str]
@@ -112,17 +114,20 @@ _PART_SENT = (
         updated_at=func.now(),
     )
 )
-_RECORD = (
-    update(sends)
-    .where(sends.c.message_id == bindparam("b_message_id"), sends.c.status == SENDING)
-    .values(
-        status=bindparam("b_status"),
-        parts_sent=bindparam("b_parts_sent"),
-        provider_message_ids=bindparam("b_ids"),
-        last_error=bindparam("b_error"),
-        lease_until=None,
-        updated_at=func.now(),
-    )
+# An upsert, not an update: should the claim's row have been lost (a database that
+# acknowledges commits before they are durable, then crashes), the outcome still lands
+# and a redelivery finds the reply sent.
+_RECORD = _insert.values(attempts=1, lease_until=None).on_conflict_do_update(
+    index_elements=[sends.c.message_id],
+    set_={
+        "status": _insert.excluded.status,
+        "parts_sent": _insert.excluded.parts_sent,
+        "provider_message_ids": _insert.excluded.provider_message_ids,
+        "last_error": _insert.excluded.last_error,
+        "lease_until": None,
+        "updated_at": func.now(),
+    },
+    where=sends.c.status == SENDING,
 )
 
 
@@ -191,11 +196,13 @@ class OutboundSends:
                 _RECORD,
                 [
                     {
-                        "b_message_id": r.message_id,
-                        "b_status": r.status,
-                        "b_parts_sent": r.parts_sent,
-                        "b_ids": r.provider_message_ids,
-                        "b_error": r.error,
+                        "message_id": r.message_id,
+                        "channel": r.channel,
+                        "parts_total": r.parts_total,
+                        "status": r.status,
+                        "parts_sent": r.parts_sent,
+                        "provider_message_ids": r.provider_message_ids,
+                        "last_error": r.error,
                     }
                     for r in sorted(records, key=lambda r: r.message_id)
                 ],

@@ -142,13 +142,18 @@ class ReplySender:
         """Send the parts not sent yet, in order; never raises."""
         outcome, message_id = job.item.event, job.item.event.message_id
         sent = list(job.claim.provider_message_ids)
+
+        def record(status: str, error: str | None = None) -> SendRecord:
+            channel, total = outcome.channel.value, len(job.parts)
+            return SendRecord(message_id, channel, total, status, len(sent), list(sent), error)
+
         with job.item.activated():
             try:
                 for index in range(job.claim.parts_sent, len(job.parts)):
                     sent.append(await self._send_part(outcome, job.parts[index]))
                     if index + 1 < len(job.parts):
                         await self._part_sent(message_id, sent)
-                return _Done(job, SendRecord(message_id, SENT, len(sent), sent))
+                return _Done(job, record(SENT))
             except ProviderError as exc:
                 failure = exc.failure
             except NoAccount as exc:
@@ -158,9 +163,9 @@ class ReplySender:
                 failure = SendFailure("internal_error", None, type(exc).__name__)
         error = failure.detail[:500]
         if final_failure(failure, job.claim.attempts, self.settings.max_attempts):
-            return _Done(job, SendRecord(message_id, FAILED, len(sent), sent, error), failure)
+            return _Done(job, record(FAILED, error), failure)
         delay = retry_delay(job.claim.attempts, failure.retry_after)
-        return _Done(job, SendRecord(message_id, SENDING, len(sent), sent, error), failure, delay)
+        return _Done(job, record(SENDING, error), failure, delay)
 
     async def _send_part(self, outcome: ResponseGenerated, body: str) -> str:
         settings = self.settings
@@ -268,9 +273,16 @@ class ReplySender:
 
     @contextlib.asynccontextmanager
     async def _heartbeat(self, message_ids: list[str]) -> AsyncIterator[None]:
+        """Renew the leases every third of their length until the block ends. Stopped by
+        an event, never cancelled: a statement cancelled half-way breaks its connection."""
+        done = asyncio.Event()
+
         async def renew() -> None:
             while True:
-                await asyncio.sleep(self.settings.lease_s / 3)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), self.settings.lease_s / 3)
+                if done.is_set():
+                    return
                 try:
                     await self.store.renew(message_ids)
                 except StoreUnavailable as exc:
@@ -280,6 +292,5 @@ class ReplySender:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            done.set()
+            await task
