@@ -6,7 +6,9 @@ write is running wait for it and are then written together in the next one. Unde
 transaction, its statements and their round trips are paid per batch instead of per item.
 
 If a batch fails, its items are written one by one, so one bad item fails only its own
-caller. The write runs in the task of the caller that started it: its spans belong to
+caller — unless the first of them fails the same way as the batch did: then the fault is
+not an item's (the database is down) and the rest fail at once with it, instead of each
+waiting its turn for the same answer while new items queue behind them. The write runs in the task of the caller that started it: its spans belong to
 that caller's trace.
 """
 
@@ -46,11 +48,15 @@ class GroupCommitter(Generic[Item, Result]):
                 if len(batch) == 1:
                     _fail(batch[0][1], exc)
                     continue
-                for entry in batch:  # find the bad one: the others still succeed
+                for index, entry in enumerate(batch):  # find the bad one: the others succeed
                     try:
                         await self._settle([entry])
                     except Exception as single:
                         _fail(entry[1], single)
+                        if index == 0 and type(single) is type(exc):
+                            for _, future in batch[1:]:
+                                _fail(future, single)
+                            break
 
     async def _settle(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
         results = await self._write([item for item, _ in batch])

@@ -10,9 +10,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from devstack.children import run_bootstrap
-from devstack.ports import free_port
 from devstack.testinfra import provide_kafka, provide_postgres
-from tests.support.processes import ServiceProcess
+from tests.support.running import running_stack
 from tests.support.stack import Stack
 
 JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
@@ -52,63 +51,13 @@ def service_env(bootstrapped: dict[str, str]) -> dict[str, str]:
         "PYTHONUNBUFFERED": "1",
         "GATEWAY_REPLY_TIMEOUT_S": "45",
         "GROQ_MAX_RETRIES": "0",
+        "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
+        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
     }
 
 
 @pytest.fixture(scope="session")
 def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     log_dir: Path = tmp_path_factory.mktemp("service-logs")
-    fakes = {
-        name: ServiceProcess(
-            f"fake-{name}", f"fakes.{name}", port, {}, log_dir, ["--port", str(port)]
-        )
-        for name, port in (("groq", free_port()), ("graph", free_port()), ("twilio", free_port()))
-    }
-    sink_port = free_port()
-    sink = ServiceProcess(
-        "trace-sink", "devstack.tracesink", sink_port, {}, log_dir, ["--port", str(sink_port)]
-    )
-    fakes["sink"] = sink
-    ports = {name: free_port() for name in ("gateway", "identity", "responder", "config")}
-    env = {
-        **service_env,
-        "GROQ_BASE_URL": fakes["groq"].url,
-        "WHATSAPP_GRAPH_URL": fakes["graph"].url,
-        "TWILIO_API_URL": fakes["twilio"].url,
-        "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
-        "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
-        "DELIVERY_MAX_ATTEMPTS": "4",
-        "DELIVERY_LEASE_S": "5",
-        "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
-        "OTEL_BSP_SCHEDULE_DELAY": "200",
-        **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
-    }
-    services = {
-        name: ServiceProcess(
-            name, f"services.{name}", port, {**env, "OTEL_SERVICE_NAME": name}, log_dir
-        )
-        for name, port in ports.items()
-    }
-    for process in [*fakes.values(), *services.values()]:
-        process.start()
-    try:
-        for fake in fakes.values():
-            fake.wait_ready(path="/healthz" if fake is sink else "/_fake/requests")
-        for service in services.values():
-            service.wait_ready()
-        yield Stack(
-            gateway=services["gateway"],
-            identity=services["identity"],
-            responder=services["responder"],
-            config=services["config"],
-            fake_groq=fakes["groq"],
-            fake_graph=fakes["graph"],
-            fake_twilio=fakes["twilio"],
-            trace_sink=sink,
-            jwt_secret=JWT_SECRET,
-            gateway_key=GATEWAY_KEY,
-            database_url=service_env["DATABASE_URL"],
-        )
-    finally:
-        for process in [*services.values(), *fakes.values()]:
-            process.stop()
+    with running_stack(service_env, log_dir, JWT_SECRET, GATEWAY_KEY) as running:
+        yield running

@@ -25,6 +25,7 @@ from services.gateway.domain.chatbot import (
     is_final,
     transient,
 )
+from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.messages import Channel, MessageReceived
 from shared.jsonlimits import JSONRefused, loads_limited
@@ -57,8 +58,8 @@ def _authorized(request: Request, settings: GatewaySettings) -> bool:
 
 @router.post("/api-chatbot")
 @router.post("/functions/v1/api-chatbot")
-async def api_chatbot(request: Request) -> JSONResponse:
-    state = request.app.state
+async def api_chatbot(request: Request, deps: GatewayDeps) -> JSONResponse:
+    state = deps
     settings: GatewaySettings = state.settings
     if not _authorized(request, settings):
         RECEIVED.labels("401").inc()

@@ -3,162 +3,146 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack
 from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
-from services.gateway.adapters.deliveries import DeliveryStore
+from services.gateway.adapters.api_outcomes import ApiOutcomes
 from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.outbound_sends import OutboundSends
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
 from services.gateway.adapters.providers import ProviderClient
 from services.gateway.adapters.tables import gateway_outbox
-from services.gateway.api import router
-from services.gateway.delivery import ReplyDispatcher
-from services.gateway.handlers import OutcomeRecorder
+from services.gateway.api import router as chatbot_router
+from services.gateway.entrypoints.deps import GatewayComponents
+from services.gateway.entrypoints.outcomes import (
+    GROUP,
+    GatewayOutcomes,
+    RecordApiOutcomes,
+    parse_outcome,
+)
+from services.gateway.entrypoints.reply_sender import ReplySender, SenderSettings
 from services.gateway.settings import GatewaySettings
 from services.gateway.webhooks import router as webhooks_router
-from shared.config_feed import ConfigFeed
-from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record, raw_record
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
-from shared.db import Statements, make_engine, make_sessionmaker
+from shared.db import Statements, make_sessionmaker
 from shared.http_drain import DrainUnreadBody
-from shared.logging import configure_logging
-from shared.messaging import make_broker
-from shared.ops import add_http_metrics, config_version_details, ops_router
+from shared.messaging import broker_publisher
 from shared.outbox import Outbox
-from shared.server import serve
-from shared.settings import load_settings
-from shared.telemetry import configure_tracing, instrument_fastapi, shutdown_tracing
+from shared.service import (
+    ServiceApp,
+    open_broker,
+    open_config_feed,
+    open_engine,
+    run_service,
+    started,
+)
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
 SERVICE = "gateway"
+# A readiness probe answers within this even when PostgreSQL or Kafka does not.
+PROBE_TIMEOUT_S = 1.5
 
 
 def build_app(settings: GatewaySettings) -> FastAPI:
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, settings.db_pool_size)
-        sessions = make_sessionmaker(engine)
+    whatsapp, twilio = WhatsAppDirectory(), TwilioDirectory()
+
+    def apply_config(event: ConfigEvent) -> None:
+        whatsapp.apply(event)
+        twilio.apply(event)
+
+    async def start(stack: AsyncExitStack) -> GatewayComponents:
+        engine = await open_engine(stack, settings)
         statements = Statements(engine)
-        broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
-        await broker.connect()
-        secret_box = SecretBox(settings.secrets_key.get_secret_value())
-        whatsapp, twilio = WhatsAppDirectory(), TwilioDirectory()
-
-        def apply_config(event: ConfigEvent) -> None:
-            whatsapp.apply(event)
-            twilio.apply(event)
-
-        feed = ConfigFeed(settings.kafka_bootstrap_servers, apply_config)
-        await feed.start()
+        broker = await open_broker(stack, settings, SERVICE)
+        box = SecretBox(settings.secrets_key.get_secret_value())
+        feed = await open_config_feed(stack, settings, apply_config)
         waiters = OutcomeWaiters()
-        listener = OutcomeListener(settings.kafka_bootstrap_servers, waiters)
-        await listener.start()
-        outbox = Outbox(gateway_outbox, sessions, broker)
-        inbound = InboundStore(sessions, outbox, statements)
-        record_outcome = OutcomeRecorder(inbound)
-        recorder = KeyedBatchConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[MESSAGE_OUTCOMES.name],
-            group_id=SERVICE,
-            parse=raw_record,
-            handler=per_record(lambda item: record_outcome(item.record)),
-        )
-        await recorder.start()
-        # Keep as many idle connections as there can be sends in flight (the dispatcher's
-        # 64): with httpx's default of 20, every burst closed and reopened the rest.
+        listener = await started(stack, OutcomeListener(settings.kafka_bootstrap_servers, waiters))
+        outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
+        outbox.start_relay()
+        stack.push_async_callback(outbox.stop_relay)
+        # As many idle connections as there can be sends in flight (the consumer's 64):
+        # with httpx's default of 20, every burst closed and reopened the rest.
         http = httpx.AsyncClient(
             timeout=settings.delivery_timeout_s,
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
-        dispatch = ReplyDispatcher(
-            store=DeliveryStore(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
-            client=ProviderClient(http, settings.delivery_max_attempts),
+        stack.push_async_callback(http.aclose)
+        sender = ReplySender(
+            store=OutboundSends(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
+            provider=ProviderClient(http),
             whatsapp=whatsapp,
             twilio=twilio,
-            box=secret_box,
-            broker=broker,
-            settings=settings,
+            box=box,
+            publish=broker_publisher(broker),
+            settings=SenderSettings(
+                graph_url=settings.whatsapp_graph_url,
+                graph_version=settings.whatsapp_graph_version,
+                twilio_url=settings.twilio_api_url,
+                max_attempts=settings.delivery_max_attempts,
+                lease_s=settings.delivery_lease_s,
+            ),
         )
-        dispatcher = KeyedBatchConsumer(
+        consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=[MESSAGE_OUTCOMES.name],
-            group_id=f"{SERVICE}-delivery",
-            parse=raw_record,
-            handler=per_record(lambda item: dispatch(item.record)),
-            options=ConsumerOptions(max_attempts=20, max_backoff_s=5.0, max_batch=1),
+            group_id=GROUP,
+            parse=parse_outcome,
+            handler=GatewayOutcomes(RecordApiOutcomes(ApiOutcomes(statements)), sender),
+            options=ConsumerOptions(max_backoff_s=1.0),
         )
-        await dispatcher.start()
-        outbox.start_relay()
-        app.state.settings = settings
-        app.state.engine = engine
-        app.state.waiters = waiters
-        app.state.listener = listener
-        app.state.recorder = recorder
-        app.state.outbox = outbox
-        app.state.inbound = inbound
-        app.state.feed = feed
-        app.state.dispatcher = dispatcher
-        app.state.secret_box = secret_box
-        app.state.whatsapp = whatsapp
-        app.state.twilio = twilio
-        try:
-            yield
-        finally:
-            await outbox.stop_relay()
-            await asyncio.gather(dispatcher.stop(), recorder.stop())
-            await http.aclose()
-            await listener.stop()
-            await feed.stop()
-            await broker.stop()
-            await engine.dispose()
+        return GatewayComponents(
+            settings=settings,
+            secret_box=box,
+            whatsapp=whatsapp,
+            twilio=twilio,
+            inbound=InboundStore(make_sessionmaker(engine), outbox, statements),
+            outbox=outbox,
+            waiters=waiters,
+            engine=engine,
+            broker=broker,
+            feed=feed,
+            listener=listener,
+            outcomes=await started(stack, consumer),
+        )
 
-    app = FastAPI(
-        title="Gateway",
-        version="1",
+    app = ServiceApp(
+        SERVICE,
+        start,
+        checks={
+            "outcomes": lambda c: c.listener.alive and c.outcomes.alive,
+            "config": lambda c: c.feed.alive,
+            "database": database_answers,
+            "broker": lambda c: c.broker.ping(PROBE_TIMEOUT_S),
+        },
+        details=lambda c: {"config_version": c.feed.version},
+        routers=[chatbot_router, webhooks_router],
+        public_api=True,
         description="Provider webhooks in, replies out; the seed's api-chatbot endpoint.",
-        lifespan=lifespan,
-    )
-    app.include_router(router)
-    app.include_router(webhooks_router)
-
-    async def listening() -> bool:
-        state = app.state
-        return bool(
-            state.listener.alive
-            and state.recorder.alive
-            and state.dispatcher.alive
-            and state.feed.alive
-        )
-
-    async def database_ready() -> bool:
-        from sqlalchemy import text
-
-        async with app.state.engine.connect() as connection:
-            await connection.execute(text("select 1"))
-        return True
-
-    app.include_router(
-        ops_router({"outcomes": listening, "database": database_ready}, config_version_details(app))
-    )
-    add_http_metrics(app)
-    instrument_fastapi(app)
+    ).build()
     # Last, so outermost: whatever answered early, the client may finish sending and read it.
     app.add_middleware(DrainUnreadBody, max_bytes=settings.gateway_drain_max_bytes)
     return app
 
 
+async def database_answers(components: GatewayComponents) -> bool:
+    async def select_one() -> None:
+        async with components.engine.connect() as connection:
+            await connection.execute(text("select 1"))
+
+    # Shielded: a connect or statement cancelled half-way can leave a broken connection
+    # in the pool; a slow one finishes in the background instead.
+    await asyncio.wait_for(asyncio.shield(select_one()), PROBE_TIMEOUT_S)
+    return True
+
+
 def run() -> None:
-    settings = load_settings(GatewaySettings)
-    configure_logging(SERVICE, settings.log_format, settings.log_level)
-    configure_tracing(SERVICE)
-    try:
-        serve(build_app(settings), settings.gateway_port)
-    finally:
-        shutdown_tracing()
+    run_service(SERVICE, GatewaySettings, build_app, lambda s: s.gateway_port)

@@ -29,9 +29,10 @@ class GatewaySettings(BaseServiceSettings):
     delivery_max_attempts: int = Field(default=6, ge=1)
     delivery_timeout_s: float = Field(default=10.0, gt=0)
     delivery_lease_s: int = Field(
-        default=30,
+        default=5,
         ge=1,
-        description="How long a claimed reply is reserved; after a crash it resumes when this expires",
+        description="How long a claimed reply is reserved; renewed while it is being sent, so "
+        "after a crash it resumes within this",
     )
 
     def api_keys(self) -> list[bytes]:

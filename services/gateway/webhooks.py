@@ -26,6 +26,7 @@ from services.gateway.domain.whatsapp import (
     phone_number_ids_in,
     verify_signature,
 )
+from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived
@@ -74,17 +75,17 @@ async def _publish(outbox: Outbox, staged: list[StagedEvent]) -> None:
 
 # WhatsApp Cloud API ----------------------------------------------------------------------------
 @router.get("/whatsapp")
-async def whatsapp_subscribe(request: Request) -> Response:
+async def whatsapp_subscribe(request: Request, deps: GatewayDeps) -> Response:
     params = request.query_params
-    settings: GatewaySettings = request.app.state.settings
+    settings: GatewaySettings = deps.settings
     token = params.get("hub.verify_token") or ""
     known = (
         [settings.whatsapp_verify_token.get_secret_value()]
         if settings.whatsapp_verify_token
         else []
     )
-    box: SecretBox = request.app.state.secret_box
-    known += [t for t in map(box.try_decrypt, request.app.state.whatsapp.verify_tokens()) if t]
+    box: SecretBox = deps.secret_box
+    known += [t for t in map(box.try_decrypt, deps.whatsapp.verify_tokens()) if t]
     matches = [hmac.compare_digest(token.encode(), k.encode()) for k in known]
     if params.get("hub.mode") == "subscribe" and token and any(matches):
         WEBHOOKS.labels("whatsapp", "200").inc()
@@ -94,7 +95,7 @@ async def whatsapp_subscribe(request: Request) -> Response:
 
 
 @router.post("/whatsapp")
-async def whatsapp_receive(request: Request) -> Response:
+async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
     """Order of work, cheapest first, so an unsigned body costs no more than a regex and one
     HMAC: size cap; the signature over the raw bytes, with the secrets of the numbers the body
     names (found by a regex, `phone_number_ids_in`, not by parsing it); then the depth-limited
@@ -104,7 +105,7 @@ async def whatsapp_receive(request: Request) -> Response:
 
     A signed body is Meta's: it would redeliver a refused one for 7 days, so text that cannot
     be stored as is (invalid UTF-8, a lone surrogate, NUL) is stored with U+FFFD, not refused."""
-    state = request.app.state
+    state = deps
     settings: GatewaySettings = state.settings
     raw = await read_limited(request, settings.webhook_max_body_bytes)
     if raw is None:
@@ -232,8 +233,8 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 @router.post("/twilio")
-async def twilio_receive(request: Request) -> Response:
-    state = request.app.state
+async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
+    state = deps
     settings: GatewaySettings = state.settings
     raw = await read_limited(request, settings.gateway_max_body_bytes)
     if raw is None:

@@ -59,3 +59,23 @@ async def test_a_bad_item_fails_alone() -> None:
     assert [r for i, r in enumerate(results) if i != 7] == [i * 10 for i in range(12) if i != 7]
     with pytest.raises(ValueError):
         await committer.submit(7)
+
+
+async def test_when_every_item_fails_alike_the_rest_fail_at_once() -> None:
+    attempts: list[list[int]] = []
+
+    async def unavailable(items: Sequence[int]) -> list[int]:
+        attempts.append(list(items))
+        await asyncio.sleep(0.01)
+        raise ConnectionRefusedError("database down")
+
+    committer = GroupCommitter(unavailable)
+    first = asyncio.create_task(committer.submit(0))
+    await asyncio.sleep(0.001)
+    results = await asyncio.gather(
+        *(committer.submit(i) for i in range(1, 20)), return_exceptions=True
+    )
+    with pytest.raises(ConnectionRefusedError):
+        await first
+    assert all(isinstance(r, ConnectionRefusedError) for r in results)
+    assert attempts == [[0], list(range(1, 20)), [1]]  # not 19 lone tries in turn

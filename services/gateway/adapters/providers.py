@@ -1,79 +1,86 @@
 """Outbound calls to the providers: WhatsApp Cloud (Graph) API and Twilio's Messages API.
 
-Transient answers (429, 5xx, timeouts, connection errors) are retried with exponential
-backoff and jitter, honouring Retry-After; anything else fails at once.
+One HTTP call per send. A failed call raises `ProviderError` with the domain's verdict;
+the reply sender schedules the next try (429, 5xx, no answer) instead of waiting inside
+the call, so a slow provider holds no consumer slot while it waits.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 import httpx
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception_type,
-    stop_after_attempt,
-    wait_exponential_jitter,
-)
+
+from services.gateway.domain.replies import SendFailure, Verdict, classify, parse_retry_after
+
+UNKNOWN_ID = "unknown"
 
 
-class ProviderRejected(Exception):
-    def __init__(self, status_code: int, detail: str) -> None:
-        super().__init__(f"provider answered {status_code}: {detail}")
-        self.status_code = status_code
+class ProviderError(Exception):
+    def __init__(self, failure: SendFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
 
 
-class ProviderUnavailable(Exception):
-    def __init__(self, status_code: int | None, detail: str, retry_after: float | None = None):
-        super().__init__(f"provider unavailable ({status_code or 'no answer'}): {detail}")
-        self.status_code = status_code
-        self.retry_after = retry_after
+class Provider(Protocol):
+    """What the reply sender needs of the providers; a test passes an in-memory one."""
+
+    async def send_whatsapp_text(
+        self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
+    ) -> str: ...
+
+    async def send_twilio_message(
+        self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
+    ) -> str: ...
 
 
-_backoff = wait_exponential_jitter(multiplier=0.5, max=8.0, jitter=0.5)
+def _checked(response: httpx.Response) -> httpx.Response:
+    verdict = classify(response.status_code)
+    if verdict is Verdict.ACCEPTED:
+        return response
+    if verdict is Verdict.RETRY:
+        raise ProviderError(
+            SendFailure(
+                "provider_unavailable",
+                response.status_code,
+                f"provider unavailable ({response.status_code}): {response.text[:200]}",
+                parse_retry_after(response.headers.get("retry-after")),
+            )
+        )
+    raise ProviderError(
+        SendFailure(
+            "provider_rejected",
+            response.status_code,
+            f"provider answered {response.status_code}: {response.text[:200]}",
+        )
+    )
 
 
-def _wait(state: RetryCallState) -> float:
-    error = state.outcome.exception() if state.outcome else None
-    if isinstance(error, ProviderUnavailable) and error.retry_after is not None:
-        return min(error.retry_after, 60.0)
-    return float(_backoff(state))
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _provider_id(response: httpx.Response, read: Callable[[Any], Any]) -> str:
+    """The provider's id for the accepted message. An accepted send whose answer cannot be
+    read is still sent: raising here would make it look unsent and send it again."""
     try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _check(response: httpx.Response) -> None:
-    if response.status_code == 429 or response.status_code >= 500:
-        raise ProviderUnavailable(response.status_code, response.text[:200], _retry_after(response))
-    if response.status_code >= 400:
-        raise ProviderRejected(response.status_code, response.text[:200])
+        return str(read(response.json()))
+    except (ValueError, KeyError, IndexError, TypeError):
+        return UNKNOWN_ID
 
 
 class ProviderClient:
-    def __init__(self, http: httpx.AsyncClient, max_attempts: int) -> None:
+    def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
-        self._max_attempts = max_attempts
 
     async def _post(self, url: str, **kwargs: object) -> httpx.Response:
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(ProviderUnavailable),
-            stop=stop_after_attempt(self._max_attempts),
-            wait=_wait,
-            reraise=True,
-        ):
-            with attempt:
-                try:
-                    response = await self._http.post(url, **kwargs)  # type: ignore[arg-type]
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    raise ProviderUnavailable(None, type(exc).__name__) from exc
-                _check(response)
-                return response
-        raise AssertionError("unreachable")
+        try:
+            response = await self._http.post(url, **kwargs)  # type: ignore[arg-type]
+        except (httpx.TimeoutException, httpx.TransportError) as exc:
+            failure = SendFailure(
+                "provider_unavailable",
+                None,
+                f"provider unavailable (no answer): {type(exc).__name__}",
+            )
+            raise ProviderError(failure) from exc
+        return _checked(response)
 
     async def send_whatsapp_text(
         self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
@@ -89,8 +96,7 @@ class ProviderClient:
                 "text": {"preview_url": False, "body": body},
             },
         )
-        message_id: str = response.json()["messages"][0]["id"]
-        return message_id
+        return _provider_id(response, lambda body: body["messages"][0]["id"])
 
     async def send_twilio_message(
         self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
@@ -100,5 +106,4 @@ class ProviderClient:
             auth=(account_sid, auth_token),
             data={"From": from_, "To": to, "Body": body},
         )
-        sid: str = response.json()["sid"]
-        return sid
+        return _provider_id(response, lambda body: body["sid"])

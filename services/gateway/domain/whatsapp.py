@@ -166,19 +166,3 @@ def parse_delivery(payload: Any) -> Delivery:
                     )
                 )
     return delivery
-
-
-def split_text(text: str, limit: int = 4096) -> list[str]:
-    """Split a reply into parts of at most `limit` characters, at paragraph, line or word
-    boundaries where possible."""
-    parts: list[str] = []
-    rest = text.strip() or text
-    while len(rest) > limit:
-        window = rest[:limit]
-        cut = max(window.rfind("\n\n"), window.rfind("\n"), window.rfind(" "))
-        if cut < limit // 2:
-            cut = limit
-        parts.append(rest[:cut].rstrip())
-        rest = rest[cut:].lstrip()
-    parts.append(rest)
-    return [p for p in parts if p] or [""]
