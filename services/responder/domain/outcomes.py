@@ -1,0 +1,44 @@
+"""The events that close a message: its reply, or why it got none."""
+
+from __future__ import annotations
+
+from services.responder.domain.conversation import BotReply
+from services.responder.domain.failures import Failure
+from shared.contracts.messages import (
+    ConfigSource,
+    ResponseFailed,
+    ResponseGenerated,
+    UserIdentified,
+)
+
+
+def answered(message: UserIdentified, reply: BotReply) -> ResponseGenerated:
+    return ResponseGenerated(
+        message_id=message.message_id,
+        attempt=message.attempt,
+        conversation_key=message.conversation_key,
+        user_id=message.user_id,
+        channel=message.channel,
+        customer_phone=message.customer_phone,
+        phone_number_id=message.phone_number_id,
+        business_phone=message.business_phone,
+        source=message.source,
+        response=reply.content,
+        config_source=ConfigSource(reply.config_source),
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+    )
+
+
+def failed(message: UserIdentified, failure: Failure) -> ResponseFailed:
+    return ResponseFailed(
+        message_id=message.message_id,
+        attempt=message.attempt,
+        conversation_key=message.conversation_key,
+        user_id=message.user_id,
+        channel=message.channel,
+        reason=failure.reason,
+        retryable=failure.retryable,
+        detail=failure.detail,
+    )
