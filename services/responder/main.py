@@ -10,7 +10,6 @@ from fastapi import FastAPI
 
 from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.groq_client import GroqGateway
-from services.responder.adapters.publisher import grouped
 from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.tenancy import tenant_group
@@ -76,7 +75,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             ),
             groq=groq,
             box=SecretBox(settings.secrets_key.get_secret_value()),
-            publish=grouped(broker_publisher(broker)),
+            publish=broker_publisher(broker),
             settings=answer_settings(settings),
         )
         consumer = KeyedBatchConsumer(

@@ -2,7 +2,7 @@
 
 Records run concurrently (a model call takes 0.3 to 30 s) and each conversation is free
 for its next message as soon as its own reply is out; the statements and publishes of
-records running at the same moment are shared (group commit in the store and publisher).
+records running at the same moment are shared (group commit in the store).
 Idempotent by message id: a stored reply is re-announced instead of asking Groq again, so
 a redelivery after a crash never produces a second reply.
 A retryable Groq failure raises `RetryLater`: the consumer tries the record again after
