@@ -186,8 +186,11 @@ async def test_a_rate_limited_tenant_does_not_slow_another_and_is_answered_once_
             stack, a, client_a, client_b, business_b, customers_a
         )
 
-    limited = [r for r in await stack.groq_requests() if r.get("status") == 429]
-    assert len(limited) >= len(customers_a)  # A really was refused, and retried
+    calls_a = [r for r in await stack.groq_requests() if a.groq_key in r["authorization"]]
+    limited = [r for r in calls_a if r.get("status") == 429]
+    # A really was refused, again and again, but its 30 waiting conversations did not each
+    # hit the limited key: about one probe per retry-after.
+    assert 3 <= len(limited) < len(a_limited) / 2
     sent = a_healthy + a_limited
     answered = await _replies_to(stack, sent, timeout=45)
     assert len(answered) == len(sent), f"{len(sent) - len(answered)} of A's messages unanswered"
@@ -200,6 +203,7 @@ async def test_a_rate_limited_tenant_does_not_slow_another_and_is_answered_once_
     )
     assert len(stored) == len(sent)
 
+    print(f"A: {len(sent)} messages, {len(limited)} calls answered 429")
     print(
         f"B p50/p95 baseline {statistics.median(baseline):.3f}/{_p95(baseline):.3f}s, "
         f"A rate-limited {statistics.median(during):.3f}/{_p95(during):.3f}s"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.responder.domain.failures import Failure
+from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.tenancy import tenant_group
 from shared.contracts.messages import Channel, FailureReason
@@ -62,3 +63,16 @@ def test_final_failures_are_never_retried() -> None:
         RetryPolicy().delay(refused, channel=Channel.WHATSAPP, retries=0, elapsed_s=0, spread=0)
         is None
     )
+
+
+def test_a_rate_limited_key_waits_then_lets_one_probe_through() -> None:
+    gate = RateGate(min_hold_s=1.0)
+    assert gate.wait_s("k", now=0) is None
+    gate.limited("k", now=0, after_s=2)
+    assert gate.wait_s("k", now=0.5) == 1.5
+    assert gate.wait_s("other-key", now=0.5) is None  # other keys are not held
+    assert gate.wait_s("k", now=2.0) is None  # the probe
+    assert gate.wait_s("k", now=2.1) == 2.0 - 0.1  # the others wait for its answer
+    assert gate.wait_s("k", now=4.5) is None  # a probe that never answered is replaced
+    gate.opened("k")
+    assert gate.wait_s("k", now=4.6) is None

@@ -258,3 +258,33 @@ async def test_the_prompt_carries_the_system_prompt_and_the_recent_turns_in_orde
         {"role": "assistant", "content": "noted"},
         {"role": "user", "content": "bonjour"},
     ]
+
+
+async def test_while_a_key_waits_out_its_retry_after_other_conversations_neither_store_nor_call() -> (
+    None
+):
+    store, groq, published = FakeStore(), FakeGroq(GroqFailure(429, retry_after_s=30)), Published()
+    handler = _handler(_view(), store, groq, published)
+    with pytest.raises(RetryLater):
+        await handler(received(_message()))
+    with pytest.raises(RetryLater) as later:
+        await handler(received(_message()))  # another conversation of the same key
+    assert later.value.after_s is not None and 29 < later.value.after_s <= 30 * 1.2
+    assert len(store.admitted) == 1 and len(groq.calls) == 1 and not published.events
+    # an API caller cannot wait that long: its message makes its one try and fails fast
+    published_api = Published()
+    api_handler = _handler(_view(), store, groq, published_api)
+    api_handler.gate = handler.gate
+    await api_handler(received(_message(Channel.API)))
+    assert _only_failure(published_api).retryable is True and len(groq.calls) == 2
+
+
+async def test_an_answer_opens_the_key_for_everyone() -> None:
+    store, groq, published = FakeStore(), FakeGroq(GroqFailure(429, retry_after_s=0)), Published()
+    handler = _handler(_view(), store, groq, published)
+    with pytest.raises(RetryLater):
+        await handler(received(_message()))
+    groq.failure = None
+    await handler(received(_message()))  # the probe, answered
+    await handler(received(_message()))
+    assert len(published.of_type(ResponseGenerated)) == 2

@@ -6,14 +6,16 @@ records running at the same moment are shared (group commit in the store).
 Idempotent by message id: a stored reply is re-announced instead of asking Groq again, so
 a redelivery after a crash never produces a second reply.
 A retryable Groq failure raises `RetryLater`: the consumer tries the record again after
-the wait without holding an in-flight slot, until the retry policy gives up.
+the wait without holding an in-flight slot, until the retry policy gives up. While a key
+waits out a 429's retry-after, its other conversations wait too, without a statement or a
+call, and then one call probes for all of them (domain/rate_gate.py).
 """
 
 from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter, Histogram
@@ -30,9 +32,10 @@ from services.responder.domain.failures import (
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
 from services.responder.domain.outcomes import answered, failed
+from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
 from shared.consumer import Received, RetryLater
-from shared.contracts.messages import ConfigSource, UserIdentified
+from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
@@ -72,30 +75,52 @@ class AnswerMessages:
     box: SecretBox
     publish: Publish
     settings: AnswerSettings
+    gate: RateGate = field(default_factory=RateGate)
 
     async def __call__(self, item: Received[UserIdentified]) -> None:
         message = item.event
         item.span.set_attribute("app.message_id", message.message_id)
         if message.user_id:
             item.span.set_attribute("app.user_id", str(message.user_id))
+        resolved = self.view.resolve(message.user_id)
+        item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
+        if resolved is not None:
+            self._wait_while_limited(item, resolved)
         admission = await self.store.admit(message)
         if admission.prior is not None:
             await self._announce(item, admission.prior, replayed=True)
             return
-        resolved = self.view.resolve(message.user_id)
-        item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
         if resolved is None:
             await self._fail(item, NO_CONFIG)
             return
+        key = resolved.account.api_key_encrypted
         try:
             reply = await self._ask_groq(item, resolved, admission)
         except GroqFailure as error:
-            await self._retry_or_fail(item, classify(error))
+            failure = classify(error)
+            if failure.after_s is not None:
+                self.gate.limited(key, time.monotonic(), failure.after_s)
+            elif not failure.retryable:
+                self.gate.opened(key)
+            await self._retry_or_fail(item, failure)
             return
         except SecretBoxError:
             await self._fail(item, UNDECRYPTABLE_KEY)
             return
+        self.gate.opened(key)
         await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
+
+    def _wait_while_limited(self, item: Received[UserIdentified], resolved: ResolvedGroq) -> None:
+        """Raise `RetryLater` while the key waits out a rate limit (no statement, no call),
+        unless the retry policy says this message must make its last try now."""
+        wait = self.gate.wait_s(resolved.account.api_key_encrypted, time.monotonic())
+        if wait is None:
+            return
+        failure = Failure(FailureReason.PROVIDER_UNAVAILABLE, True, "Groq key rate-limited", wait)
+        delay = self._delay(item, failure)
+        if delay is not None:
+            RETRIES.labels("rate_limited_key").inc()
+            raise RetryLater(failure.detail, after_s=delay)
 
     async def _ask_groq(
         self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
@@ -129,14 +154,17 @@ class AnswerMessages:
             completion_tokens=completion.completion_tokens,
         )
 
-    async def _retry_or_fail(self, item: Received[UserIdentified], failure: Failure) -> None:
-        wait = self.settings.retry.delay(
+    def _delay(self, item: Received[UserIdentified], failure: Failure) -> float | None:
+        return self.settings.retry.delay(
             failure,
             channel=item.event.channel,
             retries=item.delivery - 1,
             elapsed_s=time.monotonic() - item.first_handled_at,
             spread=random.random(),  # noqa: S311 (jitter, not a secret)
         )
+
+    async def _retry_or_fail(self, item: Received[UserIdentified], failure: Failure) -> None:
+        wait = self._delay(item, failure)
         if wait is None:
             await self._fail(item, failure)
             return
