@@ -4,6 +4,10 @@ It answers `POST /openai/v1/chat/completions` with a deterministic reply, record
 request (path, Authorization header, JSON body) and can be told to fail:
   POST /_fake/fail {"status": 429|500|401|..., "times": N, "retry_after": 0}
   POST /_fake/delay {"seconds": 0.3, "slow_every": 50, "slow_seconds": 3}
+  POST /_fake/keys {"key": "gsk_...", "status": 429, "for_seconds": 15, "retry_after": 1,
+                    "delay_s": 0.3}
+       one key only: fail with `status` (and retry-after) for the next `for_seconds`, and
+       answer after `delay_s` (a slow model or a 20 s response); later calls replace it
   GET  /_fake/requests            -> the recorded requests
   POST /_fake/reset
 Run: python -m fakes.groq --port 8090   (then set GROQ_BASE_URL=http://127.0.0.1:8090)
@@ -34,12 +38,32 @@ class FakeGroqState:
     slow_every: int = 0
     slow_s: float = 0.0
     counter: itertools.count[int] = field(default_factory=itertools.count)
+    keys: dict[str, KeyScript] = field(default_factory=dict)
+
+
+@dataclass
+class KeyScript:
+    """What one API key gets: failures until `fail_until` (epoch seconds), then answers
+    after `delay_s`."""
+
+    status: int = 429
+    fail_until: float = 0.0
+    retry_after: str = "0"
+    delay_s: float = 0.0
 
 
 def reply_text(messages: list[dict[str, Any]], model: str) -> str:
     """Deterministic, so tests can assert on it: echoes the last user message."""
     last = next((m.get("content", "") for m in reversed(messages) if m.get("role") == "user"), "")
     return f"[{model}] reply to: {last}"
+
+
+def _failure(status: int, retry_after: str) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"message": "fake failure", "type": "fake", "code": str(status)}},
+        status_code=status,
+        headers={"retry-after": retry_after},
+    )
 
 
 def build_app(state: FakeGroqState | None = None) -> FastAPI:
@@ -60,20 +84,16 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
                 "at": time.time(),
             }
         )
+        key = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        script = fake.keys.get(key)
+        if script is not None and time.time() < script.fail_until:
+            fake.requests[-1]["status"] = script.status
+            return _failure(script.status, script.retry_after)
         if fake.fail_times > 0 and fake.fail_status:
             fake.fail_times -= 1
-            return JSONResponse(
-                {
-                    "error": {
-                        "message": "fake failure",
-                        "type": "fake",
-                        "code": str(fake.fail_status),
-                    }
-                },
-                status_code=fake.fail_status,
-                headers={"retry-after": fake.retry_after},
-            )
-        delay = fake.delay_s
+            fake.requests[-1]["status"] = fake.fail_status
+            return _failure(fake.fail_status, fake.retry_after)
+        delay = script.delay_s if script is not None and script.delay_s else fake.delay_s
         if fake.slow_every and number % fake.slow_every == fake.slow_every - 1:
             delay = fake.slow_s
         if delay:
@@ -112,6 +132,17 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         app.state.fake.delay_s = float(body.get("seconds", 0))
         app.state.fake.slow_every = int(body.get("slow_every", 0))
         app.state.fake.slow_s = float(body.get("slow_seconds", 0))
+        return {"status": "ok"}
+
+    @app.post("/_fake/keys")
+    async def key_script(request: Request) -> dict[str, str]:
+        body = await request.json()
+        app.state.fake.keys[str(body["key"])] = KeyScript(
+            status=int(body.get("status", 429)),
+            fail_until=time.time() + float(body.get("for_seconds", 0)),
+            retry_after=str(body.get("retry_after", 0)),
+            delay_s=float(body.get("delay_s", 0)),
+        )
         return {"status": "ok"}
 
     @app.get("/_fake/requests")

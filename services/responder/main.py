@@ -2,86 +2,106 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.responder.adapters.conversations import ConversationStore
+from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.groq_client import GroqGateway
 from services.responder.domain.groq_settings import GroqSettingsView
-from services.responder.handlers import ResponderHandler
+from services.responder.domain.retry import RetryPolicy
+from services.responder.domain.tenancy import tenant_group
+from services.responder.entrypoints.consumers import (
+    AnswerMessages,
+    AnswerSettings,
+    parse_identified,
+)
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
-from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record, raw_record
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
+from shared.contracts.messages import UserIdentified
 from shared.contracts.topics import MESSAGES_IDENTIFIED
 from shared.crypto import SecretBox
-from shared.db import Statements, make_engine
-from shared.logging import configure_logging
-from shared.messaging import make_broker
-from shared.ops import alive_check, config_version_details, ops_router
-from shared.server import serve
-from shared.settings import load_settings
-from shared.telemetry import configure_tracing, shutdown_tracing
+from shared.db import Statements
+from shared.messaging import broker_publisher
+from shared.service import (
+    ServiceApp,
+    open_broker,
+    open_config_feed,
+    open_engine,
+    run_service,
+    started,
+)
 
 SERVICE = "responder"
+
+
+@dataclass(frozen=True)
+class ResponderComponents:
+    feed: ConfigFeed
+    consumer: KeyedBatchConsumer[UserIdentified]
+
+
+def answer_settings(settings: ResponderSettings) -> AnswerSettings:
+    return AnswerSettings(
+        system_prompt=settings.responder_system_prompt,
+        default_base_url=settings.groq_base_url,
+        retry=RetryPolicy(
+            budget_s=settings.responder_retry_budget_s,
+            max_backoff_s=settings.responder_retry_max_backoff_s,
+            api_retries=settings.groq_max_retries,
+            api_window_s=settings.responder_api_retry_window_s,
+        ),
+    )
 
 
 def build_app(settings: ResponderSettings) -> FastAPI:
     view = GroqSettingsView()
 
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = make_engine(settings.database_url, settings.db_pool_size)
-        broker = make_broker(settings.kafka_bootstrap_servers, client_id=SERVICE)
-        await broker.connect()
-        feed = ConfigFeed(settings.kafka_bootstrap_servers, view.apply)
-        await feed.start()
-        groq = GroqGateway(settings.groq_timeout_s, settings.groq_max_retries)
-        handler = ResponderHandler(
+    async def start(stack: AsyncExitStack) -> ResponderComponents:
+        engine = await open_engine(stack, settings)
+        broker = await open_broker(stack, settings, SERVICE)
+        feed = await open_config_feed(stack, settings, view.apply)
+        groq = GroqGateway(settings.groq_timeout_s)
+        stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
+        handler = AnswerMessages(
             view=view,
-            store=ConversationStore(Statements(engine)),
+            store=SqlConversationStore(
+                Statements(engine),
+                settings.responder_context_messages,
+                timedelta(hours=settings.responder_context_hours),
+            ),
             groq=groq,
             box=SecretBox(settings.secrets_key.get_secret_value()),
-            broker=broker,
-            default_base_url=settings.groq_base_url,
-            system_prompt=settings.responder_system_prompt,
-            context_messages=settings.responder_context_messages,
-            context_window=timedelta(hours=settings.responder_context_hours),
+            publish=broker_publisher(broker),
+            settings=answer_settings(settings),
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=[MESSAGES_IDENTIFIED.name],
             group_id=SERVICE,
-            parse=raw_record,
-            handler=per_record(lambda item: handler(item.record)),
-            options=ConsumerOptions(max_in_flight=settings.responder_max_in_flight, max_batch=1),
+            parse=parse_identified,
+            # One record per call: a model call takes 0.3 to 30 s, and a batch would hold
+            # every conversation in it until its slowest call returned.
+            handler=per_record(handler),
+            options=ConsumerOptions(
+                max_in_flight=settings.responder_max_in_flight,
+                max_in_flight_per_group=settings.responder_max_in_flight_per_tenant,
+                max_batch=1,
+            ),
+            group_of=tenant_group,
         )
-        await consumer.start()
-        app.state.feed = feed
-        app.state.consumer = consumer
-        try:
-            yield
-        finally:
-            await consumer.stop()
-            await feed.stop()
-            await groq.close()
-            await broker.stop()
-            await engine.dispose()
+        return ResponderComponents(feed, await started(stack, consumer))
 
-    app = FastAPI(title="responder", lifespan=lifespan, openapi_url=None)
-
-    checks = {"consumer": alive_check(app, "consumer"), "config": alive_check(app, "feed")}
-    app.include_router(ops_router(checks, config_version_details(app)))
-    return app
+    return ServiceApp(
+        SERVICE,
+        start,
+        checks={"consumer": lambda c: c.consumer.alive, "config": lambda c: c.feed.alive},
+        details=lambda c: {"config_version": c.feed.version},
+    ).build()
 
 
 def run() -> None:
-    settings = load_settings(ResponderSettings)
-    configure_logging(SERVICE, settings.log_format, settings.log_level)
-    configure_tracing(SERVICE)
-    try:
-        serve(build_app(settings), settings.responder_port)
-    finally:
-        shutdown_tracing()
+    run_service(SERVICE, ResponderSettings, build_app, lambda s: s.responder_port)

@@ -14,8 +14,18 @@ class ResponderSettings(BaseServiceSettings):
     responder_port: int = 8003
     groq_base_url: str = "https://api.groq.com"
     groq_timeout_s: float = Field(default=30.0, gt=0)
+    # Generic API messages only (their caller waits): tries after a 429/5xx/timeout before
+    # the retryable 503, within RESPONDER_API_RETRY_WINDOW_S. The SDK itself never retries.
     groq_max_retries: int = Field(default=2, ge=0)
+    responder_api_retry_window_s: float = Field(default=10.0, ge=0)
+    # WhatsApp and Twilio messages: tried again until Groq recovers, for at most this long,
+    # then a final ResponseFailed(retryable=true).
+    responder_retry_budget_s: float = Field(default=3600.0, ge=0)
+    responder_retry_max_backoff_s: float = Field(default=60.0, gt=0)
     responder_system_prompt: str = DEFAULT_SYSTEM_PROMPT
     responder_context_messages: int = Field(default=10, ge=0, le=100)
     responder_context_hours: int = Field(default=24, ge=1)
     responder_max_in_flight: int = Field(default=64, ge=1)
+    # Records of one tenant (a business number) in flight at once: a tenant whose Groq is
+    # slow cannot take the slots every other tenant needs.
+    responder_max_in_flight_per_tenant: int = Field(default=16, ge=1)

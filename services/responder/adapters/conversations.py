@@ -2,141 +2,197 @@
 
 The responder's own state (it reads the context from it, and a stored bot row is what stops
 a redelivery from asking Groq twice), and every row is also in the log: an inbound row is
-its UserIdentified (`save_inbound`), a bot row its ResponseGenerated (`save_reply`, written
-just before the event is published, and re-announced from the row on a redelivery). Each
-row is a function of its event alone, times included, so entrypoints/replay.py rebuilds
-the table from messages.identified.v1 and messages.outcomes.v1 with these two methods.
+its UserIdentified (`admit`), a bot row its ResponseGenerated (`save_reply`, written just
+before the event is published, and re-announced from the row on a redelivery). Each row is
+a function of its event alone, times included, so entrypoints/replay.py rebuilds the table
+from messages.identified.v1 and messages.outcomes.v1 with these two methods.
+
+Concurrent messages share statements (group commit, shared/batching.py): one statement
+stores every waiting inbound message and reads, for each, the reply an earlier attempt
+stored and its conversation's recent turns; another stores every finished reply. Each
+statement takes arrays (unnest), so its text is the same for any batch size and the
+driver prepares it once per connection.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+from uuid import UUID
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.engine import RowMapping
+from sqlalchemy import text
+from sqlalchemy.engine import Row
 
-from services.responder.adapters.tables import customer_conversations as conversations
-from shared.contracts.messages import ResponseGenerated, UserIdentified
+from services.responder.domain.conversation import Admission, BotReply, Turn
+from shared.batching import GroupCommitter
+from shared.contracts.messages import Channel, UserIdentified
 from shared.db import Statements
 
 
-@dataclass(frozen=True)
-class BotReply:
-    content: str
-    config_source: str
-    model: str
-    prompt_tokens: int | None
-    completion_tokens: int | None
-    # When it was generated: the bot row's created_at and its ResponseGenerated's occurred_at.
-    created_at: datetime
+class ConversationStore(Protocol):
+    async def admit(self, message: UserIdentified) -> Admission:
+        """Store the customer's message (once); its earlier reply, if any, and its context."""
+        ...
+
+    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+        """Store the reply once; if another attempt stored one first, that one."""
+        ...
 
 
-class ConversationStore:
-    def __init__(self, db: Statements) -> None:
-        self._db = db
+class Side(Protocol):
+    """What a row needs of its message: UserIdentified and ResponseGenerated both have it."""
 
-    async def existing_reply(self, message_id: str) -> RowMapping | None:
-        return (
-            (
-                await self._db.execute(
-                    select(conversations).where(
-                        conversations.c.message_id == message_id,
-                        conversations.c.sender == "bot",
-                    )
-                )
-            )
-            .mappings()
-            .first()
-        )
-
-    async def save_inbound(self, message: UserIdentified) -> bool:
-        """Store the customer's message; False when it was stored before (a redelivery)."""
-        statement = (
-            insert(conversations)
-            .values(
-                message_id=message.message_id,
-                user_id=message.user_id,
-                phone_number=message.customer_phone,
-                content=message.text,
-                sender="user",
-                source=message.source,
-                channel=message.channel.value,
-                created_at=message.occurred_at,
-            )
-            .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
-            .returning(conversations.c.id)
-        )
-        return (await self._db.execute(statement)).first() is not None
-
-    async def recent_context(
-        self, message: UserIdentified, limit: int, window: timedelta
-    ) -> list[tuple[str, str]]:
-        """(sender, content) of the conversation's latest messages, oldest first."""
-        if limit == 0:
-            return []
-        user_match = (
-            conversations.c.user_id.is_(None)
-            if message.user_id is None
-            else conversations.c.user_id == message.user_id
-        )
-        query = (
-            select(conversations.c.sender, conversations.c.content)
-            .where(
-                conversations.c.phone_number == message.customer_phone,
-                user_match,
-                conversations.c.message_id != message.message_id,
-                conversations.c.created_at >= datetime.now(UTC) - window,
-            )
-            .order_by(conversations.c.created_at.desc(), conversations.c.id.desc())
-            .limit(limit)
-        )
-        rows = (await self._db.execute(query)).all()
-        return [(row.sender, row.content) for row in reversed(rows)]
-
-    async def save_reply(self, reply: ResponseGenerated) -> BotReply:
-        """Insert the bot row once; if another attempt won the race, return the stored one."""
-        statement = (
-            insert(conversations)
-            .values(
-                message_id=reply.message_id,
-                user_id=reply.user_id,
-                phone_number=reply.customer_phone,
-                content=reply.response,
-                sender="bot",
-                source=reply.source,
-                channel=reply.channel.value,
-                config_source=reply.config_source.value,
-                model=reply.model,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                created_at=reply.occurred_at,
-            )
-            .on_conflict_do_nothing(constraint="uq_customer_conversations_message_sender")
-            .returning(conversations.c.id)
-        )
-        inserted = (await self._db.execute(statement)).first()
-        if inserted is not None:
-            return BotReply(
-                content=reply.response,
-                config_source=reply.config_source.value,
-                model=reply.model,
-                prompt_tokens=reply.prompt_tokens,
-                completion_tokens=reply.completion_tokens,
-                created_at=reply.occurred_at,
-            )
-        stored = await self.existing_reply(reply.message_id)
-        assert stored is not None
-        return reply_from_row(stored)
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def user_id(self) -> UUID | None: ...
+    @property
+    def customer_phone(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def channel(self) -> Channel: ...
 
 
-def reply_from_row(row: RowMapping) -> BotReply:
-    return BotReply(
-        content=row["content"],
-        config_source=row["config_source"] or "none",
-        model=row["model"] or "",
-        prompt_tokens=row["prompt_tokens"],
-        completion_tokens=row["completion_tokens"],
-        created_at=row["created_at"],
+# Built once. The two context branches keep the (phone_number, user_id, created_at) index
+# usable (`user_id IS NOT DISTINCT FROM` would not be); only one can match a message.
+_ADMIT = text(
+    """
+    WITH incoming AS (
+        SELECT * FROM unnest(
+            CAST(:message_ids AS text[]), CAST(:user_ids AS uuid[]), CAST(:phones AS text[]),
+            CAST(:contents AS text[]), CAST(:sources AS text[]), CAST(:channels AS text[]),
+            CAST(:created_ats AS timestamptz[])
+        ) WITH ORDINALITY AS i(message_id, user_id, phone_number, content, source, channel,
+                               created_at, n)
+    ),
+    saved AS (
+        INSERT INTO customer_conversations
+            (message_id, user_id, phone_number, content, sender, source, channel, created_at)
+        SELECT message_id, user_id, phone_number, content, 'user', source, channel, created_at
+        FROM incoming ORDER BY message_id
+        ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
     )
+    SELECT i.n, 'reply' AS kind, b.content, b.config_source, b.model,
+           b.prompt_tokens, b.completion_tokens, b.created_at, b.id
+    FROM incoming i
+    JOIN customer_conversations b ON b.message_id = i.message_id AND b.sender = 'bot'
+    UNION ALL
+    SELECT i.n, r.sender, r.content, NULL, NULL, NULL, NULL, r.created_at, r.id
+    FROM incoming i CROSS JOIN LATERAL (
+        (SELECT c.sender, c.content, c.created_at, c.id FROM customer_conversations c
+         WHERE c.phone_number = i.phone_number AND c.user_id = i.user_id
+           AND c.message_id <> i.message_id AND c.created_at >= :since
+         ORDER BY c.created_at DESC, c.id DESC LIMIT :context_limit)
+        UNION ALL
+        (SELECT c.sender, c.content, c.created_at, c.id FROM customer_conversations c
+         WHERE i.user_id IS NULL AND c.phone_number = i.phone_number AND c.user_id IS NULL
+           AND c.message_id <> i.message_id AND c.created_at >= :since
+         ORDER BY c.created_at DESC, c.id DESC LIMIT :context_limit)
+    ) r
+    ORDER BY 1, 8, 9
+    """
+)
+_SAVE_REPLIES = text(
+    """
+    INSERT INTO customer_conversations
+        (message_id, user_id, phone_number, content, sender, source, channel,
+         config_source, model, prompt_tokens, completion_tokens, created_at)
+    SELECT message_id, user_id, phone_number, content, 'bot', source, channel,
+           config_source, model, prompt_tokens, completion_tokens, created_at
+    FROM unnest(
+        CAST(:message_ids AS text[]), CAST(:user_ids AS uuid[]), CAST(:phones AS text[]),
+        CAST(:contents AS text[]), CAST(:sources AS text[]), CAST(:channels AS text[]),
+        CAST(:config_sources AS text[]), CAST(:models AS text[]),
+        CAST(:prompt_tokens AS integer[]), CAST(:completion_tokens AS integer[]),
+        CAST(:created_ats AS timestamptz[])
+    ) AS r(message_id, user_id, phone_number, content, source, channel,
+           config_source, model, prompt_tokens, completion_tokens, created_at)
+    ORDER BY message_id
+    ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
+    RETURNING message_id
+    """
+)
+_STORED_REPLIES = text(
+    """
+    SELECT message_id, content, config_source, model, prompt_tokens, completion_tokens,
+           created_at
+    FROM customer_conversations
+    WHERE sender = 'bot' AND message_id = ANY(CAST(:message_ids AS text[]))
+    """
+)
+
+
+def _columns(messages: Sequence[Side]) -> dict[str, list[Any]]:
+    return {
+        "message_ids": [m.message_id for m in messages],
+        "user_ids": [m.user_id for m in messages],
+        "phones": [m.customer_phone for m in messages],
+        "sources": [m.source for m in messages],
+        "channels": [m.channel.value for m in messages],
+    }
+
+
+def _reply(row: Row[Any]) -> BotReply:
+    return BotReply(
+        content=row.content,
+        config_source=row.config_source or "none",
+        model=row.model or "",
+        prompt_tokens=row.prompt_tokens,
+        completion_tokens=row.completion_tokens,
+        created_at=row.created_at,
+    )
+
+
+class SqlConversationStore:
+    def __init__(self, db: Statements, context_messages: int, context_window: timedelta) -> None:
+        self._db = db
+        self._context_messages = context_messages
+        self._context_window = context_window
+        self._admissions = GroupCommitter(self._admit_all)
+        self._replies = GroupCommitter(self._save_all)
+
+    async def admit(self, message: UserIdentified) -> Admission:
+        return await self._admissions.submit(message)
+
+    async def save_reply(self, message: Side, reply: BotReply) -> BotReply:
+        return await self._replies.submit((message, reply))
+
+    async def _admit_all(self, messages: Sequence[UserIdentified]) -> list[Admission]:
+        parameters = {
+            **_columns(messages),
+            "contents": [m.text for m in messages],
+            # The event's time, not the clock's: a rebuild from the log writes the same row.
+            "created_ats": [m.occurred_at for m in messages],
+            "since": datetime.now(UTC) - self._context_window,
+            "context_limit": self._context_messages,
+        }
+        prior: dict[int, BotReply] = {}
+        history: dict[int, list[Turn]] = {}
+        for row in await self._db.execute(_ADMIT, parameters):
+            if row.kind == "reply":
+                prior[row.n] = _reply(row)
+            else:
+                history.setdefault(row.n, []).append(Turn(row.kind, row.content))
+        return [Admission(prior.get(n), history.get(n, ())) for n in range(1, len(messages) + 1)]
+
+    async def _save_all(self, items: Sequence[tuple[Side, BotReply]]) -> list[BotReply]:
+        replies = [reply for _, reply in items]
+        parameters = {
+            **_columns([message for message, _ in items]),
+            "contents": [r.content for r in replies],
+            "config_sources": [r.config_source for r in replies],
+            "models": [r.model for r in replies],
+            "prompt_tokens": [r.prompt_tokens for r in replies],
+            "completion_tokens": [r.completion_tokens for r in replies],
+            "created_ats": [r.created_at for r in replies],
+        }
+        inserted = {row.message_id for row in await self._db.execute(_SAVE_REPLIES, parameters)}
+        lost = [message.message_id for message, _ in items if message.message_id not in inserted]
+        if not lost:
+            return replies
+        # Another attempt stored its reply first (a redelivery racing): announce that one.
+        rows = await self._db.execute(_STORED_REPLIES, {"message_ids": lost})
+        stored = {row.message_id: _reply(row) for row in rows}
+        return [stored.get(message.message_id, reply) for message, reply in items]

@@ -1,26 +1,26 @@
-"""The tenant's Groq call through the official SDK, one pooled client per key and base URL."""
+"""The tenant's Groq call through the official SDK, one pooled client per key and base URL.
+
+The SDK never retries here (max_retries=0): its retries sleep inside the call, so a tenant
+whose key answers 429 would hold an in-flight slot for the whole wait. A failure is raised
+at once as `GroqFailure` (with the provider's retry-after), and the consumer schedules the
+next try without holding a slot.
+"""
 
 from __future__ import annotations
 
+import email.utils
 import hashlib
+import time
 from collections import OrderedDict
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
 import groq
+import httpx
 from groq import AsyncGroq
 
-
-class ProviderAuthError(Exception):
-    """Groq refused the key (401/403): retrying cannot help, the tenant must fix its config."""
-
-
-class ProviderRejected(Exception):
-    """Groq refused the request itself (400/404/422, e.g. a retired model): a config problem."""
-
-
-class ProviderUnavailable(Exception):
-    """Groq stayed unavailable (429/5xx/timeouts) after the SDK's retries."""
+from services.responder.domain.failures import GroqFailure
 
 
 @dataclass(frozen=True)
@@ -30,30 +30,52 @@ class Completion:
     completion_tokens: int | None
 
 
+class GroqClient(Protocol):
+    async def complete(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        temperature: float,
+        messages: Sequence[Mapping[str, str]],
+    ) -> Completion:
+        """The model's answer, or `GroqFailure`."""
+        ...
+
+
 class GroqGateway:
-    def __init__(self, timeout_s: float, max_retries: int, max_clients: int = 256) -> None:
+    def __init__(
+        self,
+        timeout_s: float,
+        max_clients: int = 256,
+        transport: httpx.AsyncBaseTransport | None = None,  # tests: an in-memory transport
+    ) -> None:
         self._timeout_s = timeout_s
-        self._max_retries = max_retries
         self._max_clients = max_clients
+        self._transport = transport
         self._clients: OrderedDict[tuple[str, str], AsyncGroq] = OrderedDict()
 
     def _client(self, api_key: str, base_url: str) -> AsyncGroq:
         cache_key = (hashlib.sha256(api_key.encode()).hexdigest(), base_url)
         client = self._clients.get(cache_key)
-        if client is None:
-            client = AsyncGroq(
-                api_key=api_key,
-                base_url=base_url,
-                timeout=self._timeout_s,
-                max_retries=self._max_retries,
-            )
-            self._clients[cache_key] = client
-            if len(self._clients) > self._max_clients:
-                _, evicted = self._clients.popitem(last=False)
-                # Closing would break a call still using it; its pool is freed with it.
-                del evicted
-        else:
+        if client is not None:
             self._clients.move_to_end(cache_key)
+            return client
+        http_client = None
+        if self._transport is not None:
+            http_client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout_s)
+        client = AsyncGroq(
+            api_key=api_key,
+            base_url=base_url,
+            timeout=self._timeout_s,
+            max_retries=0,
+            http_client=http_client,
+        )
+        self._clients[cache_key] = client
+        if len(self._clients) > self._max_clients:
+            # Closing would break a call still using it; its pool is freed with it.
+            self._clients.popitem(last=False)
         return client
 
     async def complete(
@@ -63,7 +85,7 @@ class GroqGateway:
         base_url: str,
         model: str,
         temperature: float,
-        messages: list[dict[str, Any]],
+        messages: Sequence[Mapping[str, str]],
     ) -> Completion:
         client = self._client(api_key, base_url)
         try:
@@ -72,14 +94,16 @@ class GroqGateway:
                 temperature=temperature,
                 messages=messages,  # type: ignore[arg-type]
             )
-        except (groq.AuthenticationError, groq.PermissionDeniedError) as exc:
-            raise ProviderAuthError(f"Groq refused the key ({exc.status_code})") from exc
-        except (groq.RateLimitError, groq.InternalServerError, groq.APIConnectionError) as exc:
-            raise ProviderUnavailable(type(exc).__name__) from exc
-        except (groq.BadRequestError, groq.NotFoundError, groq.UnprocessableEntityError) as exc:
-            raise ProviderRejected(f"Groq refused the request ({exc.status_code})") from exc
+        except groq.APITimeoutError as exc:
+            raise GroqFailure(None, timed_out=True) from exc
         except groq.APIStatusError as exc:
-            raise ProviderUnavailable(f"Groq answered {exc.status_code}") from exc
+            raise GroqFailure(
+                exc.status_code,
+                code=_error_code(exc.body),
+                retry_after_s=retry_after(exc.response.headers),
+            ) from exc
+        except groq.APIError as exc:  # no answer, or one that is not a completion
+            raise GroqFailure(None) from exc
         choice = result.choices[0] if result.choices else None
         text = (choice.message.content or "") if choice else ""
         usage = result.usage
@@ -93,3 +117,28 @@ class GroqGateway:
         for client in self._clients.values():
             await client.close()
         self._clients.clear()
+
+
+def _error_code(body: object) -> str | None:
+    """Groq's `{"error": {"code": "model_decommissioned", ...}}`."""
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return str(code) if code is not None else None
+
+
+def retry_after(headers: httpx.Headers) -> float | None:
+    """Seconds the provider asks us to wait: `retry-after-ms`, `retry-after` in seconds or
+    as an HTTP date; None when absent or unreadable."""
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(float(value) * scale, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    parsed = email.utils.parsedate_tz(value) if value else None
+    if parsed is None:
+        return None
+    return max(float(email.utils.mktime_tz(parsed)) - time.time(), 0.0)

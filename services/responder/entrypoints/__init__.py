@@ -1,0 +1,1 @@
+"""How work reaches the responder: the consumer of identified messages."""

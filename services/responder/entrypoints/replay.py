@@ -2,7 +2,7 @@
 
     python -m services.responder.entrypoints.replay [--compare | --swap] [--force]
 
-Inbound rows come from messages.identified.v1 (UserIdentified, `save_inbound`), bot rows from
+Inbound rows come from messages.identified.v1 (UserIdentified, `admit`), bot rows from
 messages.outcomes.v1 (ResponseGenerated, `save_reply`): the two methods the live handler
 writes them with. Why the store can be rebuilt: adapters/conversations.py; README, "Event
 log and replay".
@@ -10,12 +10,15 @@ log and replay".
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiokafka import ConsumerRecord
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.responder.adapters.conversations import ConversationStore
+from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.tables import customer_conversations
+from services.responder.domain.outcomes import reply_of
 from services.responder.main import SERVICE
 from shared.contracts.messages import MessageOutcome, ResponseGenerated, UserIdentified
 from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_IDENTIFIED
@@ -28,19 +31,22 @@ outcomes: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
 
 
 def projection(engine: AsyncEngine) -> Apply:
-    store = ConversationStore(Statements(engine))
+    # The live store and its statements; the context it reads back is not needed here.
+    store = SqlConversationStore(
+        Statements(engine), context_messages=0, context_window=timedelta(0)
+    )
 
     async def apply(record: ConsumerRecord) -> bool:
         try:
             if record.topic == MESSAGES_IDENTIFIED.name:
-                await store.save_inbound(UserIdentified.model_validate_json(record.value))
+                await store.admit(UserIdentified.model_validate_json(record.value))
                 return True
             outcome = outcomes.validate_json(record.value)
         except ValidationError:
             return False  # unreadable: no live handler wrote anything for it either
         if not isinstance(outcome, ResponseGenerated):
             return False  # a failure leaves no bot row
-        await store.save_reply(outcome)
+        await store.save_reply(outcome, reply_of(outcome))
         return True
 
     return apply

@@ -1,0 +1,45 @@
+"""A conversation as the model sees it: the stored reply of a message, the recent turns,
+and the prompt built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class BotReply:
+    content: str
+    config_source: str
+    model: str
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    # When it was generated: the bot row's created_at and its ResponseGenerated's occurred_at
+    # (a re-announced reply keeps it), so a replay of the log writes the same row.
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Turn:
+    sender: str  # "user" | "bot"
+    content: str
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What storing an inbound message found: the reply stored by an earlier attempt (a
+    redelivery: announce it again, never ask twice), and the conversation's recent turns."""
+
+    prior: BotReply | None
+    history: Sequence[Turn]
+
+
+def build_prompt(system_prompt: str, history: Sequence[Turn], text: str) -> list[dict[str, str]]:
+    prompt = [{"role": "system", "content": system_prompt}]
+    prompt += [
+        {"role": "assistant" if turn.sender == "bot" else "user", "content": turn.content}
+        for turn in history
+    ]
+    prompt.append({"role": "user", "content": text})
+    return prompt

@@ -1,0 +1,57 @@
+"""The events that close a message: its reply, or why it got none."""
+
+from __future__ import annotations
+
+from services.responder.domain.conversation import BotReply
+from services.responder.domain.failures import Failure
+from shared.contracts.messages import (
+    ConfigSource,
+    ResponseFailed,
+    ResponseGenerated,
+    UserIdentified,
+)
+
+
+def answered(message: UserIdentified, reply: BotReply) -> ResponseGenerated:
+    return ResponseGenerated(
+        message_id=message.message_id,
+        attempt=message.attempt,
+        conversation_key=message.conversation_key,
+        user_id=message.user_id,
+        channel=message.channel,
+        customer_phone=message.customer_phone,
+        phone_number_id=message.phone_number_id,
+        business_phone=message.business_phone,
+        source=message.source,
+        response=reply.content,
+        config_source=ConfigSource(reply.config_source),
+        model=reply.model,
+        prompt_tokens=reply.prompt_tokens,
+        completion_tokens=reply.completion_tokens,
+        occurred_at=reply.created_at,
+    )
+
+
+def reply_of(event: ResponseGenerated) -> BotReply:
+    """The reply an event announced (the replay stores bot rows from the log with it)."""
+    return BotReply(
+        content=event.response,
+        config_source=event.config_source.value,
+        model=event.model,
+        prompt_tokens=event.prompt_tokens,
+        completion_tokens=event.completion_tokens,
+        created_at=event.occurred_at,
+    )
+
+
+def failed(message: UserIdentified, failure: Failure) -> ResponseFailed:
+    return ResponseFailed(
+        message_id=message.message_id,
+        attempt=message.attempt,
+        conversation_key=message.conversation_key,
+        user_id=message.user_id,
+        channel=message.channel,
+        reason=failure.reason,
+        retryable=failure.retryable,
+        detail=failure.detail,
+    )

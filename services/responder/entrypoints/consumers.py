@@ -1,0 +1,214 @@
+"""UserIdentified in, ResponseGenerated or ResponseFailed out, one record at a time.
+
+Records run concurrently (a model call takes 0.3 to 30 s) and each conversation is free
+for its next message as soon as its own reply is out; the statements and publishes of
+records running at the same moment are shared (group commit in the store).
+Idempotent by message id: a stored reply is re-announced instead of asking Groq again, so
+a redelivery after a crash never produces a second reply.
+A retryable Groq failure raises `RetryLater`: the consumer tries the record again after
+the wait without holding an in-flight slot, until the retry policy gives up. While a key
+waits out a 429's retry-after, its other conversations wait too, without a statement or a
+call, and then one call probes for all of them (domain/rate_gate.py).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aiokafka import ConsumerRecord
+from prometheus_client import Counter, Histogram
+
+from services.responder.adapters.conversations import ConversationStore
+from services.responder.adapters.groq_client import GroqClient
+from services.responder.domain.conversation import Admission, BotReply, build_prompt
+from services.responder.domain.failures import (
+    NO_CONFIG,
+    UNDECRYPTABLE_KEY,
+    Failure,
+    GroqFailure,
+    classify,
+)
+from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.outcomes import answered, failed
+from services.responder.domain.rate_gate import RateGate
+from services.responder.domain.retry import RetryPolicy
+from shared.consumer import Received, RetryLater
+from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
+from shared.contracts.topics import MESSAGE_OUTCOMES
+from shared.crypto import SecretBox, SecretBoxError
+from shared.logging import get_logger
+from shared.messaging import Outgoing, Publish
+
+log = get_logger(__name__)
+OUTCOMES = Counter("responder_outcomes_total", "Replies and failures", ["outcome", "config_source"])
+RETRIES = Counter("responder_retries_total", "Groq calls deferred to a later try", ["reason"])
+TOKENS = Counter(
+    "responder_tokens_total",
+    "Groq tokens by tenant ('fallback' for the system config) and kind",
+    ["tenant", "kind"],
+)
+GROQ_LATENCY = Histogram(
+    "responder_groq_seconds",
+    "Groq call latency",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
+)
+
+
+def parse_identified(record: ConsumerRecord) -> UserIdentified:
+    return UserIdentified.model_validate_json(record.value)
+
+
+@dataclass(frozen=True)
+class AnswerSettings:
+    system_prompt: str
+    default_base_url: str
+    retry: RetryPolicy
+
+
+@dataclass
+class AnswerMessages:
+    view: GroqSettingsView
+    store: ConversationStore
+    groq: GroqClient
+    box: SecretBox
+    publish: Publish
+    settings: AnswerSettings
+    gate: RateGate = field(default_factory=RateGate)
+
+    async def __call__(self, item: Received[UserIdentified]) -> None:
+        message = item.event
+        item.span.set_attribute("app.message_id", message.message_id)
+        if message.user_id:
+            item.span.set_attribute("app.user_id", str(message.user_id))
+        resolved = self.view.resolve(message.user_id)
+        item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
+        if resolved is not None:
+            self._wait_while_limited(item, resolved)
+        admission = await self.store.admit(message)
+        if admission.prior is not None:
+            await self._announce(item, admission.prior, replayed=True)
+            return
+        if resolved is None:
+            await self._fail(item, NO_CONFIG)
+            return
+        key = resolved.account.api_key_encrypted
+        try:
+            reply = await self._ask_groq(item, resolved, admission)
+        except GroqFailure as error:
+            failure = classify(error)
+            if failure.after_s is not None:
+                self.gate.limited(key, time.monotonic(), failure.after_s)
+            elif not failure.retryable:
+                self.gate.opened(key)
+            await self._retry_or_fail(item, failure)
+            return
+        except SecretBoxError:
+            await self._fail(item, UNDECRYPTABLE_KEY)
+            return
+        self.gate.opened(key)
+        await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
+
+    def _wait_while_limited(self, item: Received[UserIdentified], resolved: ResolvedGroq) -> None:
+        """Raise `RetryLater` while the key waits out a rate limit (no statement, no call),
+        unless the retry policy says this message must make its last try now."""
+        wait = self.gate.wait_s(resolved.account.api_key_encrypted, time.monotonic())
+        if wait is None:
+            return
+        failure = Failure(FailureReason.PROVIDER_UNAVAILABLE, True, "Groq key rate-limited", wait)
+        delay = self._delay(item, failure)
+        if delay is not None:
+            RETRIES.labels("rate_limited_key").inc()
+            raise RetryLater(failure.detail, after_s=delay)
+
+    async def _ask_groq(
+        self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
+    ) -> BotReply:
+        message, account = item.event, resolved.account
+        log.debug("asking Groq", source=resolved.source.value, message_id=message.message_id)
+        started = time.perf_counter()
+        try:
+            completion = await self.groq.complete(
+                api_key=self.box.decrypt(account.api_key_encrypted),
+                base_url=resolved.base_url or self.settings.default_base_url,
+                model=account.model,
+                temperature=account.temperature,
+                messages=build_prompt(self.settings.system_prompt, admission.history, message.text),
+            )
+        finally:
+            GROQ_LATENCY.observe(time.perf_counter() - started)
+        item.span.set_attribute("gen_ai.request.model", account.model)
+        if completion.prompt_tokens is not None:
+            item.span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
+        if completion.completion_tokens is not None:
+            item.span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+        tenant = str(message.user_id) if resolved.source == ConfigSource.USER else "fallback"
+        TOKENS.labels(tenant, "input").inc(completion.prompt_tokens or 0)
+        TOKENS.labels(tenant, "output").inc(completion.completion_tokens or 0)
+        return BotReply(
+            content=completion.text,
+            config_source=resolved.source.value,
+            model=account.model,
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+            created_at=datetime.now(UTC),
+        )
+
+    def _delay(self, item: Received[UserIdentified], failure: Failure) -> float | None:
+        return self.settings.retry.delay(
+            failure,
+            channel=item.event.channel,
+            retries=item.delivery - 1,
+            elapsed_s=time.monotonic() - item.first_handled_at,
+            spread=random.random(),  # noqa: S311 (jitter, not a secret)
+        )
+
+    async def _retry_or_fail(self, item: Received[UserIdentified], failure: Failure) -> None:
+        wait = self._delay(item, failure)
+        if wait is None:
+            await self._fail(item, failure)
+            return
+        RETRIES.labels(failure.reason.value).inc()
+        log.debug(
+            "Groq call deferred",
+            message_id=item.event.message_id,
+            detail=failure.detail,
+            after_s=round(wait, 2),
+        )
+        raise RetryLater(failure.detail, after_s=wait)
+
+    async def _announce(
+        self, item: Received[UserIdentified], reply: BotReply, *, replayed: bool
+    ) -> None:
+        OUTCOMES.labels("answered", reply.config_source).inc()
+        message = item.event
+        event = answered(message, reply)
+        await self.publish(
+            [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
+        )
+        log.info(
+            "message answered",
+            message_id=message.message_id,
+            config_source=reply.config_source,
+            model=reply.model,
+            replayed=replayed,
+            tries=item.delivery,
+        )
+
+    async def _fail(self, item: Received[UserIdentified], failure: Failure) -> None:
+        OUTCOMES.labels(failure.reason.value, "none").inc()
+        message = item.event
+        event = failed(message, failure)
+        await self.publish(
+            [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
+        )
+        log.warning(
+            "message not answered",
+            message_id=message.message_id,
+            reason=failure.reason.value,
+            retryable=failure.retryable,
+            detail=failure.detail,
+            tries=item.delivery,
+        )

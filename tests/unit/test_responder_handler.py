@@ -1,0 +1,290 @@
+"""The responder's handler with in-memory fakes: every Groq failure mapped to its outcome
+(or to a later try), the fallback, missing and unreadable config, idempotent replays."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+
+from services.responder.adapters.groq_client import Completion
+from services.responder.domain.conversation import Admission, BotReply, Turn
+from services.responder.domain.failures import GroqFailure
+from services.responder.domain.groq_settings import GroqSettingsView
+from services.responder.domain.retry import RetryPolicy
+from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
+from shared.consumer import Received, RetryLater
+from shared.contracts.config_events import GroqConfigChanged
+from shared.contracts.messages import (
+    Channel,
+    ConfigSource,
+    FailureReason,
+    IdentifiedBy,
+    ResponseFailed,
+    ResponseGenerated,
+    UserIdentified,
+)
+from shared.crypto import SecretBox
+from tests.support.seams import Published, received
+
+BOX = SecretBox(Fernet.generate_key().decode())
+TENANT = uuid.uuid4()
+
+
+class FakeStore:
+    def __init__(self, prior: BotReply | None = None, history: Sequence[Turn] = ()) -> None:
+        self.prior, self.history = prior, history
+        self.admitted: list[str] = []
+        self.saved: list[tuple[str, BotReply]] = []
+
+    async def admit(self, message: UserIdentified) -> Admission:
+        self.admitted.append(message.message_id)
+        return Admission(self.prior, self.history)
+
+    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+        self.saved.append((message.message_id, reply))
+        return reply
+
+
+class FakeGroq:
+    def __init__(self, failure: GroqFailure | None = None) -> None:
+        self.failure = failure
+        self.calls: list[dict[str, object]] = []
+
+    async def complete(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        model: str,
+        temperature: float,
+        messages: Sequence[Mapping[str, str]],
+    ) -> Completion:
+        self.calls.append({"api_key": api_key, "model": model, "messages": list(messages)})
+        if self.failure is not None:
+            raise self.failure
+        return Completion(f"reply to {messages[-1]['content']}", 12, 7)
+
+
+def _view(
+    tenant_key: str | None = "gsk_tenant", fallback_key: str | None = None
+) -> GroqSettingsView:
+    view = GroqSettingsView()
+    for user, key, model in ((TENANT, tenant_key, "tenant-model"), (None, fallback_key, "fb")):
+        if key is not None:
+            encrypted = key if key.startswith("!") else BOX.encrypt(key)
+            view.apply(
+                GroqConfigChanged(
+                    user_id=user, api_key_encrypted=encrypted, model=model, temperature=0.3
+                )
+            )
+    return view
+
+
+def _message(
+    channel: Channel = Channel.WHATSAPP, user: uuid.UUID | None = TENANT
+) -> UserIdentified:
+    return UserIdentified(
+        message_id=f"wamid.{uuid.uuid4().hex}",
+        conversation_key=f"{channel.value}:pn1:+33600000001",
+        channel=channel,
+        source="whatsapp",
+        customer_phone="+33600000001",
+        phone_number_id="pn1",
+        text="bonjour",
+        received_at=datetime.now(UTC).isoformat(),
+        user_id=user,
+        identified_by=IdentifiedBy.WHATSAPP_CONFIG if user else IdentifiedBy.NONE,
+    )
+
+
+def _handler(
+    view: GroqSettingsView, store: FakeStore, groq: FakeGroq, published: Published
+) -> AnswerMessages:
+    settings = AnswerSettings("be brief", "http://groq.test", RetryPolicy(api_retries=2))
+    return AnswerMessages(view, store, groq, BOX, published, settings)
+
+
+async def _run(
+    failure: GroqFailure | None = None,
+    *,
+    channel: Channel = Channel.WHATSAPP,
+    delivery: int = 1,
+    elapsed_s: float = 0.0,
+    view: GroqSettingsView | None = None,
+    user: uuid.UUID | None = TENANT,
+) -> tuple[Published, FakeGroq, FakeStore]:
+    store, groq, published = FakeStore(), FakeGroq(failure), Published()
+    item: Received[UserIdentified] = received(_message(channel, user), delivery=delivery)
+    item = dataclasses.replace(item, first_handled_at=time.monotonic() - elapsed_s)
+    await _handler(view or _view(), store, groq, published)(item)
+    return published, groq, store
+
+
+def _only_failure(published: Published) -> ResponseFailed:
+    [event] = [out.event for out in published.events]
+    assert isinstance(event, ResponseFailed)
+    return event
+
+
+async def test_a_reply_is_stored_then_announced_under_the_conversation_key() -> None:
+    published, groq, store = await _run()
+    [out] = published.events
+    assert isinstance(out.event, ResponseGenerated)
+    assert out.key == "whatsapp:pn1:+33600000001"
+    assert out.event.response == "reply to bonjour"
+    assert out.event.config_source == ConfigSource.USER
+    assert (out.event.model, out.event.prompt_tokens, out.event.completion_tokens) == (
+        "tenant-model",
+        12,
+        7,
+    )
+    assert [call["api_key"] for call in groq.calls] == ["gsk_tenant"]
+    assert [reply.content for _, reply in store.saved] == ["reply to bonjour"]
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "reason"),
+    [
+        (401, None, FailureReason.PROVIDER_AUTH),
+        (403, None, FailureReason.PROVIDER_AUTH),
+        (404, "model_not_found", FailureReason.PROVIDER_REJECTED),
+        (400, "model_decommissioned", FailureReason.PROVIDER_REJECTED),
+        (422, None, FailureReason.PROVIDER_REJECTED),
+    ],
+)
+async def test_refusals_are_final_and_not_retryable(
+    status: int, code: str | None, reason: FailureReason
+) -> None:
+    published, groq, store = await _run(GroqFailure(status, code=code))
+    failure = _only_failure(published)
+    assert (failure.reason, failure.retryable) == (reason, False)
+    assert len(groq.calls) == 1 and not store.saved
+    if code == "model_decommissioned":
+        assert "decommissioned" in failure.detail
+
+
+async def test_429_defers_a_whatsapp_message_by_its_retry_after_and_publishes_nothing() -> None:
+    with pytest.raises(RetryLater) as later:
+        await _run(GroqFailure(429, retry_after_s=7))
+    assert later.value.after_s is not None and 7 <= later.value.after_s <= 7 * 1.2
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [GroqFailure(500), GroqFailure(503), GroqFailure(None, timed_out=True), GroqFailure(None)],
+)
+async def test_outages_and_timeouts_back_off_exponentially(failure: GroqFailure) -> None:
+    waits = []
+    for delivery in (1, 2, 3):
+        with pytest.raises(RetryLater) as later:
+            await _run(failure, channel=Channel.TWILIO, delivery=delivery)
+        assert later.value.after_s is not None
+        waits.append(later.value.after_s)
+    assert 0.5 <= waits[0] <= 0.6 and 1.0 <= waits[1] <= 1.2 and 2.0 <= waits[2] <= 2.4
+
+
+async def test_a_whatsapp_message_gives_up_retryably_when_the_budget_is_spent() -> None:
+    published, _, _ = await _run(GroqFailure(429, retry_after_s=5), elapsed_s=3598)
+    failure = _only_failure(published)
+    assert (failure.reason, failure.retryable) == (FailureReason.PROVIDER_UNAVAILABLE, True)
+
+
+async def test_an_api_message_retries_briefly_then_fails_fast_and_retryably() -> None:
+    with pytest.raises(RetryLater):
+        await _run(GroqFailure(500), channel=Channel.API, delivery=1)
+    published, _, _ = await _run(GroqFailure(500), channel=Channel.API, delivery=3)
+    assert _only_failure(published).retryable is True
+    # a retry-after the caller cannot wait for: at once
+    published, _, _ = await _run(GroqFailure(429, retry_after_s=30), channel=Channel.API)
+    failure = _only_failure(published)
+    assert (failure.reason, failure.retryable) == (FailureReason.PROVIDER_UNAVAILABLE, True)
+
+
+async def test_no_config_and_no_fallback_fails_without_calling_groq() -> None:
+    published, groq, _ = await _run(view=_view(tenant_key=None))
+    failure = _only_failure(published)
+    assert (failure.reason, failure.retryable) == (FailureReason.CONFIG_REQUIRED, False)
+    assert not groq.calls
+
+
+async def test_the_fallback_answers_an_unconfigured_tenant_and_an_unknown_customer() -> None:
+    for user in (TENANT, None):
+        published, groq, _ = await _run(
+            view=_view(tenant_key=None, fallback_key="gsk_system"), user=user
+        )
+        [event] = published.of_type(ResponseGenerated)
+        assert (event.config_source, event.model) == (ConfigSource.FALLBACK, "fb")
+        assert [call["api_key"] for call in groq.calls] == ["gsk_system"]
+
+
+async def test_a_disabled_fallback_is_never_used() -> None:
+    view = _view(tenant_key=None, fallback_key="gsk_system")
+    view.fallback_enabled = False
+    published, groq, _ = await _run(view=view)
+    assert _only_failure(published).reason == FailureReason.CONFIG_REQUIRED
+    assert not groq.calls
+
+
+async def test_a_key_that_secrets_key_cannot_open_is_a_config_problem() -> None:
+    published, groq, _ = await _run(view=_view(tenant_key="!not-a-fernet-token"))
+    failure = _only_failure(published)
+    assert (failure.reason, failure.retryable) == (FailureReason.CONFIG_REQUIRED, False)
+    assert "SECRETS_KEY" in failure.detail and "not-a-fernet" not in failure.detail
+    assert not groq.calls
+
+
+async def test_a_stored_reply_is_announced_again_without_a_second_groq_call() -> None:
+    stored = BotReply("the first answer", "user", "tenant-model", 3, 4, datetime.now(UTC))
+    store, groq, published = FakeStore(prior=stored), FakeGroq(), Published()
+    await _handler(_view(), store, groq, published)(received(_message()))
+    [event] = published.of_type(ResponseGenerated)
+    assert (event.response, event.prompt_tokens) == ("the first answer", 3)
+    assert not groq.calls and not store.saved
+
+
+async def test_the_prompt_carries_the_system_prompt_and_the_recent_turns_in_order() -> None:
+    history = [Turn("user", "my order is 42"), Turn("bot", "noted")]
+    store, groq, published = FakeStore(history=history), FakeGroq(), Published()
+    await _handler(_view(), store, groq, published)(received(_message()))
+    assert groq.calls[0]["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "my order is 42"},
+        {"role": "assistant", "content": "noted"},
+        {"role": "user", "content": "bonjour"},
+    ]
+
+
+async def test_while_a_key_waits_out_its_retry_after_other_conversations_neither_store_nor_call() -> (
+    None
+):
+    store, groq, published = FakeStore(), FakeGroq(GroqFailure(429, retry_after_s=30)), Published()
+    handler = _handler(_view(), store, groq, published)
+    with pytest.raises(RetryLater):
+        await handler(received(_message()))
+    with pytest.raises(RetryLater) as later:
+        await handler(received(_message()))  # another conversation of the same key
+    assert later.value.after_s is not None and 29 < later.value.after_s <= 30 * 1.2
+    assert len(store.admitted) == 1 and len(groq.calls) == 1 and not published.events
+    # an API caller cannot wait that long: its message makes its one try and fails fast
+    published_api = Published()
+    api_handler = _handler(_view(), store, groq, published_api)
+    api_handler.gate = handler.gate
+    await api_handler(received(_message(Channel.API)))
+    assert _only_failure(published_api).retryable is True and len(groq.calls) == 2
+
+
+async def test_an_answer_opens_the_key_for_everyone() -> None:
+    store, groq, published = FakeStore(), FakeGroq(GroqFailure(429, retry_after_s=0)), Published()
+    handler = _handler(_view(), store, groq, published)
+    with pytest.raises(RetryLater):
+        await handler(received(_message()))
+    groq.failure = None
+    await handler(received(_message()))  # the probe, answered
+    await handler(received(_message()))
+    assert len(published.of_type(ResponseGenerated)) == 2
