@@ -50,7 +50,7 @@ PROJECTIONS = (
 SETTLING = {
     "identity": "messages.received.v1",
     "responder": "messages.identified.v1",
-    "gateway-delivery": "messages.outcomes.v1",
+    "gateway-outcomes": "messages.outcomes.v1",
     **{
         f"config-projection.{t}": t
         for t in (s.name for s in ALL_TOPICS)

@@ -55,10 +55,9 @@ class Side(Protocol):
     def channel(self) -> Channel: ...
 
 
-# Built once. The two context branches keep the (phone_number, user_id, created_at) index
+# Built once per store (the table name is fixed). The two context branches keep the (phone_number, user_id, created_at) index
 # usable (`user_id IS NOT DISTINCT FROM` would not be); only one can match a message.
-_ADMIT = text(
-    """
+_ADMIT = """
     WITH incoming AS (
         SELECT * FROM unnest(
             CAST(:message_ids AS text[]), CAST(:user_ids AS uuid[]), CAST(:phones AS text[]),
@@ -68,7 +67,7 @@ _ADMIT = text(
                                created_at, n)
     ),
     saved AS (
-        INSERT INTO customer_conversations
+        INSERT INTO {table}
             (message_id, user_id, phone_number, content, sender, source, channel, created_at)
         SELECT message_id, user_id, phone_number, content, 'user', source, channel, created_at
         FROM incoming ORDER BY message_id
@@ -77,26 +76,24 @@ _ADMIT = text(
     SELECT i.n, 'reply' AS kind, b.content, b.config_source, b.model,
            b.prompt_tokens, b.completion_tokens, b.created_at, b.id
     FROM incoming i
-    JOIN customer_conversations b ON b.message_id = i.message_id AND b.sender = 'bot'
+    JOIN {table} b ON b.message_id = i.message_id AND b.sender = 'bot'
     UNION ALL
     SELECT i.n, r.sender, r.content, NULL, NULL, NULL, NULL, r.created_at, r.id
     FROM incoming i CROSS JOIN LATERAL (
-        (SELECT c.sender, c.content, c.created_at, c.id FROM customer_conversations c
+        (SELECT c.sender, c.content, c.created_at, c.id FROM {table} c
          WHERE c.phone_number = i.phone_number AND c.user_id = i.user_id
            AND c.message_id <> i.message_id AND c.created_at >= :since
          ORDER BY c.created_at DESC, c.id DESC LIMIT :context_limit)
         UNION ALL
-        (SELECT c.sender, c.content, c.created_at, c.id FROM customer_conversations c
+        (SELECT c.sender, c.content, c.created_at, c.id FROM {table} c
          WHERE i.user_id IS NULL AND c.phone_number = i.phone_number AND c.user_id IS NULL
            AND c.message_id <> i.message_id AND c.created_at >= :since
          ORDER BY c.created_at DESC, c.id DESC LIMIT :context_limit)
     ) r
     ORDER BY 1, 8, 9
     """
-)
-_SAVE_REPLIES = text(
-    """
-    INSERT INTO customer_conversations
+_SAVE_REPLIES = """
+    INSERT INTO {table}
         (message_id, user_id, phone_number, content, sender, source, channel,
          config_source, model, prompt_tokens, completion_tokens, created_at)
     SELECT message_id, user_id, phone_number, content, 'bot', source, channel,
@@ -113,15 +110,12 @@ _SAVE_REPLIES = text(
     ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
     RETURNING message_id
     """
-)
-_STORED_REPLIES = text(
-    """
+_STORED_REPLIES = """
     SELECT message_id, content, config_source, model, prompt_tokens, completion_tokens,
            created_at
-    FROM customer_conversations
+    FROM {table}
     WHERE sender = 'bot' AND message_id = ANY(CAST(:message_ids AS text[]))
     """
-)
 
 
 def _columns(messages: Sequence[Side]) -> dict[str, list[Any]]:
@@ -146,8 +140,18 @@ def _reply(row: Row[Any]) -> BotReply:
 
 
 class SqlConversationStore:
-    def __init__(self, db: Statements, context_messages: int, context_window: timedelta) -> None:
+    def __init__(
+        self,
+        db: Statements,
+        context_messages: int,
+        context_window: timedelta,
+        table: str = "customer_conversations",
+    ) -> None:
+        """`table`: the replay writes the same statements to its shadow table."""
         self._db = db
+        self._admit = text(_ADMIT.format(table=table))
+        self._save_replies = text(_SAVE_REPLIES.format(table=table))
+        self._stored_replies = text(_STORED_REPLIES.format(table=table))
         self._context_messages = context_messages
         self._context_window = context_window
         self._admissions = GroupCommitter(self._admit_all)
@@ -170,7 +174,7 @@ class SqlConversationStore:
         }
         prior: dict[int, BotReply] = {}
         history: dict[int, list[Turn]] = {}
-        for row in await self._db.execute(_ADMIT, parameters):
+        for row in await self._db.execute(self._admit, parameters):
             if row.kind == "reply":
                 prior[row.n] = _reply(row)
             else:
@@ -188,11 +192,13 @@ class SqlConversationStore:
             "completion_tokens": [r.completion_tokens for r in replies],
             "created_ats": [r.created_at for r in replies],
         }
-        inserted = {row.message_id for row in await self._db.execute(_SAVE_REPLIES, parameters)}
+        inserted = {
+            row.message_id for row in await self._db.execute(self._save_replies, parameters)
+        }
         lost = [message.message_id for message, _ in items if message.message_id not in inserted]
         if not lost:
             return replies
         # Another attempt stored its reply first (a redelivery racing): announce that one.
-        rows = await self._db.execute(_STORED_REPLIES, {"message_ids": lost})
+        rows = await self._db.execute(self._stored_replies, {"message_ids": lost})
         stored = {row.message_id: _reply(row) for row in rows}
         return [stored.get(message.message_id, reply) for message, reply in items]

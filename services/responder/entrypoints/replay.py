@@ -31,9 +31,14 @@ outcomes: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
 
 
 def projection(engine: AsyncEngine) -> Apply:
-    # The live store and its statements; the context it reads back is not needed here.
+    # The live store's statements, on the shadow table (raw SQL: the engine's schema
+    # translation does not reach it); the context it reads back is not needed here.
+    schema = engine.get_execution_options()["schema_translate_map"][None]
     store = SqlConversationStore(
-        Statements(engine), context_messages=0, context_window=timedelta(0)
+        Statements(engine),
+        context_messages=0,
+        context_window=timedelta(0),
+        table=f"{schema}.{customer_conversations.name}",
     )
 
     async def apply(record: ConsumerRecord) -> bool:
