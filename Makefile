@@ -4,23 +4,41 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# uv installs the venv from uv.lock (every transitive dependency, with hashes). Its version is
+# the one pyproject.toml requires ([tool.uv] required-version); it lives in its own small venv
+# under .cache/ because `uv sync` removes from .venv whatever the lock does not name.
+UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject.toml)
+UV_DIR := .cache/uv-$(UV_VERSION)
+UV := $(UV_DIR)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
 
-.PHONY: up test test-fast lint typecheck asyncapi asyncapi-check infra demo-groq bench clean help
+.PHONY: up test test-fast lint lock typecheck asyncapi asyncapi-check infra demo-groq bench clean help
 
 help:
 	@echo "make up        start Kafka, PostgreSQL, migrations and the four services (Ctrl-C stops)"
 	@echo "make test      lint, types, contract check and the whole test suite"
 	@echo "make test-fast the same without the slow fault-injection tests"
-	@echo "make lint      ruff (lint + format check) and mypy"
+	@echo "make lint      ruff (lint + format check), mypy, and uv.lock agrees with pyproject.toml"
+	@echo "make lock      rewrite uv.lock after a change of pyproject.toml"
 	@echo "make asyncapi  regenerate docs/asyncapi.json from the event contracts"
 	@echo "make infra     only Kafka and PostgreSQL, in the foreground"
 	@echo "make demo-groq a fake Groq server on 127.0.0.1:8090 (demo without a Groq key)"
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+$(UV):
+	@$(CHECK_PYTHON)
+	$(PYTHON) -m venv $(UV_DIR)
+	$(UV_DIR)/bin/pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+
+# Re-synced whenever pyproject.toml or uv.lock changes; --frozen: install the lock as it is,
+# never re-resolve (`make lint` fails when the two disagree).
+$(STAMP): pyproject.toml uv.lock | $(UV)
+	@$(CHECK_PYTHON)
+	$(UV) sync --frozen --extra dev --python $(PYTHON) --quiet
 	@touch $(STAMP)
+
+lock: | $(UV)
+	$(UV) lock
 
 up: $(STAMP)
 	$(PY) -m devstack.up
@@ -36,6 +54,7 @@ bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
 
 lint: $(STAMP)
+	$(UV) lock --check --quiet
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
