@@ -3,8 +3,9 @@
 #   python -m services.gateway | services.identity | services.responder | services.config
 #   python -m shared.bootstrap   (migrations + Kafka topics, one-shot, before the services)
 # Build:  docker build -t whatsapp-ai-reply:dev .
-# The base is pinned by tag; CI should additionally pin it by digest (@sha256:...).
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The base is pinned by tag and by the digest of its multi-architecture index: a rebuilt tag
+# changes nothing here until the digest is updated on purpose (rebuild regularly for fixes).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 # ---------------------------------------------------------------------------------------
 # builder: a virtualenv with the runtime dependencies only (never the `dev` extra)

@@ -710,9 +710,9 @@ def test_compose_runs_each_service_package_on_its_port_after_bootstrap() -> None
     assert {"kafka", "postgres", "jaeger"} == {
         n for n, s in services.items() if s["image"] != app_image
     }
-    for image in third_party:  # pinned to an exact version, never a floating tag
-        assert re.search(r":\d+\.\d+(\.\d+)?(-[\w.]+)?$", image), image
-    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", services["kafka"]["image"])
+    for image in third_party:  # an exact version, and the digest that version had
+        assert re.search(r":\d+\.\d+(\.\d+)?(-[\w.]+)?@sha256:[0-9a-f]{64}$", image), image
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+@sha256:[0-9a-f]{64}", services["kafka"]["image"])
     volumes = set(compose["volumes"])
     used = {
         mount.split(":")[0]
@@ -765,7 +765,7 @@ def test_dockerfile_is_multi_stage_pinned_non_root_and_layers_dependencies_first
     instructions = dockerfile_instructions()
     args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
     base = args["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
     builder, runtime = stages()
     assert builder[0] == ("FROM", "${PYTHON_IMAGE} AS builder")
     assert runtime[0] == ("FROM", "${PYTHON_IMAGE} AS runtime")
