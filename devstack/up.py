@@ -75,6 +75,7 @@ def service_specs(env: dict[str, str], settings: DevSettings) -> list[ServiceSpe
                 env=env,
                 cwd=repo_root(),
                 ready_url=f"http://127.0.0.1:{settings.trace_port}/healthz",
+                stop_last=True,
             )
         )
     return sink + [
