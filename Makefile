@@ -11,9 +11,15 @@ UV_VERSION := $(shell sed -n 's/^required-version = "==\(.*\)"$$/\1/p' pyproject
 UV_DIR := .cache/uv-$(UV_VERSION)
 UV := $(UV_DIR)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
+# Jaeger v2 for `make traces-ui`, built with the Go toolchain from the Go module proxy into
+# .cache/ (once; several minutes). v1.75.0 is the Go module version of the Jaeger v2.12.0
+# release: the module keeps its v1 tags because its path has no /v2.
+JAEGER_VERSION := v1.75.0
+JAEGER := .cache/jaeger-$(JAEGER_VERSION)/jaeger
+GO_ENV := GOPATH=$(abspath .cache/go) GOCACHE=$(abspath .cache/go-build) GOFLAGS="$(GOFLAGS) -modcacherw" GOTOOLCHAIN=local
 CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
 
-.PHONY: up test test-fast lint lock typecheck asyncapi asyncapi-check infra demo-groq bench clean help
+.PHONY: up test test-fast lint lock traces-ui typecheck asyncapi asyncapi-check infra demo-groq bench clean help
 
 help:
 	@echo "make up        start Kafka, PostgreSQL, migrations and the four services (Ctrl-C stops)"
@@ -24,6 +30,7 @@ help:
 	@echo "make asyncapi  regenerate docs/asyncapi.json from the event contracts"
 	@echo "make infra     only Kafka and PostgreSQL, in the foreground"
 	@echo "make demo-groq a fake Groq server on 127.0.0.1:8090 (demo without a Groq key)"
+	@echo "make traces-ui Jaeger (built once with Go) on 127.0.0.1:16686; a make up started after it sends spans there"
 
 $(UV):
 	@$(CHECK_PYTHON)
@@ -48,6 +55,18 @@ infra: $(STAMP)
 
 demo-groq: $(STAMP)
 	$(PY) -m fakes.groq --port 8090
+
+# `go install module@version` refuses Jaeger (its go.mod has a replace directive), so the
+# module is downloaded and built as the main module, in its own folder of the module cache.
+$(JAEGER):
+	@command -v go >/dev/null || { echo "make traces-ui needs the Go toolchain (go 1.24 or newer)"; exit 2; }
+	$(GO_ENV) go mod download github.com/jaegertracing/jaeger@$(JAEGER_VERSION)
+	@mkdir -p $(dir $(JAEGER))
+	cd "$$($(GO_ENV) go mod download -json github.com/jaegertracing/jaeger@$(JAEGER_VERSION) | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["Dir"])')" \
+	  && $(GO_ENV) go build -trimpath -o $(abspath $(JAEGER)) ./cmd/jaeger
+
+traces-ui: $(JAEGER) $(STAMP)
+	$(PY) -m devstack.jaeger --binary $(JAEGER)
 
 # Benchmarks (not part of `make test`): docs/benchmarks.md; BENCH_ARGS=--quick for a smoke run.
 bench: $(STAMP)

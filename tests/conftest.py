@@ -19,6 +19,8 @@ JWT_SECRET = "test-jwt-secret-that-is-long-enough-0123456789"
 GATEWAY_KEY = "test-gateway-key"
 WHATSAPP_APP_SECRET = "global-app-secret-for-tests"
 WHATSAPP_VERIFY_TOKEN = "global-verify-token"
+# Only links are built from it (no trace viewer runs in the tests).
+TRACE_UI_URL = "http://127.0.0.1:16686"
 
 
 @pytest.fixture(scope="session")
@@ -81,6 +83,7 @@ def stack(service_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         "DELIVERY_LEASE_S": "5",
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        "TRACE_UI_URL": TRACE_UI_URL,
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {
