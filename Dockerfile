@@ -18,7 +18,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     UV_PROJECT_ENVIRONMENT=/opt/venv \
     UV_PYTHON_DOWNLOADS=never \
     UV_LINK_MODE=copy \
-    UV_NO_CACHE=1
+    UV_NO_CACHE=1 \
+    UV_COMPILE_BYTECODE=1
 
 WORKDIR /build
 # Only pyproject.toml and uv.lock: this layer (the slow one) is rebuilt when dependencies
