@@ -3,8 +3,9 @@
 #   python -m services.gateway | services.identity | services.responder | services.config
 #   python -m shared.bootstrap   (migrations + Kafka topics, one-shot, before the services)
 # Build:  docker build -t whatsapp-ai-reply:dev .
-# The base is pinned by tag; CI should additionally pin it by digest (@sha256:...).
-ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
+# The base is pinned by tag and by the digest of its multi-architecture index: a rebuilt tag
+# changes nothing here until the digest is updated on purpose (rebuild regularly for fixes).
+ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
 # ---------------------------------------------------------------------------------------
 # builder: a virtualenv with the runtime dependencies only (never the `dev` extra)
@@ -13,18 +14,21 @@ FROM ${PYTHON_IMAGE} AS builder
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
-    PYTHONDONTWRITEBYTECODE=1
-
-RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
+    PYTHONDONTWRITEBYTECODE=1 \
+    UV_PROJECT_ENVIRONMENT=/opt/venv \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_LINK_MODE=copy \
+    UV_NO_CACHE=1 \
+    UV_COMPILE_BYTECODE=1
 
 WORKDIR /build
-# Only pyproject.toml: this layer (the slow one) is rebuilt when dependencies change,
-# not when code changes. `[project].dependencies` is turned into a requirements file so
-# that nothing of the project itself (nor its dev extra) is installed here.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
- && pip install --no-cache-dir --require-virtualenv -r requirements.txt
+# Only pyproject.toml and uv.lock: this layer (the slow one) is rebuilt when dependencies
+# change, not when code changes. uv is the version pyproject.toml requires; `uv sync --frozen`
+# installs exactly the locked set (hash-checked) of `[project].dependencies`, without the
+# project itself (--no-install-project) and without any extra (so never `dev`).
+COPY pyproject.toml uv.lock ./
+RUN pip install --no-cache-dir "uv==$(python -c "import tomllib; print(tomllib.load(open('pyproject.toml', 'rb'))['tool']['uv']['required-version'].lstrip('='))")" \
+ && uv sync --frozen --no-install-project --no-editable --python /usr/local/bin/python
 
 # ---------------------------------------------------------------------------------------
 # runtime: the venv, the code, a non-root user; no compilers, no dev tools

@@ -50,6 +50,12 @@ def ready_lines(
             f"  Traces       OTLP/HTTP sink {sink}, kept in {settings.data_dir / 'traces.jsonl'}",
             f"    .venv/bin/python -m devstack.traces <traceId or messageId> --sink {sink}",
         ]
+    if settings.trace_ui_url is not None:
+        lines += [
+            "",
+            f"  Traces       Jaeger UI {settings.trace_ui_url} (spans in: {settings.otlp_endpoint})",
+            "    message timelines link to their trace (trace_url)",
+        ]
     lines += [
         "",
         f"  Kafka        {kafka}",

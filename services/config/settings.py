@@ -12,6 +12,9 @@ class ConfigSettings(BaseServiceSettings):
     projection_max_in_flight: int = Field(
         default=16, ge=1, description="Message events projected at once, per topic"
     )
+    trace_ui_url: str | None = Field(
+        default=None, description="A Jaeger UI; the message timeline links to its traces there"
+    )
 
     def model_post_init(self, __context: object) -> None:
         if len(self.auth_jwt_secret.get_secret_value()) < 32:

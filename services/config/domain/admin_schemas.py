@@ -71,6 +71,9 @@ class MessageTimeline(BaseModel):
     message_id: str
     trace_id: str | None = Field(description="The trace of the message's first event")
     trace_ids: list[str] = Field(description="Every trace seen (a retried message has more)")
+    trace_url: str | None = Field(
+        default=None, description="`trace_id` in the trace viewer, when TRACE_UI_URL is set"
+    )
     events: list[TimelineEvent]
 
 
