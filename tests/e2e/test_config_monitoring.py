@@ -11,8 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.support.running import TRACE_UI_URL
 from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
+from tests.support.running import TRACE_UI_URL
 from tests.support.stack import Stack, random_number
 
 pytestmark = pytest.mark.e2e

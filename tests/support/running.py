@@ -12,10 +12,10 @@ from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack
 
 
-@contextmanager
 TRACE_UI_URL = "http://127.0.0.1:16686"
 
 
+@contextmanager
 def running_stack(
     service_env: dict[str, str], log_dir: Path, jwt_secret: str, gateway_key: str
 ) -> Iterator[Stack]:
