@@ -11,7 +11,6 @@ from devstack.ports import free_port
 from tests.support.processes import ServiceProcess
 from tests.support.stack import Stack
 
-
 TRACE_UI_URL = "http://127.0.0.1:16686"
 
 
