@@ -16,7 +16,7 @@ from services.gateway.adapters.outbound_sends import OutboundSends
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
 from services.gateway.adapters.providers import ProviderClient
 from services.gateway.adapters.tables import gateway_outbox
-from services.gateway.api import router as chatbot_router
+from services.gateway.entrypoints.chatbot import router as chatbot_router
 from services.gateway.entrypoints.deps import GatewayComponents
 from services.gateway.entrypoints.outcomes import (
     GROUP,
@@ -25,8 +25,8 @@ from services.gateway.entrypoints.outcomes import (
     parse_outcome,
 )
 from services.gateway.entrypoints.reply_sender import ReplySender, SenderSettings
+from services.gateway.entrypoints.webhooks import router as webhooks_router
 from services.gateway.settings import GatewaySettings
-from services.gateway.webhooks import router as webhooks_router
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES

@@ -5,7 +5,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.domain.chatbot import ChatbotRequest, answer_for, is_final
+from services.gateway.api.schemas import ChatbotRequest, answer_for, is_final
 from shared.contracts.messages import (
     Channel,
     ConfigSource,

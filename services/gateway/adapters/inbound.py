@@ -237,20 +237,3 @@ class InboundStore:
         return await self._outbox.add(
             session, MESSAGES_RECEIVED.name, event.conversation_key, event
         )
-
-    async def record_outcome(self, outcome: MessageOutcome) -> None:
-        """Keep the latest attempt's outcome, so a retried request can be answered from it."""
-        await self._statements.execute(
-            update(inbound)
-            .where(
-                inbound.c.message_id == outcome.message_id,
-                (inbound.c.outcome_attempt.is_(None))
-                | (inbound.c.outcome_attempt <= outcome.attempt),
-            )
-            .values(
-                outcome=outcome.model_dump(mode="json"),
-                outcome_attempt=outcome.attempt,
-                user_id=outcome.user_id,
-                updated_at=func.now(),
-            )
-        )

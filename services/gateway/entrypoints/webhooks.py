@@ -16,7 +16,6 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from services.gateway.adapters.inbound import InboundStore
-from services.gateway.body import read_limited
 from services.gateway.domain.whatsapp import (
     ID_MAX,
     NUMBER_MAX,
@@ -26,6 +25,7 @@ from services.gateway.domain.whatsapp import (
     phone_number_ids_in,
     verify_signature,
 )
+from services.gateway.entrypoints.body import read_limited
 from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.deliveries import DeliveryStatusReported

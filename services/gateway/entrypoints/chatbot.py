@@ -15,8 +15,7 @@ from pydantic import ValidationError
 
 from services.gateway.adapters.inbound import InboundStore
 from services.gateway.adapters.outcomes import OutcomeWaiters
-from services.gateway.body import read_limited
-from services.gateway.domain.chatbot import (
+from services.gateway.api.schemas import (
     Answer,
     ChatbotRequest,
     answer_for,
@@ -25,6 +24,7 @@ from services.gateway.domain.chatbot import (
     is_final,
     transient,
 )
+from services.gateway.entrypoints.body import read_limited
 from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.messages import Channel, MessageReceived

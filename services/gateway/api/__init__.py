@@ -1,0 +1,1 @@
+"""The gateway's HTTP contract: the chatbot request and the answers it gives."""
