@@ -8,8 +8,9 @@ after ours. Why that suffices: whoever published a key's last record checked aft
 and either saw the newest committed change (and published it again) or the newer change
 committed after the check, so its own publish comes later still.
 
-Outbox ids of one entity follow its versions (ConfigRepository.stage draws the id under
-the version's row lock), so "newer" is "a higher outbox id for the same key".
+Outbox ids of one entity follow its versions (the outbox unit writes its rows in the
+transaction that drew the version, under the version's row lock), so "newer" is "a higher
+outbox id for the same key".
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.config.adapters.outbox import ConfigOutbox
 from services.config.adapters.tables import config_outbox
 from shared.logging import get_logger
 from shared.outbox import AfterPublish, Outbox, StagedEvent
@@ -30,9 +32,9 @@ log = get_logger(__name__)
 
 def make_config_outbox(
     worker_sessions: async_sessionmaker[AsyncSession], broker: KafkaBroker
-) -> Outbox:
+) -> ConfigOutbox:
     """The config service's outbox (API, relay and rotate-secrets alike)."""
-    return Outbox(
+    return ConfigOutbox(
         config_outbox,
         worker_sessions,
         broker,

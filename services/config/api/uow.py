@@ -2,100 +2,76 @@
 
 Routes ask for `TenantUow` (config_api, row-level security on the caller's user id) or
 `AdminUow` (config_admin): which rows a query can see is decided here, once, not by the
-WHERE clause each query remembers to write. Staged change events are published right
-after the commit; the response carries the change's offset (X-Config-Version).
+WHERE clause each query remembers to write. Settings go through `repository()`, an outbox
+unit: its change events commit with the rows and are published before the block returns;
+the answer then carries the change's offset (X-Config-Version).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
+from services.config.adapters.config_store import SqlConfigStore
 from services.config.adapters.repository import ConfigRepository
-from services.config.adapters.tenancy import admin_session, tenant_session
-from services.config.auth import Admin, UserId
+from services.config.adapters.tenancy import DbRole, Tenancy
+from services.config.api.auth import Admin, UserId
+from services.config.api.deps import ApiDeps, Deps
 from services.config.domain.changes import secrets_equal
 from shared.crypto import SecretBox
-from shared.logging import get_logger
-from shared.outbox import Outbox
 from shared.telemetry import current_trace_id
 
 VERSION_HEADER = "X-Config-Version"
-log = get_logger(__name__)
 
 
 class UnitOfWork:
-    def __init__(
-        self, session: AsyncSession, actor: Actor, request: Request, response: Response
-    ) -> None:
-        self._session = session
+    def __init__(self, deps: ApiDeps, tenancy: Tenancy, actor: Actor, response: Response) -> None:
+        self._deps = deps
+        self._tenancy = tenancy
         self._actor = actor
         self._response = response
-        state = request.app.state
-        self.box: SecretBox = state.secret_box
-        self._outbox: Outbox = state.outbox
 
     @property
-    def session(self) -> AsyncSession:
-        return self._session
+    def box(self) -> SecretBox:
+        return self._deps.box
 
-    async def __aenter__(self) -> ConfigRepository:
-        await self._session.begin()
-        self.repo = ConfigRepository(
-            self._session,
-            self._outbox,
-            AuditTrail(self._session, self._actor),
-            secrets_equal(self.box),
-        )
-        return self.repo
+    @asynccontextmanager
+    async def repository(self) -> AsyncIterator[ConfigRepository]:
+        """Settings reads and writes; what a write staged is published on a clean exit."""
+        outbox = self._deps.outbox
+        async with outbox.unit(on_begin=self._tenancy.begin) as unit:
+            session = unit.session
+            yield ConfigRepository(
+                SqlConfigStore(session),
+                AuditTrail(session, self._actor),
+                unit,
+                secrets_equal(self.box),
+            )
+        offset = outbox.offset_of(unit.published)
+        if offset is not None:  # None: committed, the relay publishes it within seconds
+            self._response.headers[VERSION_HEADER] = str(offset)
 
-    async def __aexit__(self, exc_type: object, *_: object) -> None:
-        try:
-            if exc_type is None:
-                await self._session.commit()
-            else:
-                await self._session.rollback()
-        finally:
-            await self._session.close()
-        if exc_type is None and self.repo.staged:
-            try:
-                version = await self._outbox.publish(self.repo.staged)
-            except Exception as exc:
-                # The change is committed and its events are in the outbox: the relay
-                # publishes them within seconds. The caller's write did succeed.
-                log.warning(
-                    "config change committed, publish left to the relay", error=type(exc).__name__
-                )
-                return
-            if version is not None:
-                self._response.headers[VERSION_HEADER] = str(version)
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A read-only transaction (monitoring, the audit log)."""
+        async with self._tenancy.session(self._deps.engine) as session, session.begin():
+            yield session
 
 
-async def _tenant_uow(
-    request: Request, response: Response, user_id: UserId
-) -> AsyncIterator[UnitOfWork]:
-    session = tenant_session(request.app.state.engine, user_id)
+def tenant_uow(deps: Deps, response: Response, user_id: UserId) -> UnitOfWork:
     actor = Actor(ActorRole.USER, user_id, current_trace_id())
-    try:
-        yield UnitOfWork(session, actor, request, response)
-    finally:
-        await session.close()
+    return UnitOfWork(deps, Tenancy(DbRole.API, user_id), actor, response)
 
 
-async def _admin_uow(
-    request: Request, response: Response, admin: Admin
-) -> AsyncIterator[UnitOfWork]:
-    session = admin_session(request.app.state.engine)
+def admin_uow(deps: Deps, response: Response, admin: Admin) -> UnitOfWork:
     actor = Actor(ActorRole.ADMIN, admin.user_id, current_trace_id())
-    try:
-        yield UnitOfWork(session, actor, request, response)
-    finally:
-        await session.close()
+    return UnitOfWork(deps, Tenancy(DbRole.ADMIN), actor, response)
 
 
-TenantUow = Annotated[UnitOfWork, Depends(_tenant_uow)]
-AdminUow = Annotated[UnitOfWork, Depends(_admin_uow)]
+TenantUow = Annotated[UnitOfWork, Depends(tenant_uow)]
+AdminUow = Annotated[UnitOfWork, Depends(admin_uow)]
