@@ -14,8 +14,8 @@ from fastapi import HTTPException
 from pydantic import ValidationError
 
 from services.config.api.auth import decode_token
-from services.config.domain.changes import changed_fields, secrets_equal
 from services.config.api.schemas import GroqConfigIn, WebhookLinksIn, WhatsAppConfigIn
+from services.config.domain.changes import changed_fields, secrets_equal
 from shared.crypto import SecretBox
 
 SECRET = "s" * 40

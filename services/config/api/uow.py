@@ -16,8 +16,7 @@ from typing import Annotated
 from fastapi import Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.config.adapters.audit import Actor, ActorRole, AuditTrail
-from services.config.adapters.config_store import SqlConfigStore
+from services.config.adapters.audit import Actor, ActorRole
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tenancy import DbRole, Tenancy
 from services.config.api.auth import Admin, UserId
@@ -45,10 +44,10 @@ class UnitOfWork:
         """Settings reads and writes; what a write staged is published on a clean exit."""
         outbox = self._deps.outbox
         async with outbox.unit(on_begin=self._tenancy.begin) as unit:
-            session = unit.session
+            deps = self._deps
             yield ConfigRepository(
-                SqlConfigStore(session),
-                AuditTrail(session, self._actor),
+                deps.stores(unit.session),
+                deps.audits(unit.session, self._actor),
                 unit,
                 secrets_equal(self.box),
             )
