@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from services.config.adapters.compaction import make_config_outbox
+from services.config.adapters.outbox import make_config_outbox
 from services.config.adapters.projection_store import MessageEventStore
 from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.api import errors

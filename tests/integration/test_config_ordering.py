@@ -19,8 +19,9 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
-from services.config.adapters.compaction import make_config_outbox, newest_last
+from services.config.adapters.compaction import newest_last
 from services.config.adapters.config_store import SqlConfigStore
+from services.config.adapters.outbox import ConfigOutbox, make_config_outbox
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import config_outbox
 from services.config.adapters.tenancy import DbRole, role_sessions, tenant_session
@@ -54,7 +55,7 @@ async def broker(bootstrapped: dict[str, str]) -> AsyncIterator[KafkaBroker]:
 
 
 @pytest.fixture
-def outbox(engine: AsyncEngine, broker: KafkaBroker) -> Outbox:
+def outbox(engine: AsyncEngine, broker: KafkaBroker) -> ConfigOutbox:
     return make_config_outbox(role_sessions(engine, DbRole.WORKER), broker)
 
 
@@ -169,7 +170,7 @@ async def test_a_view_keeps_the_newer_change_when_the_older_arrives_last(
 
 
 async def test_the_newest_change_is_sent_again_after_an_older_one(
-    bootstrapped: dict[str, str], engine: AsyncEngine, outbox: Outbox
+    bootstrapped: dict[str, str], engine: AsyncEngine, outbox: ConfigOutbox
 ) -> None:
     """So compaction keeps the newest: a view rebuilt afterwards starts from it."""
     kafka, user = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], uuid.uuid4()
@@ -178,6 +179,7 @@ async def test_the_newest_change_is_sent_again_after_an_older_one(
 
     await outbox.publish([newer])
     await outbox.publish([older])
+    await outbox.settle()  # the check after each publish runs in the background
 
     records = await _on_topic(kafka, user)
     assert [(r["model"], r["version"]) for r in records] == [
@@ -189,23 +191,23 @@ async def test_the_newest_change_is_sent_again_after_an_older_one(
 
 
 async def test_the_relay_sending_a_stranded_change_late_is_followed_by_the_newest(
-    bootstrapped: dict[str, str], engine: AsyncEngine, broker: KafkaBroker, outbox: Outbox
+    bootstrapped: dict[str, str],
+    engine: AsyncEngine,
+    broker: KafkaBroker,
+    outbox: ConfigOutbox,
 ) -> None:
     kafka, user = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], uuid.uuid4()
     worker = role_sessions(engine, DbRole.WORKER)
-    relay = Outbox(
-        config_outbox,
-        worker,
-        broker,
-        relay_after=timedelta(0),
-        after_publish=newest_last(config_outbox, worker),
-    )
+    checks = newest_last(config_outbox, worker)
+    relay = Outbox(config_outbox, worker, broker, relay_after=timedelta(0), after_publish=checks)
     await _commit_put(engine, outbox, user, "stranded")  # its fast path never ran
     newer = await _commit_put(engine, outbox, user, "newer")
     await outbox.publish([newer])
 
     while await relay.relay_once():
         pass
+    await outbox.settle()
+    await checks.drain()
 
     records = await _on_topic(kafka, user)
     assert [r["model"] for r in records][-1] == "newer"

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from services.config.adapters import monitoring
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
-from services.config.adapters.compaction import make_config_outbox
 from services.config.adapters.config_store import SqlConfigStore
+from services.config.adapters.outbox import make_config_outbox
 from services.config.adapters.projection_store import MessageEventStore
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import config_outbox
@@ -115,6 +115,7 @@ async def test_a_write_in_an_outbox_unit_runs_as_the_requests_role_and_publishes
             await repo.put(Entity.GROQ, tenant, {**values, "model": "m", "temperature": 0.1})
             # after the upsert's savepoint: still the tenant
             assert tuple((await unit.session.execute(WHO)).one()) == ("config_api", str(tenant))
+        await outbox.settle()
     finally:
         await broker.stop()
     [staged] = unit.published

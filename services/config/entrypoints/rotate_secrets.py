@@ -21,8 +21,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
-from services.config.adapters.compaction import make_config_outbox
 from services.config.adapters.config_store import SqlConfigStore
+from services.config.adapters.outbox import ConfigOutbox, make_config_outbox
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.rotation import (
     RotationReport,
@@ -36,7 +36,7 @@ from services.config.domain.changes import secrets_equal
 from shared.crypto import SecretBox
 from shared.db import make_engine
 from shared.messaging import make_broker
-from shared.outbox import Outbox, StagedEvent
+from shared.outbox import StagedEvent
 from shared.settings import BaseServiceSettings, load_settings
 
 PROG = "python -m services.config.entrypoints.rotate_secrets"
@@ -50,7 +50,7 @@ def _first_key(secrets_key: str) -> SecretBox:
 
 
 async def _rotate_in_one_unit(
-    outbox: Outbox, box: SecretBox
+    outbox: ConfigOutbox, box: SecretBox
 ) -> tuple[RotationReport, list[StagedEvent]]:
     """Every secret re-encrypted and every entity re-staged in ONE transaction (config_admin),
     its events published when it commits."""
@@ -90,6 +90,7 @@ async def rotate(settings: BaseServiceSettings) -> RotationReport:
         worker = role_sessions(engine, DbRole.WORKER)
         outbox = make_config_outbox(worker, broker)
         report, staged = await _rotate_in_one_unit(outbox, SecretBox(secrets_key))
+        await outbox.settle()  # the newest-last checks of what was just published
         report.left_to_relay = await _settle_outbox(worker, staged)
         checked = await _check(engine, _first_key(secrets_key))
         report.not_under_first_key = checked.not_under_first_key
