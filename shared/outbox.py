@@ -131,11 +131,16 @@ class Outbox:
         self._marks_waiting = asyncio.Event()
 
     @contextlib.asynccontextmanager
-    async def unit(self, publish_wait_s: float = PUBLISH_WAIT_S) -> AsyncIterator[OutboxUnit]:
+    async def unit(
+        self,
+        publish_wait_s: float = PUBLISH_WAIT_S,
+        on_begin: Callable[[AsyncSession], Awaitable[None]] | None = None,
+    ) -> AsyncIterator[OutboxUnit]:
         """One transaction and the events it stages: the rows and the events commit
         together; on a clean exit the events are published before the block returns
         (bounded by `publish_wait_s`; past that, or with the broker away, the relay
         publishes them). An exception rolls back both and publishes nothing.
+        `on_begin` runs first in the transaction (e.g. to choose its database role).
 
             async with outbox.unit() as unit:
                 await unit.session.execute(...)
@@ -143,6 +148,8 @@ class Outbox:
         """
         async with self._sessions() as session:
             async with session.begin():
+                if on_begin is not None:
+                    await on_begin(session)
                 unit = OutboxUnit(session)
                 yield unit
                 staged = await self.add_many(session, unit.entries)

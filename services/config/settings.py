@@ -10,7 +10,7 @@ class ConfigSettings(BaseServiceSettings):
     auth_jwt_secret: SecretStr = Field(description="HS256 secret, at least 32 characters")
     auth_jwt_audience: str = "authenticated"
     projection_max_in_flight: int = Field(
-        default=16, ge=1, description="Message events projected at once, per topic"
+        default=64, ge=1, description="Message events being projected at once (all four topics)"
     )
     trace_ui_url: str | None = Field(
         default=None, description="A Jaeger UI; the message timeline links to its traces there"

@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet, InvalidToken
 from pydantic import SecretStr
 from sqlalchemy import text
 
-from services.config import rotate_secrets
+from services.config.entrypoints import rotate_secrets
 from shared.config_feed import ConfigFeed
 from shared.contracts.config_events import ConfigEvent, GroqConfigChanged
 from shared.contracts.topics import CONFIG_CHANGES
@@ -147,10 +147,10 @@ async def test_secrets_are_ciphertext_at_rest_on_kafka_and_absent_everywhere_els
 
 
 def _rotate_command(stack: Stack, secrets_key: str) -> subprocess.CompletedProcess[str]:
-    """`python -m services.config.rotate_secrets`, exactly as an operator runs it."""
+    """`python -m services.config.entrypoints.rotate_secrets`, exactly as an operator runs it."""
     env = {**os.environ, **stack.config.env, "SECRETS_KEY": secrets_key}
     return subprocess.run(
-        [sys.executable, "-m", "services.config.rotate_secrets"],
+        [sys.executable, "-m", "services.config.entrypoints.rotate_secrets"],
         cwd=ROOT,
         env=env,
         capture_output=True,

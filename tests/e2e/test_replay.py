@@ -47,15 +47,11 @@ PROJECTIONS = (
     Projection("config", "message_events", "event_id", ("id", "recorded_at"), "config_admin"),
 )
 # Consumer groups whose work ends in a read model, and the topic each reads.
-SETTLING = {
+SETTLING: dict[str, str | tuple[str, ...]] = {
     "identity": "messages.received.v1",
     "responder": "messages.identified.v1",
     "gateway-outcomes": "messages.outcomes.v1",
-    **{
-        f"config-projection.{t}": t
-        for t in (s.name for s in ALL_TOPICS)
-        if t != "config.changes.v1"
-    },
+    "config-projection": tuple(s.name for s in ALL_TOPICS if s.name != "config.changes.v1"),
 }
 MONITORING = (
     "/v1/admin/stats/identification",

@@ -16,10 +16,12 @@ import pytest
 from cryptography.fernet import Fernet
 from faststream.kafka import KafkaBroker
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.config.adapters.audit import Actor, ActorRole, AuditTrail
-from services.config.adapters.compaction import make_config_outbox, newest_last
+from services.config.adapters.compaction import newest_last
+from services.config.adapters.config_store import SqlConfigStore
+from services.config.adapters.outbox import ConfigOutbox, make_config_outbox
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import config_outbox
 from services.config.adapters.tenancy import DbRole, role_sessions, tenant_session
@@ -30,7 +32,7 @@ from shared.contracts.topics import CONFIG_CHANGES
 from shared.crypto import SecretBox
 from shared.db import make_engine
 from shared.messaging import make_broker
-from shared.outbox import Outbox, StagedEvent
+from shared.outbox import Outbox, OutboxUnit, StagedEvent
 from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
@@ -53,13 +55,19 @@ async def broker(bootstrapped: dict[str, str]) -> AsyncIterator[KafkaBroker]:
 
 
 @pytest.fixture
-def outbox(engine: AsyncEngine, broker: KafkaBroker) -> Outbox:
+def outbox(engine: AsyncEngine, broker: KafkaBroker) -> ConfigOutbox:
     return make_config_outbox(role_sessions(engine, DbRole.WORKER), broker)
 
 
-def _repo(session: AsyncSession, outbox: Outbox, user: uuid.UUID) -> ConfigRepository:
-    audit = AuditTrail(session, Actor(ActorRole.USER, user))
-    return ConfigRepository(session, outbox, audit, secrets_equal(BOX))
+def _repo(unit: OutboxUnit, user: uuid.UUID) -> ConfigRepository:
+    audit = AuditTrail(unit.session, Actor(ActorRole.USER, user))
+    return ConfigRepository(SqlConfigStore(unit.session), audit, unit, secrets_equal(BOX))
+
+
+async def _commit_unit(outbox: Outbox, unit: OutboxUnit) -> list[StagedEvent]:
+    """What `Outbox.unit` does before its commit, without publishing: this test publishes
+    the events itself, in the order it wants."""
+    return await outbox.add_many(unit.session, unit.entries)
 
 
 def _groq(model: str) -> dict[str, object]:
@@ -75,9 +83,9 @@ async def _commit_put(
     engine: AsyncEngine, outbox: Outbox, user: uuid.UUID, model: str
 ) -> StagedEvent:
     async with tenant_session(engine, user) as session, session.begin():
-        repo = _repo(session, outbox, user)
-        await repo.put(Entity.GROQ, user, _groq(model))
-    [staged] = repo.staged
+        unit = OutboxUnit(session)
+        await _repo(unit, user).put(Entity.GROQ, user, _groq(model))
+        [staged] = await _commit_unit(outbox, unit)
     return staged
 
 
@@ -125,16 +133,18 @@ async def test_versions_follow_commit_order_even_when_writers_interleave(
     user = uuid.uuid4()
     created = await _commit_put(engine, outbox, user, "created")
     async with tenant_session(engine, user) as first, first.begin():
-        await _repo(first, outbox, user).put(Entity.GROQ, user, _groq("first"))
+        unit = OutboxUnit(first)
+        await _repo(unit, user).put(Entity.GROQ, user, _groq("first"))
+        await _commit_unit(outbox, unit)
         # the second writer waits for the first's row lock, so it commits after it
         second = asyncio.create_task(_commit_put(engine, outbox, user, "second"))
         await _wait_until_blocked(engine)
     later = await second
 
     async with tenant_session(engine, user) as session, session.begin():
-        repo = _repo(session, outbox, user)
-        await repo.delete(Entity.GROQ, user)
-    [deleted] = repo.staged
+        unit = OutboxUnit(session)
+        await _repo(unit, user).delete(Entity.GROQ, user)
+        [deleted] = await _commit_unit(outbox, unit)
     recreated = await _commit_put(engine, outbox, user, "recreated")
 
     assert _version(created) == 1
@@ -160,7 +170,7 @@ async def test_a_view_keeps_the_newer_change_when_the_older_arrives_last(
 
 
 async def test_the_newest_change_is_sent_again_after_an_older_one(
-    bootstrapped: dict[str, str], engine: AsyncEngine, outbox: Outbox
+    bootstrapped: dict[str, str], engine: AsyncEngine, outbox: ConfigOutbox
 ) -> None:
     """So compaction keeps the newest: a view rebuilt afterwards starts from it."""
     kafka, user = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], uuid.uuid4()
@@ -169,6 +179,7 @@ async def test_the_newest_change_is_sent_again_after_an_older_one(
 
     await outbox.publish([newer])
     await outbox.publish([older])
+    await outbox.settle()  # the check after each publish runs in the background
 
     records = await _on_topic(kafka, user)
     assert [(r["model"], r["version"]) for r in records] == [
@@ -180,23 +191,23 @@ async def test_the_newest_change_is_sent_again_after_an_older_one(
 
 
 async def test_the_relay_sending_a_stranded_change_late_is_followed_by_the_newest(
-    bootstrapped: dict[str, str], engine: AsyncEngine, broker: KafkaBroker, outbox: Outbox
+    bootstrapped: dict[str, str],
+    engine: AsyncEngine,
+    broker: KafkaBroker,
+    outbox: ConfigOutbox,
 ) -> None:
     kafka, user = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], uuid.uuid4()
     worker = role_sessions(engine, DbRole.WORKER)
-    relay = Outbox(
-        config_outbox,
-        worker,
-        broker,
-        relay_after=timedelta(0),
-        after_publish=newest_last(config_outbox, worker),
-    )
+    checks = newest_last(config_outbox, worker)
+    relay = Outbox(config_outbox, worker, broker, relay_after=timedelta(0), after_publish=checks)
     await _commit_put(engine, outbox, user, "stranded")  # its fast path never ran
     newer = await _commit_put(engine, outbox, user, "newer")
     await outbox.publish([newer])
 
     while await relay.relay_once():
         pass
+    await outbox.settle()
+    await checks.drain()
 
     records = await _on_topic(kafka, user)
     assert [r["model"] for r in records][-1] == "newer"

@@ -41,18 +41,19 @@ async def read_topic(bootstrap_servers: str, topic: str) -> list[tuple[int, int,
         await consumer.stop()
 
 
-async def lag(bootstrap_servers: str, groups: dict[str, str]) -> int:
-    """Records the groups (group -> topic it reads) have not committed yet, summed."""
+async def lag(bootstrap_servers: str, groups: dict[str, str | tuple[str, ...]]) -> int:
+    """Records the groups (group -> the topic or topics it reads) have not committed yet."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
     await admin.start()
     try:
         behind = 0
-        for group, topic in groups.items():
-            ends = await end_offsets(bootstrap_servers, topic)
+        for group, read in groups.items():
             committed = await admin.list_consumer_group_offsets(group)
-            for partition, end in ends.items():
-                done = committed.get(TopicPartition(topic, partition))
-                behind += end - (done.offset if done is not None and done.offset >= 0 else 0)
+            for topic in (read,) if isinstance(read, str) else read:
+                ends = await end_offsets(bootstrap_servers, topic)
+                for partition, end in ends.items():
+                    done = committed.get(TopicPartition(topic, partition))
+                    behind += end - (done.offset if done is not None and done.offset >= 0 else 0)
         return behind
     finally:
         await admin.close()

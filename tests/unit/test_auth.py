@@ -7,7 +7,7 @@ import jwt
 import pytest
 from fastapi import HTTPException
 
-from services.config.auth import decode_token
+from services.config.api.auth import decode_token
 
 SECRET = "s" * 40
 

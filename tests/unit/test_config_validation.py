@@ -13,9 +13,9 @@ from cryptography.fernet import Fernet
 from fastapi import HTTPException
 from pydantic import ValidationError
 
-from services.config.auth import decode_token
+from services.config.api.auth import decode_token
+from services.config.api.schemas import GroqConfigIn, WebhookLinksIn, WhatsAppConfigIn
 from services.config.domain.changes import changed_fields, secrets_equal
-from services.config.domain.schemas import GroqConfigIn, WebhookLinksIn, WhatsAppConfigIn
 from shared.crypto import SecretBox
 
 SECRET = "s" * 40

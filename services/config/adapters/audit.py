@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.engine import RowMapping
@@ -27,6 +28,15 @@ class Actor:
     trace_id: str | None = None
 
 
+_RECORD = config_audit_log.insert()
+
+
+class Audit(Protocol):
+    async def record(
+        self, entity: Entity, action: Action, user_id: uuid.UUID | None, fields: list[str]
+    ) -> None: ...
+
+
 class AuditTrail:
     def __init__(self, session: AsyncSession, actor: Actor) -> None:
         self._session = session
@@ -36,15 +46,16 @@ class AuditTrail:
         self, entity: Entity, action: Action, user_id: uuid.UUID | None, fields: list[str]
     ) -> None:
         await self._session.execute(
-            config_audit_log.insert().values(
-                user_id=user_id,
-                actor_role=self._actor.role.value,
-                actor_id=self._actor.actor_id,
-                entity=entity.value,
-                action=action.value,
-                changed_fields=fields,
-                trace_id=self._actor.trace_id,
-            )
+            _RECORD,
+            {
+                "user_id": user_id,
+                "actor_role": self._actor.role.value,
+                "actor_id": self._actor.actor_id,
+                "entity": entity.value,
+                "action": action.value,
+                "changed_fields": fields,
+                "trace_id": self._actor.trace_id,
+            },
         )
 
 

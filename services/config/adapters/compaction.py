@@ -8,45 +8,58 @@ after ours. Why that suffices: whoever published a key's last record checked aft
 and either saw the newest committed change (and published it again) or the newer change
 committed after the check, so its own publish comes later still.
 
-Outbox ids of one entity follow its versions (ConfigRepository.stage draws the id under
-the version's row lock), so "newer" is "a higher outbox id for the same key".
+Outbox ids of one entity follow its versions (the outbox unit writes its rows in the
+transaction that drew the version, under the version's row lock), so "newer" is "a higher
+outbox id for the same key".
 """
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Sequence
 
-from faststream.kafka import KafkaBroker
 from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from services.config.adapters.tables import config_outbox
 from shared.logging import get_logger
-from shared.outbox import AfterPublish, Outbox, StagedEvent
+from shared.outbox import Outbox, StagedEvent
 
 log = get_logger(__name__)
 
 
-def make_config_outbox(
-    worker_sessions: async_sessionmaker[AsyncSession], broker: KafkaBroker
-) -> Outbox:
-    """The config service's outbox (API, relay and rotate-secrets alike)."""
-    return Outbox(
-        config_outbox,
-        worker_sessions,
-        broker,
-        after_publish=newest_last(config_outbox, worker_sessions),
-    )
+class NewestLast:
+    """The outbox's `after_publish` hook. Each check runs in the background, after the
+    publish it follows: a write's answer does not wait for it, and the bounded wait of the
+    write's outbox unit can never cut it short. `drain` waits for the running checks."""
 
+    def __init__(self, table: Table, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._table = table
+        self._sessions = sessions
+        self._checks: set[asyncio.Task[None]] = set()
 
-def newest_last(table: Table, sessions: async_sessionmaker[AsyncSession]) -> AfterPublish:
-    async def publish_superseding(outbox: Outbox, published: Sequence[StagedEvent]) -> None:
+    async def __call__(self, outbox: Outbox, published: Sequence[StagedEvent]) -> None:
+        check = asyncio.create_task(self._check(outbox, list(published)), name="newest-last")
+        self._checks.add(check)
+        check.add_done_callback(self._checks.discard)
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Until no check runs (a check's re-publish starts another), bounded."""
+        deadline = time.monotonic() + timeout_s
+        while self._checks:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                log.warning("superseding checks still running", checks=len(self._checks))
+                return
+            await asyncio.wait(set(self._checks), timeout=remaining)
+
+    async def _check(self, outbox: Outbox, published: Sequence[StagedEvent]) -> None:
         highest: dict[str, int] = {}
         for event in published:
             highest[event.key] = max(event.id, highest.get(event.key, 0))
         try:
-            newer = await _newest_rows(table, sessions, highest)
+            newer = await _newest_rows(self._table, self._sessions, highest)
             if newer:
                 log.info(
                     "config change superseded while publishing; newest sent again", count=len(newer)
@@ -57,7 +70,9 @@ def newest_last(table: Table, sessions: async_sessionmaker[AsyncSession]) -> Aft
             # start one change behind, until the entity's next change.
             log.warning("could not check for superseding config changes", error=type(exc).__name__)
 
-    return publish_superseding
+
+def newest_last(table: Table, sessions: async_sessionmaker[AsyncSession]) -> NewestLast:
+    return NewestLast(table, sessions)
 
 
 async def _newest_rows(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any, Protocol
 
 from aiokafka import ConsumerRecord
 from sqlalchemy.dialects.postgresql import insert
@@ -14,11 +15,34 @@ from shared.batching import GroupCommitter
 from shared.logging import get_logger
 
 log = get_logger(__name__)
+# Built once; a batch runs it with one parameter set per row, in one round trip.
+_INSERT = insert(message_events).on_conflict_do_nothing(index_elements=["event_id"])
+
+
+class ProjectionStore(Protocol):
+    async def record_many(self, events: Sequence[ProjectedEvent]) -> None: ...
+
+
+def _row(event: ProjectedEvent) -> dict[str, Any]:
+    return {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "service": event.service,
+        "topic": event.topic,
+        "message_id": event.message_id,
+        "attempt": event.attempt,
+        "user_id": event.user_id,
+        "provider_message_id": event.provider_message_id,
+        "occurred_at": event.occurred_at,
+        "trace_id": event.trace_id,
+        "summary": event.summary,
+    }
 
 
 class MessageEventStore:
-    """Rows from concurrent handlers are inserted together (group commit): four events per
-    message would otherwise be four transactions per message."""
+    """`record_many` writes a batch in one transaction and one statement. `record` is for
+    callers holding one event at a time: concurrent calls are written together (group
+    commit), so four events per message are not four transactions per message."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -27,36 +51,24 @@ class MessageEventStore:
     async def record(self, event: ProjectedEvent) -> None:
         await self._batches.submit(event)
 
-    async def _insert(self, events: Sequence[ProjectedEvent]) -> list[None]:
-        statement = (
-            insert(message_events)
-            .values(
-                [
-                    {
-                        "event_id": event.event_id,
-                        "event_type": event.event_type,
-                        "service": event.service,
-                        "topic": event.topic,
-                        "message_id": event.message_id,
-                        "attempt": event.attempt,
-                        "user_id": event.user_id,
-                        "provider_message_id": event.provider_message_id,
-                        "occurred_at": event.occurred_at,
-                        "trace_id": event.trace_id,
-                        "summary": event.summary,
-                    }
-                    for event in events
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-        )
+    async def record_many(self, events: Sequence[ProjectedEvent]) -> None:
+        if not events:
+            return
+        # Sorted: two batches holding the same redelivered events never wait on each other
+        # in opposite orders.
+        rows = [_row(event) for event in sorted(events, key=lambda e: e.event_id)]
         async with self._sessions() as session, session.begin():
-            await session.execute(statement)
+            await session.execute(_INSERT, rows)
+
+    async def _insert(self, events: Sequence[ProjectedEvent]) -> list[None]:
+        await self.record_many(events)
         return [None] * len(events)
 
 
 class ProjectionHandler:
-    """A KeyedConcurrentConsumer handler: one record in, one projection row out."""
+    """One record in, one projection row out (for tools that hold single records; the
+    service's consumer uses `entrypoints.projector.ProjectMessageEvents`, a batch at a time).
+    An unreadable record is logged and skipped."""
 
     def __init__(self, store: MessageEventStore) -> None:
         self._store = store
@@ -65,8 +77,6 @@ class ProjectionHandler:
         try:
             event = project(record.topic, record.value, record.headers)
         except UnreadableEvent as exc:
-            # Retrying cannot make it readable; skip it (the owning service dead-letters
-            # its own poison records) and say where it was.
             log.warning(
                 "unreadable message event not projected",
                 topic=record.topic,

@@ -16,8 +16,8 @@ from cryptography.fernet import InvalidToken
 from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.config.adapters.audit import AuditTrail
-from services.config.adapters.repository import ConfigRepository, event_for
+from services.config.adapters.audit import Audit
+from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import (
     system_groq_config,
     system_settings,
@@ -26,6 +26,7 @@ from services.config.adapters.tables import (
     user_whatsapp_config,
     webhook_api_links,
 )
+from services.config.domain.change_events import event_for
 from services.config.domain.changes import Action, Entity, field_name, secret_columns
 from shared.crypto import SecretBox
 
@@ -47,6 +48,8 @@ class UnreadableSecret(Exception):
 class RotationReport:
     secrets: Counter[str] = field(default_factory=Counter)
     entities: int = 0
+    # Re-staged changes the command's own publish did not get out: the service's relay will.
+    left_to_relay: int = 0
     not_under_first_key: Counter[str] = field(default_factory=Counter)
 
 
@@ -59,7 +62,7 @@ def _owner(key: str, value: object) -> uuid.UUID | None:
 
 
 async def rotate_all(
-    session: AsyncSession, repo: ConfigRepository, audit: AuditTrail, box: SecretBox
+    session: AsyncSession, repo: ConfigRepository, audit: Audit, box: SecretBox
 ) -> RotationReport:
     report = RotationReport()
     for entity, table, key in ENTITIES:

@@ -5,11 +5,16 @@ SECURITY leaves without any tenant row. Every transaction therefore starts by ch
 role with `set_config('role', …, true)` (SET LOCAL ROLE), and tenant transactions also set
 `app.user_id`: both last until the transaction ends, so a pooled connection never carries
 one request's tenant into the next.
+
+A write path runs in an outbox unit (`shared.outbox.Outbox.unit`), whose session comes from
+the worker's factory: `Tenancy.begin`, its `on_begin`, switches that transaction to the
+request's role before its first statement.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -37,7 +42,9 @@ class RoleSession(Session):
 
 
 @event.listens_for(RoleSession, "after_begin")
-def _switch_role(session: Session, _: SessionTransaction, connection: Any) -> None:
+def _switch_role(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+    if transaction.nested:
+        return  # a savepoint: the enclosing transaction already chose the role
     role = session.info.get("db_role")
     if role is None:
         raise RuntimeError("a config session was opened without a database role")
@@ -75,3 +82,30 @@ def admin_session(engine: AsyncEngine) -> AsyncSession:
         sync_session_class=RoleSession,
         info={"db_role": DbRole.ADMIN.value},
     )
+
+
+@dataclass(frozen=True)
+class Tenancy:
+    """The role (and tenant) a request's transactions run as."""
+
+    role: DbRole
+    tenant: uuid.UUID | None = None
+
+    def session(self, engine: AsyncEngine) -> AsyncSession:
+        if self.tenant is not None:
+            return tenant_session(engine, self.tenant)
+        return AsyncSession(
+            engine,
+            expire_on_commit=False,
+            sync_session_class=RoleSession,
+            info={"db_role": self.role.value},
+        )
+
+    async def begin(self, session: AsyncSession) -> None:
+        """An `on_begin` hook for a RoleSession transaction that has run nothing yet: its
+        connection is bound at the first statement, and `_switch_role` then reads these."""
+        session.info["db_role"] = self.role.value
+        if self.tenant is None:
+            session.info.pop("tenant", None)
+        else:
+            session.info["tenant"] = self.tenant

@@ -1,0 +1,1 @@
+"""How work reaches the config service: HTTP routes, the projection consumer, commands."""

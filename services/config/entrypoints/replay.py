@@ -15,7 +15,7 @@ from services.config.adapters.projection_store import MessageEventStore, Project
 from services.config.adapters.tables import message_events
 from services.config.adapters.tenancy import DbRole
 from services.config.domain.projection import PROJECTED_TOPICS
-from services.config.projector import GROUP_PREFIX
+from services.config.entrypoints.projector import GROUP_ID
 from shared.db import make_sessionmaker
 from shared.replay.command import ReplayPlan, main
 from shared.replay.log import Apply
@@ -45,7 +45,7 @@ PLAN = ReplayPlan(
             write_role=DbRole.WORKER.value,
         ),
     ),
-    writers=tuple(f"{GROUP_PREFIX}.{topic}" for topic in PROJECTED_TOPICS),
+    writers=(GROUP_ID,),
     projection=projection,
 )
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, status
+from fastapi import APIRouter, HTTPException, Path, Query, status
 
-from services.config import responses
 from services.config.adapters import monitoring
 from services.config.adapters.audit import audit_entries
-from services.config.auth import Admin, UserId
-from services.config.domain.admin_schemas import (
+from services.config.api import errors
+from services.config.api.auth import Admin, UserId
+from services.config.api.deps import Deps
+from services.config.api.schemas import (
     AuditEntry,
     AuditPage,
     CoveragePage,
@@ -27,9 +28,9 @@ from services.config.domain.admin_schemas import (
     UnassociatedPage,
     UserCoverage,
 )
-from services.config.uow import AdminUow, TenantUow
+from services.config.api.uow import AdminUow, TenantUow
 
-router = APIRouter(prefix="/v1", responses=responses.AUTH)
+router = APIRouter(prefix="/v1", responses=errors.AUTH)
 
 Hours = Annotated[int, Query(ge=1, le=720, description="The window, in hours (1 to 720)")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
@@ -39,8 +40,8 @@ MessageId = Annotated[str, Path(min_length=1, max_length=256, pattern=r"^[^\x00-
 
 @router.get("/admin/stats/identification", response_model=IdentificationStats)
 async def identification_stats(_: Admin, uow: AdminUow, hours: Hours = 24) -> IdentificationStats:
-    async with uow:
-        total, identified = await monitoring.identification_stats(uow.session, hours)
+    async with uow.session() as session:
+        total, identified = await monitoring.identification_stats(session, hours)
     rate = round(100.0 * identified / total, 2) if total else None
     return IdentificationStats(
         hours=hours, total_messages=total, identified_messages=identified, success_rate=rate
@@ -51,8 +52,8 @@ async def identification_stats(_: Admin, uow: AdminUow, hours: Hours = 24) -> Id
 async def unassociated_messages(
     _: Admin, uow: AdminUow, hours: Hours = 24, limit: Limit = 100, offset: Offset = 0
 ) -> UnassociatedPage:
-    async with uow:
-        total, rows = await monitoring.unassociated(uow.session, hours, limit, offset)
+    async with uow.session() as session:
+        total, rows = await monitoring.unassociated(session, hours, limit, offset)
     items = [UnassociatedMessage.model_validate(dict(row)) for row in rows]
     return UnassociatedPage(hours=hours, total=total, limit=limit, offset=offset, items=items)
 
@@ -66,8 +67,8 @@ async def config_coverage(
     offset: Offset = 0,
 ) -> CoveragePage:
     wanted = groq_status.value if groq_status else None
-    async with uow:
-        counts, rows = await monitoring.coverage(uow.session, wanted, limit, offset)
+    async with uow.session() as session:
+        counts, rows = await monitoring.coverage(session, wanted, limit, offset)
     return CoveragePage(
         total=counts["total"],
         configured=counts["configured"],
@@ -81,19 +82,19 @@ async def config_coverage(
 @router.get(
     "/admin/messages/{message_id:path}/timeline",
     response_model=MessageTimeline,
-    responses=responses.NOT_FOUND,
+    responses=errors.NOT_FOUND,
 )
 async def message_timeline(
-    message_id: MessageId, _: Admin, uow: AdminUow, request: Request
+    message_id: MessageId, _: Admin, uow: AdminUow, deps: Deps
 ) -> MessageTimeline:
-    async with uow:
-        rows = await monitoring.timeline(uow.session, message_id)
+    async with uow.session() as session:
+        rows = await monitoring.timeline(session, message_id)
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no event of this message was seen")
     events = [TimelineEvent.model_validate(dict(row)) for row in rows]
     trace_ids = list(dict.fromkeys(e.trace_id for e in events if e.trace_id))
     trace_id = trace_ids[0] if trace_ids else None
-    trace_ui: str | None = request.app.state.settings.trace_ui_url
+    trace_ui = deps.settings.trace_ui_url
     return MessageTimeline(
         message_id=message_id,
         trace_id=trace_id,
@@ -111,8 +112,8 @@ async def admin_audit(
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> AuditPage:
-    async with uow:
-        rows = await audit_entries(uow.session, user_id, limit, offset)
+    async with uow.session() as session:
+        rows = await audit_entries(session, user_id, limit, offset)
     items = [AuditEntry.model_validate(dict(row)) for row in rows]
     return AuditPage(limit=limit, offset=offset, items=items)
 
@@ -121,7 +122,7 @@ async def admin_audit(
 async def my_audit(
     user_id: UserId, uow: TenantUow, limit: Limit = 100, offset: Offset = 0
 ) -> AuditPage:
-    async with uow:
-        rows = await audit_entries(uow.session, user_id, limit, offset)
+    async with uow.session() as session:
+        rows = await audit_entries(session, user_id, limit, offset)
     items = [AuditEntry.model_validate(dict(row)) for row in rows]
     return AuditPage(limit=limit, offset=offset, items=items)

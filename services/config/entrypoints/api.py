@@ -6,14 +6,12 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, status
-from sqlalchemy.engine import RowMapping
+from fastapi import APIRouter, status
 
-from services.config import responses
-from services.config.adapters.repository import NumberTaken
-from services.config.auth import Admin, UserId
-from services.config.domain.changes import Entity
-from services.config.domain.schemas import (
+from services.config.adapters.config_store import NumberTaken
+from services.config.api import errors
+from services.config.api.auth import Admin, UserId
+from services.config.api.schemas import (
     GroqConfigIn,
     GroqConfigOut,
     SystemSettingsIn,
@@ -25,45 +23,36 @@ from services.config.domain.schemas import (
     WhatsAppConfigIn,
     WhatsAppConfigOut,
 )
-from services.config.uow import AdminUow, TenantUow, UnitOfWork
+from services.config.api.uow import AdminUow, TenantUow, UnitOfWork
+from services.config.domain.change_events import Row
+from services.config.domain.changes import Entity
 from shared.crypto import hint
 
-router = APIRouter(prefix="/v1", responses=responses.AUTH)
-_NOT_FOUND = responses.NOT_FOUND
-_CONFLICT = responses.NUMBER_TAKEN
-_BODY = responses.BAD_BODY
+router = APIRouter(prefix="/v1", responses=errors.AUTH)
+_NOT_FOUND = errors.NOT_FOUND
+_CONFLICT = errors.NUMBER_TAKEN
+_BODY = errors.BAD_BODY
 
 
-def _not_found(what: str) -> HTTPException:
-    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"no {what} configured")
-
-
-def _number_taken() -> HTTPException:
-    return HTTPException(
-        status.HTTP_409_CONFLICT,
-        detail="this phone number (or phone number id) is already active for another account",
-    )
-
-
-async def _read(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None) -> RowMapping | None:
-    async with uow as repo:
+async def _read(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None) -> Row | None:
+    async with uow.repository() as repo:
         return await repo.get(entity, user_id)
 
 
 async def _write(
     uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None, values: dict[str, Any]
-) -> RowMapping:
+) -> Row:
     try:
-        async with uow as repo:
+        async with uow.repository() as repo:
             return await repo.put(entity, user_id, values)
     except NumberTaken as exc:
-        raise _number_taken() from exc
+        raise errors.number_taken() from exc
 
 
 async def _delete(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID, what: str) -> None:
-    async with uow as repo:
+    async with uow.repository() as repo:
         if not await repo.delete(entity, user_id):
-            raise _not_found(what)
+            raise errors.not_configured(what)
 
 
 # Groq --------------------------------------------------------------------------------------
@@ -76,9 +65,9 @@ def _groq_values(uow: UnitOfWork, body: GroqConfigIn) -> dict[str, Any]:
     }
 
 
-def _groq_out(row: RowMapping | None) -> GroqConfigOut:
+def _groq_out(row: Row | None) -> GroqConfigOut:
     if row is None:
-        raise _not_found("Groq configuration")
+        raise errors.not_configured("Groq configuration")
     return GroqConfigOut(
         model=row["model"],
         temperature=row["temperature"],
@@ -103,9 +92,9 @@ async def delete_my_groq(user_id: UserId, uow: TenantUow) -> None:
 
 
 # WhatsApp ----------------------------------------------------------------------------------
-def _whatsapp_out(row: RowMapping | None) -> WhatsAppConfigOut:
+def _whatsapp_out(row: Row | None) -> WhatsAppConfigOut:
     if row is None:
-        raise _not_found("WhatsApp configuration")
+        raise errors.not_configured("WhatsApp configuration")
     return WhatsAppConfigOut(
         phone_number_id=row["phone_number_id"],
         display_phone_number=row["display_phone_number"],
@@ -145,9 +134,9 @@ async def delete_my_whatsapp(user_id: UserId, uow: TenantUow) -> None:
 
 
 # Twilio ------------------------------------------------------------------------------------
-def _twilio_out(row: RowMapping | None) -> TwilioConfigOut:
+def _twilio_out(row: Row | None) -> TwilioConfigOut:
     if row is None:
-        raise _not_found("Twilio configuration")
+        raise errors.not_configured("Twilio configuration")
     return TwilioConfigOut(
         account_sid=row["account_sid"],
         phone_number=row["phone_number"],
@@ -180,7 +169,7 @@ async def delete_my_twilio(user_id: UserId, uow: TenantUow) -> None:
 
 
 # Webhook links -----------------------------------------------------------------------------
-def _links_out(row: RowMapping | None) -> WebhookLinksOut:
+def _links_out(row: Row | None) -> WebhookLinksOut:
     if row is None:
         return WebhookLinksOut(
             webhook_url=None,
@@ -219,7 +208,7 @@ async def put_system_groq(body: GroqConfigIn, _: Admin, uow: AdminUow) -> GroqCo
     return _groq_out(await _write(uow, Entity.SYSTEM_GROQ, None, _groq_values(uow, body)))
 
 
-def _settings_out(row: RowMapping | None) -> SystemSettingsOut:
+def _settings_out(row: Row | None) -> SystemSettingsOut:
     if row is None:  # never set: the seed's behaviour, fallback on
         return SystemSettingsOut(fallback_enabled=True, updated_at=None)
     return SystemSettingsOut(fallback_enabled=row["fallback_enabled"], updated_at=row["updated_at"])

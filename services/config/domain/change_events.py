@@ -1,11 +1,12 @@
-"""The config-change event that describes a stored row (secrets stay ciphertext)."""
+"""The config-change event that describes a stored row (secrets stay ciphertext). Pure."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
+from typing import Any
 
-from sqlalchemy.engine import RowMapping
-
+from services.config.domain.changes import Entity
 from shared.contracts.config_events import (
     GroqConfigChanged,
     SystemSettingsChanged,
@@ -21,7 +22,7 @@ ConfigChange = (
     | WebhookLinksChanged
     | SystemSettingsChanged
 )
-Row = RowMapping
+Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 
 
 def groq_changed(user_id: uuid.UUID | None, row: Row | None) -> GroqConfigChanged:
@@ -79,3 +80,22 @@ def links_changed(user_id: uuid.UUID, row: Row) -> WebhookLinksChanged:
 
 def settings_changed(row: Row) -> SystemSettingsChanged:
     return SystemSettingsChanged(fallback_enabled=row["fallback_enabled"])
+
+
+def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> ConfigChange:
+    """The event saying the entity is now `row` (None: deleted)."""
+    if entity is Entity.SYSTEM_GROQ:
+        return groq_changed(None, row)
+    if entity is Entity.SYSTEM_SETTINGS and row is not None:
+        return settings_changed(row)
+    if user_id is None:
+        raise ValueError(f"{entity} needs a user")
+    if entity is Entity.GROQ:
+        return groq_changed(user_id, row)
+    if entity is Entity.WHATSAPP:
+        return whatsapp_changed(user_id, row)
+    if entity is Entity.TWILIO:
+        return twilio_changed(user_id, row)
+    if entity is Entity.WEBHOOK_LINKS and row is not None:
+        return links_changed(user_id, row)
+    raise ValueError(f"no event for {entity} without a row")

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import jwt
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from services.config.api.deps import Deps
 
 ADMIN_ROLE = "service_role"
 USER_ROLE = "authenticated"
@@ -72,12 +74,11 @@ def _optional_uuid(value: object) -> uuid.UUID | None:
 
 
 def current_principal(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    deps: Deps, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise _unauthorized("missing bearer token")
-    settings = request.app.state.settings
+    settings = deps.settings
     return decode_token(
         credentials.credentials,
         settings.auth_jwt_secret.get_secret_value(),

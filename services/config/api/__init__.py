@@ -1,0 +1,1 @@
+"""The HTTP surface's shared parts: DTOs, dependencies, authentication, error answers."""
