@@ -27,7 +27,7 @@ from services.gateway.api.schemas import (
 from services.gateway.entrypoints.body import read_limited
 from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
-from shared.contracts.messages import Channel, MessageReceived
+from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.jsonlimits import JSONRefused, loads_limited
 from shared.logging import get_logger
 from shared.outbox import Outbox
@@ -100,7 +100,7 @@ async def _process(
     business = normalize_phone(chat.businessPhoneNumber) if chat.businessPhoneNumber else None
     event = MessageReceived(
         message_id=message_id,
-        conversation_key=f"api:{business or '-'}:{customer}",
+        conversation_key=conversation_key(Channel.API, business, customer),
         channel=Channel.API,
         source=chat.source,
         customer_phone=customer,

@@ -29,7 +29,7 @@ from services.gateway.entrypoints.body import read_limited
 from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
 from shared.contracts.deliveries import DeliveryStatusReported
-from shared.contracts.messages import Channel, MessageReceived
+from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.crypto import SecretBox
 from shared.jsonlimits import JSONRefused, loads_limited, may_need_scrub, scrub
 from shared.logging import get_logger
@@ -157,7 +157,9 @@ def _whatsapp_events(
     answered = [
         MessageReceived(
             message_id=m.wamid,
-            conversation_key=f"whatsapp:{m.phone_number_id}:{normalize_phone(m.customer)}",
+            conversation_key=conversation_key(
+                Channel.WHATSAPP, m.phone_number_id, normalize_phone(m.customer)
+            ),
             channel=Channel.WHATSAPP,
             source="whatsapp",
             customer_phone=normalize_phone(m.customer),
@@ -274,7 +276,7 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
         answered.append(
             MessageReceived(
                 message_id=sid,
-                conversation_key=f"twilio:{account.phone_number}:{customer}",
+                conversation_key=conversation_key(Channel.TWILIO, account.phone_number, customer),
                 channel=Channel.TWILIO,
                 source=channel_prefix,
                 customer_phone=customer,
