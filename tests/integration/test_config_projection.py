@@ -64,13 +64,14 @@ def _events(message_id: str, key: str) -> list[tuple[str, bytes]]:
     ]
 
 
-async def _timeline(engine: AsyncEngine, message_id: str, events: int) -> list[str]:
+async def _timeline(engine: AsyncEngine, message_id: str, expected: set[str]) -> list[str]:
     deadline = time.monotonic() + 30
     while True:
         async with admin_session(engine) as session, session.begin():
             rows = await monitoring.timeline(session, message_id)
-        if len(rows) >= events or time.monotonic() > deadline:
-            return [row["event_type"] for row in rows]
+        types = [row["event_type"] for row in rows]
+        if expected <= set(types) or time.monotonic() > deadline:
+            return types
         await asyncio.sleep(0.1)
 
 
@@ -92,14 +93,15 @@ async def test_one_group_projects_every_topic_and_parks_what_is_not_an_event(
         await producer.stop()
 
     store = MessageEventStore(role_sessions(engine, DbRole.WORKER))
-    consumer = projection_consumer(kafka, store, max_in_flight=64)
+    # A group of its own: a config service of the e2e stack may be running on the same
+    # broker and database, and its identity and responder answer this message too.
+    consumer = projection_consumer(kafka, store, max_in_flight=64, group_id=f"it-{message_id}")
     await consumer.start()
     try:
-        assert await _timeline(engine, message_id, 3) == [
-            "MessageReceived",
-            "UserIdentified",
-            "ReplyDelivered",
-        ]
+        expected = {"MessageReceived", "UserIdentified", "ReplyDelivered"}
+        projected = await _timeline(engine, message_id, expected)
+        assert expected <= set(projected)
+        assert projected[0] == "MessageReceived"
         assert await _parked(kafka, junk)
     finally:
         await stop_within(consumer, 10.0)

@@ -73,12 +73,12 @@ class ProjectMessageEvents:
 
 
 def projection_consumer(
-    bootstrap_servers: str, store: ProjectionStore, max_in_flight: int
+    bootstrap_servers: str, store: ProjectionStore, max_in_flight: int, group_id: str = GROUP_ID
 ) -> KeyedBatchConsumer[ProjectedEvent]:
     return KeyedBatchConsumer(
         bootstrap_servers=bootstrap_servers,
         topics=PROJECTED_TOPICS,
-        group_id=GROUP_ID,
+        group_id=group_id,
         parse=parse_message_event,
         handler=ProjectMessageEvents(store),
         # Deferred batches never count as attempts; a handler failure that escapes anyway
