@@ -178,11 +178,6 @@ def per_record(handler: RecordHandler[T]) -> BatchHandler[T]:
     return handle
 
 
-def raw_record(record: ConsumerRecord) -> ConsumerRecord:
-    """A `parse` for handlers that read the record themselves."""
-    return record
-
-
 @dataclass(frozen=True)
 class ConsumerOptions:
     max_in_flight: int = 64

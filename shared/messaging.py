@@ -49,10 +49,6 @@ class Outgoing:
 Publish = Callable[[Sequence[Outgoing]], Awaitable[None]]
 
 
-async def publish_event(broker: KafkaBroker, topic: TopicSpec, event: BaseModel, key: str) -> None:
-    await publish_events(broker, (Outgoing(topic, event, key),))
-
-
 async def publish_events(broker: KafkaBroker, events: Sequence[Outgoing]) -> None:
     """Publish a batch: every record is handed to the producer first, then all acks are
     awaited together, so a batch costs one produce request per partition leader instead of

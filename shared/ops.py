@@ -65,26 +65,6 @@ def add_http_metrics(app: FastAPI, trace_header: str | None = None) -> None:
     app.add_middleware(HttpMetricsMiddleware, trace_header=trace_header)
 
 
-def alive_check(app: FastAPI, attribute: str) -> ReadinessCheck:
-    """Ready while the component stored as `app.state.<attribute>` reports `alive`."""
-
-    async def check() -> bool:
-        component = getattr(app.state, attribute, None)
-        return bool(component is not None and component.alive)
-
-    return check
-
-
-def config_version_details(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The offset of the last config change applied (tests and operators wait on it)."""
-
-    def details() -> dict[str, Any]:
-        feed = getattr(app.state, "feed", None)
-        return {"config_version": feed.version if feed is not None else None}
-
-    return details
-
-
 def ops_router(
     checks: dict[str, ReadinessCheck], details: Callable[[], dict[str, Any]] | None = None
 ) -> APIRouter:
