@@ -6,7 +6,7 @@ import uuid
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.envelope import Envelope
 
@@ -21,6 +21,33 @@ def conversation_key(channel: Channel, business: str | None, customer: str) -> s
     """The Kafka key of one conversation, `channel:business:customer`: every event about it
     lands on one partition, in order (`shared.consumer.tenant_of` groups by the prefix)."""
     return f"{channel.value}:{business or '-'}:{customer}"
+
+
+class MediaKind(StrEnum):
+    AUDIO = "audio"
+    IMAGE = "image"
+    DOCUMENT = "document"
+    VIDEO = "video"
+    STICKER = "sticker"
+
+
+class MediaRef(BaseModel):
+    """What the provider told us about one media item; enough to fetch it later."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    kind: MediaKind
+    media_id: str = Field(
+        min_length=1,
+        max_length=512,
+        description="WhatsApp: the Graph media id. Twilio: the media resource path "
+        "(/2010-04-01/Accounts/…/Messages/…/Media/…), fetched with the account's credentials",
+    )
+    mime_type: str | None = Field(default=None, max_length=128)
+    sha256: str | None = Field(default=None, max_length=128, description="As Meta sent it")
+    caption: str | None = Field(default=None, max_length=4096)
+    filename: str | None = Field(default=None, max_length=512)
+    voice: bool = Field(default=False, description="A recorded voice note (not an audio file)")
 
 
 class MessageEvent(Envelope):
@@ -44,6 +71,9 @@ class MessageReceived(MessageEvent):
     received_at: str = Field(description="ISO time the gateway accepted the message")
     message_type: str = Field(
         default="text", description="Provider message type the text came from (text, button, …)"
+    )
+    media: MediaRef | None = Field(
+        default=None, description="A voice note, image, document…; text is its caption or ''"
     )
 
 

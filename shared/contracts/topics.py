@@ -22,6 +22,8 @@ MESSAGES_RECEIVED = TopicSpec("messages.received.v1", 12, dict(KEEP_FOREVER))
 MESSAGES_IDENTIFIED = TopicSpec("messages.identified.v1", 12, dict(KEEP_FOREVER))
 # ResponseGenerated | ResponseFailed
 MESSAGE_OUTCOMES = TopicSpec("messages.outcomes.v1", 12, dict(KEEP_FOREVER))
+# MediaResolved: one per media item of an inbound message (shared/contracts/media.py)
+MESSAGES_MEDIA = TopicSpec("messages.media.v1", 12, dict(KEEP_FOREVER))
 # ReplyDelivered | ReplyFailed | DeliveryStatusReported
 MESSAGE_DELIVERIES = TopicSpec("messages.deliveries.v1", 12, dict(KEEP_FOREVER))
 # One partition keeps every config change in one total order; compaction keeps the latest
@@ -35,6 +37,7 @@ CONFIG_CHANGES = TopicSpec(
 ALL_TOPICS = (
     MESSAGES_RECEIVED,
     MESSAGES_IDENTIFIED,
+    MESSAGES_MEDIA,
     MESSAGE_OUTCOMES,
     MESSAGE_DELIVERIES,
     CONFIG_CHANGES,
