@@ -70,6 +70,25 @@ class WebhookLinksChanged(_ConfigChange):
     groq_enabled: bool
 
 
+class ConversationSettingsChanged(_ConfigChange):
+    """A tenant's conversation settings (issue 14); a tenant without one uses the defaults."""
+
+    event_type: Literal["ConversationSettingsChanged"] = "ConversationSettingsChanged"
+    user_id: uuid.UUID
+    turn_quiet_ms: int = Field(2000, ge=0, le=60000, description="0 = a reply per message")
+    turn_max_ms: int = Field(8000, ge=0, le=120000, description="From the turn's first message")
+    typing_indicator: bool = True
+    read_receipts: bool = True
+    human_expiry_s: int = Field(
+        43200, ge=60, le=2592000, description="A human or a pause hands back to the bot after"
+    )
+    handoff_phrases: list[str] = Field(default_factory=list, description="[] = the defaults")
+    reengagement_template: str | None = Field(
+        default=None, description="Approved template sent when the 24-hour window has closed"
+    )
+    template_language: str = "fr"
+
+
 class SystemSettingsChanged(_ConfigChange):
     event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
     fallback_enabled: bool
@@ -80,6 +99,7 @@ ConfigEvent = Annotated[
     | WhatsAppConfigChanged
     | TwilioConfigChanged
     | WebhookLinksChanged
+    | ConversationSettingsChanged
     | SystemSettingsChanged,
     Field(discriminator="event_type"),
 ]
@@ -90,6 +110,7 @@ def config_event_key(
     | WhatsAppConfigChanged
     | TwilioConfigChanged
     | WebhookLinksChanged
+    | ConversationSettingsChanged
     | SystemSettingsChanged,
 ) -> str:
     """Compaction key: the latest event per key is the current state of that entity."""

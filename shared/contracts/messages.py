@@ -111,6 +111,16 @@ class ResponseGenerated(MessageEvent):
     model: str
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    turn_message_ids: list[str] = Field(
+        default_factory=list,
+        description="The customer messages this reply answers, in order (message_id is the "
+        "last); empty = just message_id (window 0, the generic endpoint)",
+    )
+    customer_last_seen_at: str | None = Field(
+        default=None,
+        description="ISO time of the customer's last message: the 24-hour window closes "
+        "24 h after it, and the gateway checks that before sending free text",
+    )
 
 
 class FailureReason(StrEnum):

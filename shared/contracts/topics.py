@@ -26,6 +26,14 @@ MESSAGE_OUTCOMES = TopicSpec("messages.outcomes.v1", 12, dict(KEEP_FOREVER))
 MESSAGES_MEDIA = TopicSpec("messages.media.v1", 12, dict(KEEP_FOREVER))
 # ReplyDelivered | ReplyFailed | DeliveryStatusReported
 MESSAGE_DELIVERIES = TopicSpec("messages.deliveries.v1", 12, dict(KEEP_FOREVER))
+# ConversationOwnerChanged (shared/contracts/conversations.py), compacted by owner_key:
+# the latest owner per conversation (and per tenant-wide switch) is kept forever; the
+# config service's projection keeps the history for the audit trail.
+CONVERSATION_OWNERS = TopicSpec(
+    "conversations.owner.v1",
+    12,
+    {"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000"},
+)
 # One partition keeps every config change in one total order; compaction keeps the latest
 # event per entity forever, so a service rebuilds its view by reading the topic from the start.
 CONFIG_CHANGES = TopicSpec(
@@ -40,5 +48,6 @@ ALL_TOPICS = (
     MESSAGES_MEDIA,
     MESSAGE_OUTCOMES,
     MESSAGE_DELIVERIES,
+    CONVERSATION_OWNERS,
     CONFIG_CHANGES,
 )

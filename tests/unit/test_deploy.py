@@ -514,10 +514,11 @@ def test_strimzi_topics_match_the_event_contracts() -> None:
 
 def test_the_event_log_is_kept_and_config_changes_are_compacted() -> None:
     """The message topics are the record the read models are rebuilt from: kept forever
-    (README, "Event log and replay"); config.changes.v1 keeps the latest per entity."""
+    (README, "Event log and replay"); config.changes.v1 keeps the latest per entity and
+    conversations.owner.v1 the latest owner per conversation."""
     for spec in ALL_TOPICS:
         if spec.config.get("cleanup.policy") == "compact":
-            assert spec.name == "config.changes.v1"
+            assert spec.name in {"config.changes.v1", "conversations.owner.v1"}
             assert "retention.ms" not in spec.config
         else:
             assert spec.config.get("retention.ms") == "-1", spec.name
