@@ -1,0 +1,46 @@
+import hashlib
+
+import pytest
+
+from services.media.adapters.transcribe import _iso
+from services.media.domain.resolve import (
+    MB,
+    MediaFailure,
+    audio_filename,
+    billed_audio_seconds,
+    check_sha256,
+    check_size,
+    polite_text,
+)
+from shared.contracts.media import MediaKind
+
+
+def test_caps_follow_meta() -> None:
+    check_size(MediaKind.AUDIO, 16 * MB)
+    check_size(MediaKind.DOCUMENT, 100 * MB)
+    for kind, size in ((MediaKind.AUDIO, 16 * MB + 1), (MediaKind.IMAGE, 5 * MB + 1)):
+        with pytest.raises(MediaFailure, match="too_large"):
+            check_size(kind, size)
+
+
+def test_sha256_is_checked_when_known() -> None:
+    check_sha256(b"abc", hashlib.sha256(b"abc").hexdigest().upper())
+    check_sha256(b"abc", None)
+    with pytest.raises(MediaFailure, match="sha256_mismatch"):
+        check_sha256(b"abd", hashlib.sha256(b"abc").hexdigest())
+
+
+def test_polite_texts_default_to_french_and_can_be_overridden() -> None:
+    assert "vocal" in polite_text(MediaKind.AUDIO, None)
+    assert "voice note" in polite_text(MediaKind.AUDIO, "en-GB")
+    assert "vocal" in polite_text(MediaKind.AUDIO, "xx")
+    assert polite_text(MediaKind.IMAGE, "fr", {"image": "Custom"}) == "Custom"
+
+
+def test_voice_notes_are_uploaded_as_ogg_and_billed_ten_seconds_at_least() -> None:
+    assert audio_filename("audio/ogg; codecs=opus") == "audio.ogg"
+    assert audio_filename(None) == "audio.ogg"
+    assert audio_filename("audio/mpeg") == "audio.mp3"
+    assert billed_audio_seconds(3.2) == 10.0 and billed_audio_seconds(42.5) == 42.5
+    assert billed_audio_seconds(None) == 10.0
+    assert _iso("French") == "fr" and _iso("en") == "en"
