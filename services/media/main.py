@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from services.media.adapters.download import MediaDownloader
 from services.media.adapters.transcribe import Transcriber
 from services.media.domain.credentials import GroqKeys
+from services.media.domain.policy import MediaPolicies, MediaPolicy
 from services.media.entrypoints.consumers import ResolveMedia, parse_identified
 from services.media.settings import MediaSettings
 from shared.config_feed import ConfigFeed
@@ -59,6 +60,9 @@ def build_app(settings: MediaSettings) -> FastAPI:
             speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
             publish=broker_publisher(broker),
             retry_budget_s=settings.media_retry_budget_s,
+            policies=MediaPolicies(
+                MediaPolicy(document_text_limit=settings.media_document_text_limit)
+            ),
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,

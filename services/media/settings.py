@@ -16,3 +16,6 @@ class MediaSettings(BaseServiceSettings):
         default=120.0, ge=0, description="How long a 429/5xx is retried before FAILED"
     )
     media_max_in_flight: int = Field(default=32, ge=1)
+    media_document_text_limit: int = Field(
+        default=20_000, ge=1, description="Characters of a PDF or text document kept"
+    )

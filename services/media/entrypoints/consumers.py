@@ -21,9 +21,11 @@ from prometheus_client import Counter
 from services.media.adapters.download import Downloaded
 from services.media.adapters.transcribe import Transcript
 from services.media.domain.credentials import GroqKeys
+from services.media.domain.documents import document_text, readable
+from services.media.domain.images import to_data_url
+from services.media.domain.policy import MediaPolicies, MediaPolicy
 from services.media.domain.resolve import (
     CAPS,
-    DEFAULT_TRANSCRIPTION_MODEL,
     MediaFailure,
     Resolution,
     TransientFailure,
@@ -76,21 +78,22 @@ class ResolveMedia:
     speech: SpeechToText
     publish: Publish
     retry_budget_s: float
-    language: str = "fr"  # the tenant's language for polite texts (media settings: later)
+    policies: MediaPolicies
 
     async def __call__(self, item: Received[UserIdentified]) -> None:
         message = item.event
         if message.media is None:
             return  # most messages: nothing to resolve
         media = message.media
+        policy = self.policies.for_user(message.user_id)
         try:
-            resolution = await self._resolve(message, media)
+            resolution = await self._resolve(message, media, policy)
         except TransientFailure as exc:
             if time.monotonic() - item.first_handled_at < self.retry_budget_s:
                 raise RetryLater(exc.reason, exc.after_s) from None
-            resolution = self._failed(media, "unavailable")
+            resolution = _failed(media, policy, "unavailable")
         except MediaFailure as exc:
-            resolution = self._failed(media, exc.reason)
+            resolution = _failed(media, policy, exc.reason)
         event = _event(message, media, resolution)
         await self.publish(
             [Outgoing(MESSAGES_MEDIA, event, message.conversation_key, item.context)]
@@ -105,20 +108,39 @@ class ResolveMedia:
             tries=item.delivery,
         )
 
-    def _failed(self, media: MediaRef, reason: str) -> Resolution:
-        return Resolution(
-            MediaOutcome.FAILED, reason=reason, fallback_text=polite_text(media.kind, self.language)
-        )
-
-    async def _resolve(self, message: UserIdentified, media: MediaRef) -> Resolution:
-        if media.kind is not MediaKind.AUDIO:
-            # Images, documents, video, stickers: the polite text until a vision model or
-            # document reading is configured for the tenant.
+    async def _resolve(
+        self, message: UserIdentified, media: MediaRef, policy: MediaPolicy
+    ) -> Resolution:
+        if media.kind is MediaKind.AUDIO:
+            return await self._transcribe(message, media, policy)
+        if media.kind is MediaKind.IMAGE and policy.vision_model:
+            downloaded = await self._download(message, media)
             return Resolution(
-                MediaOutcome.UNSUPPORTED, fallback_text=polite_text(media.kind, self.language)
+                MediaOutcome.IMAGE,
+                image_data_url=to_data_url(downloaded.content),
+                vision_model=policy.vision_model,
+                size_bytes=len(downloaded.content),
             )
+        if media.kind is MediaKind.DOCUMENT and readable(media.mime_type):
+            downloaded = await self._download(message, media)
+            if not readable(downloaded.mime_type or media.mime_type):
+                raise MediaFailure("unsupported_mime")
+            text = document_text(
+                downloaded.content,
+                downloaded.mime_type or media.mime_type,
+                policy.document_text_limit,
+            )
+            return Resolution(
+                MediaOutcome.DOCUMENT_TEXT, text=text, size_bytes=len(downloaded.content)
+            )
+        # Video, stickers, images without a vision model, other documents: nothing is
+        # downloaded; the customer gets the polite text.
+        return Resolution(MediaOutcome.UNSUPPORTED, fallback_text=_polite(media, policy))
+
+    async def _transcribe(
+        self, message: UserIdentified, media: MediaRef, policy: MediaPolicy
+    ) -> Resolution:
         downloaded = await self._download(message, media)
-        check_sha256(downloaded.content, media.sha256 or downloaded.sha256)
         key = self.box.try_decrypt(self.groq_keys.encrypted_key_for(message.user_id))
         if key is None:
             raise MediaFailure("no_groq_key")
@@ -126,8 +148,8 @@ class ResolveMedia:
             api_key=key,
             content=downloaded.content,
             filename=audio_filename(media.mime_type or downloaded.mime_type),
-            model=DEFAULT_TRANSCRIPTION_MODEL,
-            language=None,
+            model=policy.transcription_model,
+            language=policy.language_hint,
         )
         if not transcript.text:
             raise MediaFailure("empty_transcript")
@@ -146,7 +168,9 @@ class ResolveMedia:
             token = self.box.try_decrypt(account.access_token_encrypted if account else None)
             if account is None or account.user_id != message.user_id or token is None:
                 raise MediaFailure("no_credentials")
-            return await self.downloader.whatsapp(media.media_id, token, cap)
+            downloaded = await self.downloader.whatsapp(media.media_id, token, cap)
+            check_sha256(downloaded.content, media.sha256 or downloaded.sha256)
+            return downloaded
         if message.channel is Channel.TWILIO:
             twilio = self.twilio.by_number(message.business_phone or "")
             secret = self.box.try_decrypt(twilio.auth_token_encrypted if twilio else None)
@@ -154,6 +178,14 @@ class ResolveMedia:
                 raise MediaFailure("no_credentials")
             return await self.downloader.twilio(media.media_id, twilio.account_sid, secret, cap)
         raise MediaFailure("unsupported_channel")
+
+
+def _polite(media: MediaRef, policy: MediaPolicy) -> str:
+    return polite_text(media.kind, policy.language, policy.texts)
+
+
+def _failed(media: MediaRef, policy: MediaPolicy, reason: str) -> Resolution:
+    return Resolution(MediaOutcome.FAILED, reason=reason, fallback_text=_polite(media, policy))
 
 
 def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> MediaResolved:
