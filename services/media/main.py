@@ -35,11 +35,13 @@ class MediaComponents:
 
 def build_app(settings: MediaSettings) -> FastAPI:
     whatsapp, twilio, keys = WhatsAppDirectory(), TwilioDirectory(), GroqKeys()
+    policies = MediaPolicies(MediaPolicy(document_text_limit=settings.media_document_text_limit))
 
     def apply_config(event: ConfigEvent) -> None:
         whatsapp.apply(event)
         twilio.apply(event)
         keys.apply(event)
+        policies.apply(event)
 
     async def start(stack: AsyncExitStack) -> MediaComponents:
         broker = await open_broker(stack, settings, SERVICE)
@@ -60,9 +62,7 @@ def build_app(settings: MediaSettings) -> FastAPI:
             speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
             publish=broker_publisher(broker),
             retry_budget_s=settings.media_retry_budget_s,
-            policies=MediaPolicies(
-                MediaPolicy(document_text_limit=settings.media_document_text_limit)
-            ),
+            policies=policies,
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -44,3 +44,22 @@ def test_voice_notes_are_uploaded_as_ogg_and_billed_ten_seconds_at_least() -> No
     assert billed_audio_seconds(3.2) == 10.0 and billed_audio_seconds(42.5) == 42.5
     assert billed_audio_seconds(None) == 10.0
     assert _iso("French") == "fr" and _iso("en") == "en"
+
+
+def test_policies_follow_the_tenants_media_settings() -> None:
+    import uuid
+
+    from services.media.domain.policy import MediaPolicies
+    from shared.contracts.config_events import MediaSettingsChanged
+
+    user = uuid.uuid4()
+    policies = MediaPolicies()
+    assert policies.for_user(user).vision_model is None
+    policies.apply(
+        MediaSettingsChanged(
+            user_id=user, vision_model="llava", text_language="en", polite_texts={"image": "Hi"}
+        )
+    )
+    policy = policies.for_user(user)
+    assert (policy.vision_model, policy.language, policy.texts) == ("llava", "en", {"image": "Hi"})
+    assert policies.for_user(uuid.uuid4()).vision_model is None

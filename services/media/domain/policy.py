@@ -1,6 +1,6 @@
 """A tenant's media policy: transcription model and hint, vision model, document limit,
-polite texts. Service-wide defaults until the tenant's MediaSettingsChanged (config,
-issue 15 step 3) feeds `MediaPolicies`; no policy means the defaults."""
+polite texts. Fed by the tenant's MediaSettingsChanged from the config feed; a tenant
+without one gets the service-wide defaults."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from services.media.domain.resolve import DEFAULT_TRANSCRIPTION_MODEL
+from shared.contracts.config_events import ConfigEvent, MediaSettingsChanged
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,20 @@ class MediaPolicies:
     def __init__(self, default: MediaPolicy | None = None) -> None:
         self.default = default or MediaPolicy()
         self._users: dict[uuid.UUID, MediaPolicy] = {}
+
+    def apply(self, event: ConfigEvent) -> None:
+        if isinstance(event, MediaSettingsChanged):
+            self.set(
+                event.user_id,
+                MediaPolicy(
+                    transcription_model=event.transcription_model,
+                    language_hint=event.language_hint,
+                    vision_model=event.vision_model or None,
+                    document_text_limit=event.document_text_limit,
+                    language=event.text_language,
+                    texts=dict(event.polite_texts),
+                ),
+            )
 
     def set(self, user_id: uuid.UUID, policy: MediaPolicy | None) -> None:
         if policy is None:

@@ -121,7 +121,11 @@ class ResolveMedia:
                 vision_model=policy.vision_model,
                 size_bytes=len(downloaded.content),
             )
-        if media.kind is MediaKind.DOCUMENT and readable(media.mime_type):
+        if (
+            media.kind is MediaKind.DOCUMENT
+            and policy.document_text_limit > 0
+            and readable(media.mime_type)
+        ):
             downloaded = await self._download(message, media)
             if not readable(downloaded.mime_type or media.mime_type):
                 raise MediaFailure("unsupported_mime")
