@@ -30,7 +30,7 @@ SERVICE = "media"
 @dataclass(frozen=True)
 class MediaComponents:
     feed: ConfigFeed
-    consumer: KeyedBatchConsumer[UserIdentified]
+    consumer: KeyedBatchConsumer[UserIdentified | None]
 
 
 def build_app(settings: MediaSettings) -> FastAPI:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
+import orjson
 from aiokafka import ConsumerRecord
 from prometheus_client import Counter
 
@@ -64,7 +65,11 @@ class SpeechToText(Protocol):
     ) -> Transcript: ...
 
 
-def parse_identified(record: ConsumerRecord) -> UserIdentified:
+def parse_identified(record: ConsumerRecord) -> UserIdentified | None:
+    """None for an event type this service does not handle (a newer one on the topic)."""
+    event_type = orjson.loads(record.value).get("event_type")
+    if event_type != "UserIdentified":
+        return None
     return UserIdentified.model_validate_json(record.value)
 
 
@@ -80,9 +85,9 @@ class ResolveMedia:
     retry_budget_s: float
     policies: MediaPolicies
 
-    async def __call__(self, item: Received[UserIdentified]) -> None:
+    async def __call__(self, item: Received[UserIdentified | None]) -> None:
         message = item.event
-        if message.media is None:
+        if message is None or message.media is None:
             return  # most messages: nothing to resolve
         media = message.media
         policy = self.policies.for_user(message.user_id)
