@@ -63,3 +63,14 @@ def test_policies_follow_the_tenants_media_settings() -> None:
     policy = policies.for_user(user)
     assert (policy.vision_model, policy.language, policy.texts) == ("llava", "en", {"image": "Hi"})
     assert policies.for_user(uuid.uuid4()).vision_model is None
+
+
+def test_the_timeline_shows_the_transcript_never_the_image() -> None:
+    from services.config.domain.projection import summarize
+
+    summary = summarize(
+        "MediaResolved",
+        {"kind": "audio", "outcome": "transcribed", "text": "bonjour", "image_data_url": "data:x"},
+        identified=True,
+    )
+    assert summary == {"kind": "audio", "outcome": "transcribed", "text": "bonjour"}
