@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # One image for the four services and the bootstrap step:
-#   python -m services.gateway | services.identity | services.responder | services.config
+#   python -m services.gateway | services.identity | services.responder | services.config | services.media
 #   python -m shared.bootstrap   (migrations + Kafka topics, one-shot, before the services)
 # Build:  docker build -t whatsapp-ai-reply:dev .
 # The base is pinned by tag and by the digest of its multi-architecture index: a rebuilt tag
@@ -36,7 +36,7 @@ RUN pip install --no-cache-dir "uv==$(python -c "import tomllib; print(tomllib.l
 FROM ${PYTHON_IMAGE} AS runtime
 
 LABEL org.opencontainers.image.title="whatsapp-ai-reply" \
-      org.opencontainers.image.description="Multi-tenant WhatsApp AI-reply services (gateway, identity, responder, config)"
+      org.opencontainers.image.description="Multi-tenant WhatsApp AI-reply services (gateway, identity, responder, config, media)"
 
 # PYTHONPATH=/app: the code runs from the source tree (not pip-installed) because
 # shared.bootstrap finds alembic.ini and migrations/ next to the `shared` package.
@@ -64,8 +64,8 @@ RUN python -m compileall -q /app
 
 USER 10001:10001
 
-# gateway, config, identity (ops only), responder (ops only)
-EXPOSE 8000 8001 8002 8003
+# gateway, config, identity (ops only), responder (ops only), media (ops only)
+EXPOSE 8000 8001 8002 8003 8004
 
 # No HEALTHCHECK: each service listens on its own port; docker-compose.yml and the
 # Kubernetes probes check /readyz and /healthz of the service they run.

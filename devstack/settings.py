@@ -11,7 +11,7 @@ from devstack.errors import ConfigError
 from devstack.paths import default_data_dir
 from devstack.ports import free_port, port_is_free
 
-SERVICES = ("gateway", "config", "identity", "responder")
+SERVICES = ("gateway", "config", "identity", "responder", "media")
 
 # (service, env variable, default port)
 SERVICE_PORTS = (
@@ -19,6 +19,7 @@ SERVICE_PORTS = (
     ("config", "CONFIG_PORT", 8001),
     ("identity", "IDENTITY_PORT", 8002),
     ("responder", "RESPONDER_PORT", 8003),
+    ("media", "MEDIA_PORT", 8004),
 )
 KAFKA_PORT = ("Kafka", "DEVSTACK_KAFKA_PORT", 9092)
 POSTGRES_PORT = ("PostgreSQL", "DEVSTACK_POSTGRES_PORT", 5432)

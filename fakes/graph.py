@@ -14,6 +14,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fakes import graph_media
 from fakes.recording import Script, add_control_routes
 
 
@@ -39,6 +40,7 @@ def build_app() -> FastAPI:
         )
 
     add_control_routes(app)
+    graph_media.mount(app)
     return app
 
 

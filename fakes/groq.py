@@ -27,6 +27,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fakes import groq_audio
+
 
 @dataclass
 class FakeGroqState:
@@ -154,6 +156,7 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         app.state.fake = FakeGroqState()
         return {"status": "ok"}
 
+    groq_audio.mount(app)
     return app
 
 

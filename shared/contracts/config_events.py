@@ -89,6 +89,26 @@ class ConversationSettingsChanged(_ConfigChange):
     template_language: str = "fr"
 
 
+class MediaSettingsChanged(_ConfigChange):
+    """A tenant's media settings (issue 15); a tenant without one uses the defaults
+    (whisper-large-v3-turbo, language detected, no vision model, French polite texts)."""
+
+    event_type: Literal["MediaSettingsChanged"] = "MediaSettingsChanged"
+    user_id: uuid.UUID
+    transcription_model: str = Field("whisper-large-v3-turbo", min_length=1, max_length=128)
+    language_hint: str | None = Field(
+        default=None, min_length=2, max_length=8, description="ISO 639-1; None = detect"
+    )
+    vision_model: str | None = Field(
+        default=None, max_length=128, description="None: images get the polite text"
+    )
+    text_language: str = Field("fr", min_length=2, max_length=8, description="Polite texts")
+    polite_texts: dict[str, str] = Field(
+        default_factory=dict, description="Media kind → the tenant's own text; {} = defaults"
+    )
+    document_text_limit: int = Field(20000, ge=0, le=200000, description="0 = not read")
+
+
 class SystemSettingsChanged(_ConfigChange):
     event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
     fallback_enabled: bool
@@ -100,7 +120,8 @@ ConfigEvent = Annotated[
     | TwilioConfigChanged
     | WebhookLinksChanged
     | ConversationSettingsChanged
-    | SystemSettingsChanged,
+    | SystemSettingsChanged
+    | MediaSettingsChanged,
     Field(discriminator="event_type"),
 ]
 
@@ -111,7 +132,8 @@ def config_event_key(
     | TwilioConfigChanged
     | WebhookLinksChanged
     | ConversationSettingsChanged
-    | SystemSettingsChanged,
+    | SystemSettingsChanged
+    | MediaSettingsChanged,
 ) -> str:
     """Compaction key: the latest event per key is the current state of that entity."""
     if isinstance(event, SystemSettingsChanged):

@@ -1,4 +1,4 @@
-"""The four services, the provider fakes and the trace sink as processes, against a given
+"""The five services, the provider fakes and the trace sink as processes, against a given
 Kafka and PostgreSQL: the session's shared stack, or a test's private one."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def running_stack(
         "trace-sink", "devstack.tracesink", sink_port, {}, log_dir, ["--port", str(sink_port)]
     )
     fakes["sink"] = sink
-    ports = {name: free_port() for name in ("gateway", "identity", "responder", "config")}
+    ports = {name: free_port() for name in ("gateway", "identity", "responder", "config", "media")}
     env = {
         "DELIVERY_MAX_ATTEMPTS": "4",
         "DELIVERY_LEASE_S": "5",
@@ -68,6 +68,7 @@ def running_stack(
             jwt_secret=jwt_secret,
             gateway_key=gateway_key,
             database_url=service_env["DATABASE_URL"],
+            media=services["media"],
         )
     finally:
         for process in [*services.values(), *fakes.values()]:

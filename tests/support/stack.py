@@ -34,6 +34,7 @@ class Stack:
     jwt_secret: str
     gateway_key: str
     database_url: str
+    media: ServiceProcess | None = None  # issue 15; not in `services` (yet) to keep their checks
 
     @property
     def services(self) -> list[ServiceProcess]:

@@ -85,9 +85,15 @@ def required_env(name: str) -> set[str]:
     return {key.upper() for key, field in fields.items() if field.is_required()}
 
 
-def test_the_services_are_the_four_known_ones_on_ports_8000_to_8003() -> None:
+def test_the_services_are_the_five_known_ones_on_ports_8000_to_8004() -> None:
     ports = {name: port_of(name) for name in service_names()}
-    assert ports == {"gateway": 8000, "config": 8001, "identity": 8002, "responder": 8003}
+    assert ports == {
+        "gateway": 8000,
+        "config": 8001,
+        "identity": 8002,
+        "responder": 8003,
+        "media": 8004,
+    }
 
 
 # --------------------------------------------------------------------------- tools from wheels
@@ -421,7 +427,7 @@ def test_network_policies_deny_by_default_and_open_only_what_is_needed() -> None
         for peer in rule.get("to", [])
         if peer.get("ipBlock", {}).get("cidr") == "0.0.0.0/0"
     ]
-    assert [selected_apps(p) for p in to_internet] == [{"gateway", "responder"}]
+    assert [selected_apps(p) for p in to_internet] == [{"gateway", "responder", "media"}]
     assert [r["ports"] for r in to_internet[0]["spec"]["egress"]] == [
         [{"protocol": "TCP", "port": 443}]
     ]

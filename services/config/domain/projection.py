@@ -20,6 +20,7 @@ from shared.contracts.topics import (
     MESSAGE_DELIVERIES,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
+    MESSAGES_MEDIA,
     MESSAGES_RECEIVED,
 )
 
@@ -28,6 +29,7 @@ SERVICE_BY_TOPIC = {
     MESSAGES_IDENTIFIED.name: "identity",
     MESSAGE_OUTCOMES.name: "responder",
     MESSAGE_DELIVERIES.name: "gateway",
+    MESSAGES_MEDIA.name: "media",
 }
 PROJECTED_TOPICS = tuple(SERVICE_BY_TOPIC)
 
@@ -53,6 +55,18 @@ _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     "ReplyDelivered": ("channel", "parts", "provider_message_ids"),
     "ReplyFailed": ("channel", "reason", "status_code", "attempts", "detail"),
     "DeliveryStatusReported": ("channel", "status", "recipient", "timestamp"),
+    # Never image_data_url: the timeline shows what the media became, not its bytes.
+    "MediaResolved": (
+        "channel",
+        "kind",
+        "outcome",
+        "language",
+        "reason",
+        "audio_seconds",
+        "size_bytes",
+        "vision_model",
+        "caption",
+    ),
 }
 UNASSOCIATED_TEXT_LIMIT = 4096
 _DETAIL_LIMIT = 500
@@ -136,6 +150,8 @@ def summarize(event_type: str, event: dict[str, Any], *, identified: bool) -> di
         summary["text"] = event["text"][:UNASSOCIATED_TEXT_LIMIT]
     if event_type == "ResponseGenerated" and isinstance(event.get("response"), str):
         summary["response_length"] = len(event["response"])
+    if event_type == "MediaResolved" and isinstance(event.get("text"), str):
+        summary["text"] = event["text"][:UNASSOCIATED_TEXT_LIMIT]  # the transcript
     if event_type == "DeliveryStatusReported" and isinstance(event.get("errors"), list):
         summary["error_codes"] = [
             error.get("code") for error in event["errors"] if isinstance(error, dict)

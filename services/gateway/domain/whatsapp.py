@@ -1,10 +1,11 @@
 """Meta's webhook payload, read into what the gateway acts on. Pure: no I/O.
 
 Rule for message types (documented in the README):
-- text → its body; button → its text; interactive → the chosen reply's title;
-  image / video / document with a caption → the caption. These are answered.
-- everything else (audio, sticker, location, contacts, reaction, a media message without
-  caption, unsupported, unknown types) is recorded as received and not answered.
+- text → its body; button → its text; interactive → the chosen reply's title.
+- audio / image / video / document / sticker → a MediaRef, text = the caption or "";
+  the media service resolves it (transcript, image, document text or a polite text).
+- everything else (location, contacts, reaction, unsupported, unknown types) is recorded
+  as received and not answered.
 
 Hostile shapes (a list where an object belongs, an id that is not a string or is longer
 than its column) raise PayloadError, never an AttributeError or a database error later.
@@ -19,6 +20,9 @@ import hmac
 import re
 from dataclasses import dataclass, field
 from typing import Any
+
+from services.gateway.domain.media import whatsapp_media
+from shared.contracts.messages import MediaRef
 
 
 class PayloadError(ValueError):
@@ -41,6 +45,7 @@ class InboundMessage:
     display_phone_number: str | None
     message_type: str
     text: str | None  # None: recorded, not answered
+    media: MediaRef | None = None  # a voice note, image, document…: text is its caption or ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +144,8 @@ def parse_delivery(payload: Any) -> Delivery:
                 customer = _id(message.get("from"), NUMBER_MAX) if wamid else None
                 if not isinstance(message, dict) or wamid is None or customer is None:
                     raise PayloadError("a message needs an id and a from")
+                media = whatsapp_media(message)
+                text = _text_of(message)
                 delivery.messages.append(
                     InboundMessage(
                         wamid=wamid,
@@ -146,7 +153,8 @@ def parse_delivery(payload: Any) -> Delivery:
                         phone_number_id=number_id,
                         display_phone_number=display,
                         message_type=_label(message.get("type"), KIND_MAX),
-                        text=_text_of(message),
+                        text=(text or "") if media is not None else text,
+                        media=media,
                     )
                 )
             for status in _list(value.get("statuses"), "value.statuses"):

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from services.gateway.adapters.inbound import InboundStore
+from services.gateway.domain.media import twilio_media
 from services.gateway.domain.whatsapp import (
     ID_MAX,
     NUMBER_MAX,
@@ -170,6 +171,7 @@ def _whatsapp_events(
             text=m.text,
             message_type=m.message_type,
             received_at=now,
+            media=m.media,
         )
         for m in delivery.messages
         if m.text is not None
@@ -272,7 +274,8 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
     channel_prefix = "whatsapp" if sender.startswith("whatsapp:") else "sms"
     customer = normalize_phone(sender.removeprefix("whatsapp:"))
     answered, recorded = [], []
-    if text.strip():
+    media = twilio_media(params)
+    if text.strip() or media is not None:
         answered.append(
             MessageReceived(
                 message_id=sid,
@@ -283,6 +286,8 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
                 business_phone=account.phone_number,
                 text=text.strip(),
                 received_at=datetime.now(UTC).isoformat(),
+                message_type=media.kind.value if media is not None else "text",
+                media=media,
             )
         )
     else:

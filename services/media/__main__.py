@@ -1,0 +1,3 @@
+from services.media.main import run
+
+run()

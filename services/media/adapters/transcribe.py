@@ -1,0 +1,95 @@
+"""Speech to text through the official groq SDK (`audio.transcriptions.create`).
+
+The SDK never retries here (max_retries=0): the consumer's RetryLater does, bounded, so
+one tenant's 429 never holds a worker. 413/400 are final (too large, not audio).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import groq
+from groq import AsyncGroq
+
+from services.media.domain.resolve import MediaFailure, TransientFailure
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str | None
+    duration_s: float | None
+
+
+class Transcriber:
+    def __init__(self, base_url: str, timeout_s: float) -> None:
+        self._base_url = base_url
+        self._timeout_s = timeout_s
+
+    async def transcribe(
+        self,
+        *,
+        api_key: str,
+        content: bytes,
+        filename: str,
+        model: str,
+        language: str | None,
+    ) -> Transcript:
+        client = AsyncGroq(
+            api_key=api_key, base_url=self._base_url, timeout=self._timeout_s, max_retries=0
+        )
+        options: dict[str, Any] = {"language": language} if language else {}
+        try:
+            result = await client.audio.transcriptions.create(
+                file=(filename, content),
+                model=model,
+                response_format="verbose_json",
+                **options,
+            )
+        except groq.RateLimitError as exc:
+            after = exc.response.headers.get("retry-after")
+            raise TransientFailure(
+                "transcription_rate_limited", float(after) if _number(after) else None
+            ) from None
+        except groq.APIStatusError as exc:
+            if exc.status_code >= 500:
+                raise TransientFailure("transcription_unavailable") from None
+            raise MediaFailure(f"transcription_rejected_{exc.status_code}") from None
+        except groq.APIConnectionError:
+            raise TransientFailure("transcription_unreachable") from None
+        finally:
+            await client.close()
+        extra = result.model_extra or {}
+        language_ = extra.get("language")
+        duration = extra.get("duration")
+        return Transcript(
+            text=result.text.strip(),
+            language=_iso(language_) if isinstance(language_, str) else None,
+            duration_s=float(duration) if isinstance(duration, int | float) else None,
+        )
+
+
+def _number(value: str | None) -> bool:
+    try:
+        return value is not None and float(value) >= 0
+    except ValueError:
+        return False
+
+
+_NAMES = {
+    "french": "fr",
+    "english": "en",
+    "spanish": "es",
+    "german": "de",
+    "arabic": "ar",
+    "portuguese": "pt",
+    "italian": "it",
+    "dutch": "nl",
+}
+
+
+def _iso(language: str) -> str:
+    """Whisper's verbose_json names the language ("french"); events carry ISO 639-1."""
+    lowered = language.strip().lower()
+    return _NAMES.get(lowered, lowered[:2])

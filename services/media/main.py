@@ -1,0 +1,86 @@
+"""Builds the media service: the only wiring point, nothing happens at import time."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from fastapi import FastAPI
+
+from services.media.adapters.download import MediaDownloader
+from services.media.adapters.transcribe import Transcriber
+from services.media.domain.credentials import GroqKeys
+from services.media.domain.policy import MediaPolicies, MediaPolicy
+from services.media.entrypoints.consumers import ResolveMedia, parse_identified
+from services.media.settings import MediaSettings
+from shared.config_feed import ConfigFeed
+from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
+from shared.contracts.config_events import ConfigEvent
+from shared.contracts.messages import UserIdentified
+from shared.contracts.topics import MESSAGES_IDENTIFIED
+from shared.crypto import SecretBox
+from shared.messaging import broker_publisher
+from shared.service import ServiceApp, open_broker, open_config_feed, run_service, started
+from shared.views.twilio import TwilioDirectory
+from shared.views.whatsapp import WhatsAppDirectory
+
+SERVICE = "media"
+
+
+@dataclass(frozen=True)
+class MediaComponents:
+    feed: ConfigFeed
+    consumer: KeyedBatchConsumer[UserIdentified | None]
+
+
+def build_app(settings: MediaSettings) -> FastAPI:
+    whatsapp, twilio, keys = WhatsAppDirectory(), TwilioDirectory(), GroqKeys()
+    policies = MediaPolicies(MediaPolicy(document_text_limit=settings.media_document_text_limit))
+
+    def apply_config(event: ConfigEvent) -> None:
+        whatsapp.apply(event)
+        twilio.apply(event)
+        keys.apply(event)
+        policies.apply(event)
+
+    async def start(stack: AsyncExitStack) -> MediaComponents:
+        broker = await open_broker(stack, settings, SERVICE)
+        feed = await open_config_feed(stack, settings, apply_config)
+        downloader = MediaDownloader(
+            graph_url=settings.whatsapp_graph_url,
+            graph_version=settings.whatsapp_graph_version,
+            twilio_url=settings.twilio_api_url,
+            timeout_s=settings.media_timeout_s,
+        )
+        stack.push_async_callback(downloader.aclose)
+        handler = ResolveMedia(
+            whatsapp=whatsapp,
+            twilio=twilio,
+            groq_keys=keys,
+            box=SecretBox(settings.secrets_key.get_secret_value()),
+            downloader=downloader,
+            speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
+            publish=broker_publisher(broker),
+            retry_budget_s=settings.media_retry_budget_s,
+            policies=policies,
+        )
+        consumer = KeyedBatchConsumer(
+            bootstrap_servers=settings.kafka_bootstrap_servers,
+            topics=[MESSAGES_IDENTIFIED.name],
+            group_id=SERVICE,
+            parse=parse_identified,
+            handler=per_record(handler),
+            options=ConsumerOptions(max_in_flight=settings.media_max_in_flight, max_batch=1),
+        )
+        return MediaComponents(feed, await started(stack, consumer))
+
+    return ServiceApp(
+        SERVICE,
+        start,
+        checks={"consumer": lambda c: c.consumer.alive, "config": lambda c: c.feed.alive},
+        details=lambda c: {"config_version": c.feed.version},
+    ).build()
+
+
+def run() -> None:
+    run_service(SERVICE, MediaSettings, build_app, lambda s: s.media_port)

@@ -1,0 +1,200 @@
+"""The media handler with in-memory downloads and transcription: outcomes per kind."""
+
+from __future__ import annotations
+
+import base64
+import io
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+from PIL import Image
+from pypdf import PdfWriter
+
+from services.media.adapters.download import Downloaded
+from services.media.adapters.transcribe import Transcript
+from services.media.domain.credentials import GroqKeys
+from services.media.domain.documents import document_text
+from services.media.domain.images import to_data_url
+from services.media.domain.policy import MediaPolicies, MediaPolicy
+from services.media.domain.resolve import MediaFailure, TransientFailure
+from services.media.entrypoints.consumers import ResolveMedia
+from shared.consumer import RetryLater
+from shared.contracts.config_events import GroqConfigChanged, WhatsAppConfigChanged
+from shared.contracts.media import MediaKind, MediaOutcome, MediaRef, MediaResolved
+from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
+from shared.crypto import SecretBox
+from shared.views.twilio import TwilioDirectory
+from shared.views.whatsapp import WhatsAppDirectory
+from tests.support.seams import Published, received
+
+USER = uuid.uuid4()
+BOX = SecretBox(Fernet.generate_key().decode())
+
+
+def _picture(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 80).convert("RGB").save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+class Downloads:
+    def __init__(self, content: bytes, mime: str, fail: Exception | None = None) -> None:
+        self.content, self.mime, self.fail, self.tokens = content, mime, fail, list[str]()
+
+    async def whatsapp(self, media_id: str, token: str, cap: int) -> Downloaded:
+        self.tokens.append(token)
+        if self.fail is not None:
+            raise self.fail
+        return Downloaded(self.content, self.mime, None)
+
+    async def twilio(self, path: str, account_sid: str, auth_token: str, cap: int) -> Downloaded:
+        raise AssertionError("not a twilio message")
+
+
+class Speech:
+    def __init__(self) -> None:
+        self.calls: list[dict[str, object]] = []
+
+    async def transcribe(
+        self, *, api_key: str, content: bytes, filename: str, model: str, language: str | None
+    ) -> Transcript:
+        self.calls.append({"key": api_key, "filename": filename, "model": model, "lang": language})
+        return Transcript("bonjour", "fr", 2.0)
+
+
+def _handler(
+    downloads: Downloads, policy: MediaPolicy | None = None
+) -> tuple[ResolveMedia, Published, Speech]:
+    whatsapp, keys = WhatsAppDirectory(), GroqKeys()
+    whatsapp.apply(
+        WhatsAppConfigChanged(
+            user_id=USER,
+            phone_number_id="PN1",
+            display_phone_number="+33612345678",
+            is_active=True,
+            access_token_encrypted=BOX.encrypt("EAAtoken"),
+        )
+    )
+    keys.apply(
+        GroqConfigChanged(
+            user_id=USER, api_key_encrypted=BOX.encrypt("gsk_t"), model="m", temperature=0.1
+        )
+    )
+    published, speech = Published(), Speech()
+    policies = MediaPolicies()
+    if policy is not None:
+        policies.set(USER, policy)
+    handler = ResolveMedia(
+        whatsapp=whatsapp,
+        twilio=TwilioDirectory(),
+        groq_keys=keys,
+        box=BOX,
+        downloader=downloads,
+        speech=speech,
+        publish=published,
+        retry_budget_s=60,
+        policies=policies,
+    )
+    return handler, published, speech
+
+
+def _message(media: MediaRef) -> UserIdentified:
+    return UserIdentified(
+        message_id="wamid.1",
+        conversation_key="whatsapp:PN1:+33600000000",
+        channel=Channel.WHATSAPP,
+        source="whatsapp",
+        customer_phone="+33600000000",
+        phone_number_id="PN1",
+        text="",
+        received_at=datetime.now(UTC).isoformat(),
+        message_type=media.kind.value,
+        media=media,
+        user_id=USER,
+        identified_by=IdentifiedBy.WHATSAPP_CONFIG,
+    )
+
+
+async def test_voice_note_uses_the_tenants_token_key_and_policy() -> None:
+    downloads = Downloads(b"OggS", "audio/ogg")
+    policy = MediaPolicy(transcription_model="whisper-large-v3", language_hint="fr")
+    handler, published, speech = _handler(downloads, policy)
+    await handler(received(_message(MediaRef(kind=MediaKind.AUDIO, media_id="M", voice=True))))
+    [event] = published.of_type(MediaResolved)
+    assert (event.outcome, event.text, event.audio_seconds) == (
+        MediaOutcome.TRANSCRIBED,
+        "bonjour",
+        10.0,
+    )
+    assert downloads.tokens == ["EAAtoken"]
+    assert speech.calls == [
+        {"key": "gsk_t", "filename": "audio.ogg", "model": "whisper-large-v3", "lang": "fr"}
+    ]
+
+
+async def test_image_goes_to_the_vision_model_only_when_enabled() -> None:
+    image = MediaRef(kind=MediaKind.IMAGE, media_id="I", mime_type="image/png")
+    with_vision, published, _ = _handler(
+        Downloads(_picture((64, 64)), "image/png"), MediaPolicy(vision_model="llava")
+    )
+    await with_vision(received(_message(image)))
+    [event] = published.of_type(MediaResolved)
+    assert event.outcome is MediaOutcome.IMAGE and event.vision_model == "llava"
+    assert event.image_data_url and event.image_data_url.startswith("data:image/jpeg;base64,")
+    without, published, _ = _handler(Downloads(b"", "image/png"))
+    await without(received(_message(image)))
+    [event] = published.of_type(MediaResolved)
+    assert (
+        event.outcome is MediaOutcome.UNSUPPORTED
+        and event.fallback_text
+        and not event.image_data_url
+    )
+
+
+async def test_failures_are_final_and_transient_ones_retried() -> None:
+    audio = MediaRef(kind=MediaKind.AUDIO, media_id="M")
+    handler, published, _ = _handler(Downloads(b"", "audio/ogg", MediaFailure("too_large")))
+    await handler(received(_message(audio)))
+    [event] = published.of_type(MediaResolved)
+    assert (event.outcome, event.reason) == (MediaOutcome.FAILED, "too_large")
+    handler, published, _ = _handler(
+        Downloads(b"", "audio/ogg", TransientFailure("download_unavailable"))
+    )
+    with pytest.raises(RetryLater):
+        await handler(received(_message(audio)))
+    handler.retry_budget_s = 0
+    await handler(received(_message(audio)))
+    [event] = published.of_type(MediaResolved)
+    assert (event.outcome, event.reason) == (MediaOutcome.FAILED, "unavailable")
+
+
+async def test_messages_without_media_are_ignored() -> None:
+    handler, published, _ = _handler(Downloads(b"", "x"))
+    message = _message(MediaRef(kind=MediaKind.AUDIO, media_id="M")).model_copy(
+        update={"media": None}
+    )
+    await handler(received(message))
+    assert published.events == []
+
+
+def test_large_images_are_downscaled_to_fit_a_record() -> None:
+    url = to_data_url(_picture((3000, 3000)), max_base64=200_000)
+    assert len(url) - len("data:image/jpeg;base64,") <= 200_000
+    with Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))) as out:
+        assert out.format == "JPEG" and max(out.size) <= 1568
+    with pytest.raises(MediaFailure, match="unreadable_image"):
+        to_data_url(b"not an image")
+
+
+def test_documents_are_read_up_to_the_limit() -> None:
+    assert document_text(b"hello world", "text/plain; charset=utf-8", 5) == "hello"
+    writer = PdfWriter()
+    writer.add_blank_page(72, 72)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    with pytest.raises(MediaFailure, match="empty_document"):
+        document_text(buffer.getvalue(), "application/pdf", 100)
+    with pytest.raises(MediaFailure, match="unreadable_document"):
+        document_text(b"%PDF-broken", "application/pdf", 100)
