@@ -25,6 +25,7 @@ from groq import AsyncGroq
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from shared.groq_models import DEFAULT_CHAT_MODEL
 from shared.server import serve
 
 SCHEMA = [
@@ -63,9 +64,9 @@ async def create_schema(engine: AsyncEngine, tenants: Sequence[tuple[uuid.UUID, 
             await conn.execute(
                 text(
                     "insert into seed.user_groq_config (user_id, api_key, model, temperature)"
-                    " values (:u, :k, 'llama-3.3-70b-versatile', 0.3) on conflict do nothing"
+                    " values (:u, :k, :m, 0.3) on conflict do nothing"
                 ),
-                {"u": user_id, "k": key},
+                {"u": user_id, "k": key, "m": DEFAULT_CHAT_MODEL},
             )
 
 

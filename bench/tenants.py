@@ -10,7 +10,9 @@ from dataclasses import dataclass
 import httpx
 import jwt
 
-MODEL = "llama-3.3-70b-versatile"
+from shared.groq_models import DEFAULT_CHAT_MODEL
+
+MODEL = DEFAULT_CHAT_MODEL
 
 
 @dataclass(frozen=True)

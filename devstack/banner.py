@@ -5,6 +5,7 @@ from __future__ import annotations
 from devstack.devsecrets import FILE_NAME, DevSecrets
 from devstack.settings import DevSettings
 from devstack.tokens import DEV_ADMIN_ID, DEV_USER_ID, admin_token, user_token
+from shared.groq_models import DEFAULT_CHAT_MODEL
 
 
 def secrets_lines(settings: DevSettings, dev: DevSecrets) -> list[str]:
@@ -74,7 +75,7 @@ def ready_lines(
         f'    curl -sS {config}/v1/me/groq-config -H "Authorization: Bearer $USER_TOKEN"',
         f'    curl -sS -X PUT {config}/v1/me/groq-config -H "Authorization: Bearer $USER_TOKEN" \\',
         "         -H 'Content-Type: application/json' \\",
-        '         -d \'{"api_key": "gsk_...", "model": "llama-3.1-8b-instant", '
+        '         -d \'{"api_key": "gsk_...", "model": "' + DEFAULT_CHAT_MODEL + '", '
         '"temperature": 0.7}\'',
         f'    curl -sS {config}/v1/system/settings -H "Authorization: Bearer $ADMIN_TOKEN"',
         f'    curl -sS -X POST {gateway}/api-chatbot -H "Authorization: Bearer $GATEWAY_KEY" \\',

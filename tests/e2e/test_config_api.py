@@ -7,6 +7,7 @@ import uuid
 import httpx
 import pytest
 
+from shared.groq_models import DEFAULT_CHAT_MODEL
 from tests.support.stack import Stack, random_number
 from tests.support.tokens import user_token
 
@@ -24,7 +25,7 @@ async def test_groq_config_round_trip_never_returns_the_key(stack: Stack) -> Non
     body = response.json()
     assert key not in response.text
     assert body["api_key_hint"] == f"gsk_…{key[-4:]}"
-    assert body["model"] == "llama-3.3-70b-versatile"
+    assert body["model"] == DEFAULT_CHAT_MODEL
     assert set(body) == {"model", "temperature", "api_key_hint", "updated_at"}
 
     deleted = await stack.config_call("DELETE", "/v1/me/groq-config", stack.user(user))

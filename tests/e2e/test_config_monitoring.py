@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.groq_models import DEFAULT_CHAT_MODEL
 from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
 from tests.support.running import TRACE_UI_URL
 from tests.support.stack import Stack, random_number
@@ -70,7 +71,7 @@ async def test_timeline_lists_a_messages_events_in_order_with_services_and_trace
     assert timeline["trace_url"] == f"{TRACE_UI_URL}/trace/{reply['traceId']}"
     assert {e["trace_id"] for e in timeline["events"]} == {reply["traceId"]}
     assert timeline["events"][1]["user_id"] == str(user)
-    assert timeline["events"][2]["summary"]["model"] == "llama-3.3-70b-versatile"
+    assert timeline["events"][2]["summary"]["model"] == DEFAULT_CHAT_MODEL
     assert text not in str(timeline)  # identified messages keep no text
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 
+from shared.groq_models import DEFAULT_CHAT_MODEL
 from tests.support.processes import ServiceProcess
 from tests.support.tokens import admin_token, user_token
 
@@ -72,7 +73,7 @@ class Stack:
                     await asyncio.sleep(0.02)
 
     async def put_groq(
-        self, user_id: uuid.UUID, api_key: str, model: str = "llama-3.3-70b-versatile"
+        self, user_id: uuid.UUID, api_key: str, model: str = DEFAULT_CHAT_MODEL
     ) -> None:
         body = {"api_key": api_key, "model": model, "temperature": 0.3}
         response = await self.config_call("PUT", "/v1/me/groq-config", self.user(user_id), body)

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from shared.groq_models import DEFAULT_CHAT_MODEL
 from shared.phones import to_e164
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -66,7 +67,7 @@ Secret = Annotated[str, Field(min_length=1, max_length=4096)]
 
 class GroqConfigIn(_In):
     api_key: Secret
-    model: Model = "llama-3.3-70b-versatile"
+    model: Model = DEFAULT_CHAT_MODEL
     temperature: Temperature = 0.7
 
 
