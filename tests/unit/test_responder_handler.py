@@ -25,6 +25,8 @@ from shared.contracts.messages import (
     ConfigSource,
     FailureReason,
     IdentifiedBy,
+    MediaKind,
+    MediaRef,
     ResponseFailed,
     ResponseGenerated,
     UserIdentified,
@@ -288,3 +290,24 @@ async def test_an_answer_opens_the_key_for_everyone() -> None:
     await handler(received(_message()))  # the probe, answered
     await handler(received(_message()))
     assert len(published.of_type(ResponseGenerated)) == 2
+
+
+async def test_a_voice_note_without_text_is_stored_not_answered() -> None:
+    """The media service says what it holds (messages.media.v1); the model never gets ''."""
+    voice = _message().model_copy(
+        update={"text": "", "media": MediaRef(kind=MediaKind.AUDIO, media_id="m1", voice=True)}
+    )
+    store, groq, published = FakeStore(), FakeGroq(), Published()
+    await _handler(_view(), store, groq, published)(received(voice))
+    assert (store.admitted, groq.calls, published.events) == ([voice.message_id], [], [])
+
+
+async def test_a_captionless_item_in_the_history_is_left_out_of_the_prompt() -> None:
+    history = [Turn("user", ""), Turn("user", "and this one?")]
+    store, groq, published = FakeStore(history=history), FakeGroq(), Published()
+    await _handler(_view(), store, groq, published)(received(_message()))
+    assert groq.calls[0]["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "and this one?"},
+        {"role": "user", "content": "bonjour"},
+    ]

@@ -40,6 +40,7 @@ def build_prompt(system_prompt: str, history: Sequence[Turn], text: str) -> list
     prompt += [
         {"role": "assistant" if turn.sender == "bot" else "user", "content": turn.content}
         for turn in history
+        if turn.content.strip()  # a voice note or image without caption is stored as ''
     ]
     prompt.append({"role": "user", "content": text})
     return prompt

@@ -50,6 +50,9 @@ TOKENS = Counter(
     "Groq tokens by tenant ('fallback' for the system config) and kind",
     ["tenant", "kind"],
 )
+MEDIA_WITHOUT_TEXT = Counter(
+    "responder_media_without_text_total", "Voice notes, images… without a caption, not answered"
+)
 GROQ_LATENCY = Histogram(
     "responder_groq_seconds",
     "Groq call latency",
@@ -90,6 +93,12 @@ class AnswerMessages:
         admission = await self.store.admit(message)
         if admission.prior is not None:
             await self._announce(item, admission.prior, replayed=True)
+            return
+        if message.media is not None and not message.text.strip():
+            # Nothing to answer yet: the media service publishes what the item says
+            # (messages.media.v1); answering an empty text would make up a reply.
+            MEDIA_WITHOUT_TEXT.inc()
+            log.info("media without text not answered", message_id=message.message_id)
             return
         if resolved is None:
             await self._fail(item, NO_CONFIG)
