@@ -17,6 +17,8 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+T_contra = TypeVar("T_contra", contravariant=True)
 Key = bytes | None
 # How long the broker may hold a fetch when there is nothing to return. It answers as soon
 # as a record arrives, so this does not delay records; it only sets how often an idle
@@ -38,16 +40,21 @@ class RetryLater(Exception):
 
 
 @dataclass(frozen=True, eq=False)
-class Received(Generic[T]):
+class Received(Generic[T_co]):
     """One record as a handler sees it: the parsed event and the record's own span."""
 
-    event: T
+    event: T_co
     record: ConsumerRecord
     span: trace.Span
     # How many times this record has been handed to a handler in this process (1 = first).
     delivery: int
     # When this record was first handed out (monotonic); a handler bounds its retries by it.
     first_handled_at: float
+
+    def carrying(self, event: T) -> Received[T]:
+        """The same record and span with another view of its event (e.g. a transcript
+        answered as the message's text)."""
+        return Received(event, self.record, self.span, self.delivery, self.first_handled_at)
 
     @property
     def key(self) -> Key:
@@ -93,8 +100,8 @@ class BatchResult:
         self.verdicts[id(item)] = _Verdict("park", reason)
 
 
-class BatchHandler(Protocol[T]):
-    async def __call__(self, batch: Sequence[Received[T]], /) -> BatchResult | None: ...
+class BatchHandler(Protocol[T_contra]):
+    async def __call__(self, batch: Sequence[Received[T_contra]], /) -> BatchResult | None: ...
 
 
 RecordHandler = Callable[[Received[T]], Awaitable[None]]

@@ -16,13 +16,13 @@ from services.responder.domain.tenancy import tenant_group
 from services.responder.entrypoints.consumers import (
     AnswerMessages,
     AnswerSettings,
+    Inbound,
     parse_identified,
 )
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
-from shared.contracts.messages import UserIdentified
-from shared.contracts.topics import MESSAGES_IDENTIFIED
+from shared.contracts.topics import MESSAGES_IDENTIFIED, MESSAGES_MEDIA
 from shared.crypto import SecretBox
 from shared.db import Statements
 from shared.messaging import broker_publisher
@@ -41,7 +41,7 @@ SERVICE = "responder"
 @dataclass(frozen=True)
 class ResponderComponents:
     feed: ConfigFeed
-    consumer: KeyedBatchConsumer[UserIdentified]
+    consumer: KeyedBatchConsumer[Inbound]
 
 
 def answer_settings(settings: ResponderSettings) -> AnswerSettings:
@@ -80,7 +80,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[MESSAGES_IDENTIFIED.name],
+            topics=[MESSAGES_IDENTIFIED.name, MESSAGES_MEDIA.name],
             group_id=SERVICE,
             parse=parse_identified,
             # One record per call: a model call takes 0.3 to 30 s, and a batch would hold

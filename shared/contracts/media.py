@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.messages import Channel, MediaKind, MediaRef, MessageEvent
+from shared.contracts.messages import Channel, MediaKind, MediaRef, MessageEvent, UserIdentified
 
 __all__ = ["MediaKind", "MediaOutcome", "MediaRef", "MediaResolved"]
 
@@ -55,3 +55,8 @@ class MediaResolved(MessageEvent):
     )
     audio_seconds: float | None = Field(default=None, ge=0, description="For usage")
     size_bytes: int | None = Field(default=None, ge=0)
+    message: UserIdentified | None = Field(
+        default=None,
+        description="The inbound message the item came with, so the responder can answer "
+        "its transcript (or its polite text) without a read",
+    )

@@ -20,6 +20,7 @@ from services.responder.domain.retry import RetryPolicy
 from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
 from shared.consumer import Received, RetryLater
 from shared.contracts.config_events import GroqConfigChanged
+from shared.contracts.media import MediaOutcome, MediaResolved
 from shared.contracts.messages import (
     Channel,
     ConfigSource,
@@ -311,3 +312,43 @@ async def test_a_captionless_item_in_the_history_is_left_out_of_the_prompt() -> 
         {"role": "user", "content": "and this one?"},
         {"role": "user", "content": "bonjour"},
     ]
+
+
+def _resolved(outcome: MediaOutcome, text: str | None, fallback: str | None) -> MediaResolved:
+    voice = _message().model_copy(
+        update={"text": "", "media": MediaRef(kind=MediaKind.AUDIO, media_id="m1", voice=True)}
+    )
+    return MediaResolved(
+        message_id=voice.message_id,
+        conversation_key=voice.conversation_key,
+        user_id=TENANT,
+        channel=voice.channel,
+        kind=MediaKind.AUDIO,
+        outcome=outcome,
+        text=text,
+        fallback_text=fallback,
+        message=voice,
+    )
+
+
+async def test_a_transcript_is_answered_as_the_customers_text() -> None:
+    store, groq, published = FakeStore(), FakeGroq(), Published()
+    resolved = _resolved(MediaOutcome.TRANSCRIBED, "où est ma commande", None)
+    await _handler(_view(), store, groq, published)(received(resolved))
+    [out] = published.events
+    assert isinstance(out.event, ResponseGenerated)
+    assert out.event.message_id == resolved.message_id
+    assert out.event.response == "reply to où est ma commande"
+
+
+async def test_an_item_that_cannot_be_read_gets_the_polite_text_without_a_model_call() -> None:
+    store, groq, published = FakeStore(), FakeGroq(), Published()
+    resolved = _resolved(MediaOutcome.FAILED, None, "Je ne peux pas lire ce fichier.")
+    await _handler(_view(), store, groq, published)(received(resolved))
+    [out] = published.events
+    assert isinstance(out.event, ResponseGenerated)
+    assert (out.event.response, out.event.config_source, groq.calls) == (
+        "Je ne peux pas lire ce fichier.",
+        ConfigSource.NONE,
+        [],
+    )

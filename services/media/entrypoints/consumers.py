@@ -215,5 +215,6 @@ def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> 
         reason=resolution.reason,
         audio_seconds=resolution.audio_seconds,
         size_bytes=resolution.size_bytes,
+        message=message,
         occurred_at=datetime.now(UTC),
     )

@@ -32,12 +32,14 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
 from shared.consumer import Received, RetryLater
+from shared.contracts.media import MediaResolved
 from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
-from shared.contracts.topics import MESSAGE_OUTCOMES
+from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_MEDIA
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
@@ -60,7 +62,12 @@ GROQ_LATENCY = Histogram(
 )
 
 
-def parse_identified(record: ConsumerRecord) -> UserIdentified:
+Inbound = UserIdentified | MediaResolved
+
+
+def parse_identified(record: ConsumerRecord) -> Inbound:
+    if record.topic == MESSAGES_MEDIA.name:
+        return MediaResolved.model_validate_json(record.value)
     return UserIdentified.model_validate_json(record.value)
 
 
@@ -81,7 +88,33 @@ class AnswerMessages:
     settings: AnswerSettings
     gate: RateGate = field(default_factory=RateGate)
 
-    async def __call__(self, item: Received[UserIdentified]) -> None:
+    async def __call__(self, item: Received[Inbound]) -> None:
+        if isinstance(item.event, MediaResolved):
+            await self._media(item, item.event)
+        else:
+            await self._answer(item.carrying(item.event))
+
+    async def _media(self, item: Received[Inbound], resolved: MediaResolved) -> None:
+        """A voice note's transcript is answered as the customer's text; an item the bot
+        cannot read gets the tenant's polite text, without a model call."""
+        spoken = spoken_message(resolved)
+        if spoken is not None:
+            await self._answer(item.carrying(spoken))
+            return
+        text, message = polite_text(resolved), resolved.message
+        if text is None or message is None:
+            return
+        answering = item.carrying(message)
+        admission = await self.store.admit(message)
+        if admission.prior is not None:
+            await self._announce(answering, admission.prior, replayed=True)
+            return
+        polite = BotReply(text, ConfigSource.NONE.value, "", None, None, resolved.occurred_at)
+        await self._announce(
+            answering, await self.store.save_reply(message, polite), replayed=False
+        )
+
+    async def _answer(self, item: Received[UserIdentified]) -> None:
         message = item.event
         item.span.set_attribute("app.message_id", message.message_id)
         if message.user_id:
