@@ -17,7 +17,7 @@ from services.responder.entrypoints.consumers import (
     AnswerMessages,
     AnswerSettings,
     Inbound,
-    parse_identified,
+    parse_inbound,
 )
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
@@ -82,7 +82,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=[MESSAGES_IDENTIFIED.name, MESSAGES_MEDIA.name],
             group_id=SERVICE,
-            parse=parse_identified,
+            parse=parse_inbound,
             # One record per call: a model call takes 0.3 to 30 s, and a batch would hold
             # every conversation in it until its slowest call returned.
             handler=per_record(handler),

@@ -1,4 +1,5 @@
-"""UserIdentified in, ResponseGenerated or ResponseFailed out, one record at a time.
+"""UserIdentified (and MediaResolved) in, ResponseGenerated or ResponseFailed out, one
+record at a time.
 
 Records run concurrently (a model call takes 0.3 to 30 s) and each conversation is free
 for its next message as soon as its own reply is out; the statements and publishes of
@@ -65,7 +66,8 @@ GROQ_LATENCY = Histogram(
 Inbound = UserIdentified | MediaResolved
 
 
-def parse_identified(record: ConsumerRecord) -> Inbound:
+def parse_inbound(record: ConsumerRecord) -> Inbound:
+    """messages.identified.v1 holds UserIdentified; messages.media.v1 MediaResolved."""
     if record.topic == MESSAGES_MEDIA.name:
         return MediaResolved.model_validate_json(record.value)
     return UserIdentified.model_validate_json(record.value)
