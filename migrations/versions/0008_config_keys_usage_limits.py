@@ -1,0 +1,24 @@
+"""config: Groq key pool, usage read model and limits (issue 16)
+
+Revision ID: 0008
+Revises: 0007
+Create Date: 2026-12-03 21:00:00
+
+Reserved so that work on several issues can add its migration in parallel without forking
+the chain; empty until that work lands.
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0008"
+down_revision: str | None = "0007"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
