@@ -21,10 +21,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.config_feed import ConfigFeed
 from shared.contracts.config_events import ConfigEvent
+from shared.contracts.conversations import ConversationOwnerChanged
 from shared.db import make_engine
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import ReadinessCheck, add_http_metrics, ops_router
+from shared.owner_feed import OwnerFeed
 from shared.server import serve
 from shared.settings import BaseServiceSettings, load_settings
 from shared.telemetry import configure_tracing, instrument_fastapi, shutdown_tracing
@@ -141,6 +143,17 @@ async def open_config_feed(
     stack: AsyncExitStack, settings: BaseServiceSettings, apply: Callable[[ConfigEvent], None]
 ) -> ConfigFeed:
     feed = ConfigFeed(settings.kafka_bootstrap_servers, apply)
+    await feed.start()
+    stack.push_async_callback(feed.stop)
+    return feed
+
+
+async def open_owner_feed(
+    stack: AsyncExitStack,
+    settings: BaseServiceSettings,
+    apply: Callable[[ConversationOwnerChanged], None],
+) -> OwnerFeed:
+    feed = OwnerFeed(settings.kafka_bootstrap_servers, apply)
     await feed.start()
     stack.push_async_callback(feed.stop)
     return feed
