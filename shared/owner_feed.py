@@ -20,6 +20,7 @@ from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.conversations import ConversationOwnerChanged
 from shared.contracts.topics import CONVERSATION_OWNERS
 from shared.logging import get_logger
+from shared.messaging import partitions_of
 
 log = get_logger(__name__)
 
@@ -29,6 +30,7 @@ class OwnerFeed:
         self, bootstrap_servers: str, apply: Callable[[ConversationOwnerChanged], None]
     ) -> None:
         self._apply = apply
+        self._bootstrap_servers = bootstrap_servers
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=bootstrap_servers,
             group_id=None,
@@ -41,8 +43,7 @@ class OwnerFeed:
 
     async def start(self, timeout_s: float = 60.0) -> None:
         await self._consumer.start()
-        await self._consumer.topics()  # loads the cluster metadata (partitions below)
-        numbers = self._consumer.partitions_for_topic(CONVERSATION_OWNERS.name)
+        numbers = await partitions_of(self._bootstrap_servers, CONVERSATION_OWNERS.name)
         if not numbers:
             raise RuntimeError(f"topic {CONVERSATION_OWNERS.name} does not exist (run bootstrap)")
         partitions = [TopicPartition(CONVERSATION_OWNERS.name, p) for p in sorted(numbers)]
