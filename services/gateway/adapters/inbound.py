@@ -1,14 +1,15 @@
-"""Accepting inbound messages exactly once: row + event in one transaction (outbox)."""
+"""Accepting inbound messages exactly once: row + event in one outbox unit (one transaction,
+published after commit before the caller answers)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
@@ -16,8 +17,7 @@ from shared.batching import GroupCommitter
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
-from shared.db import Statements
-from shared.outbox import Outbox, OutboxEntry, StagedEvent, trace_carrier
+from shared.outbox import Outbox, OutboxUnit, trace_carrier
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
 
@@ -32,7 +32,7 @@ class ProviderDelivery:
 
 @dataclass(frozen=True)
 class ProviderAcceptance:
-    staged: list[StagedEvent]
+    published: int  # events staged, committed and handed to the publisher
     duplicates: int
 
 
@@ -42,18 +42,27 @@ class Acceptance:
     attempt: int
     fingerprint: str
     outcome: MessageOutcome | None
-    staged: list[StagedEvent]
+
+
+class Inbound(Protocol):
+    """What the routes need of the inbound store (a fake in the unit tests)."""
+
+    async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance: ...
+
+    async def accept_provider_delivery(
+        self,
+        answered: list[MessageReceived],
+        recorded: list[tuple[str, Channel, str]],
+        receipts: list[DeliveryStatusReported],
+    ) -> ProviderAcceptance: ...
 
 
 class InboundStore:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        outbox: Outbox,
-        statements: Statements,
-    ) -> None:
-        self._sessions = sessions
-        self._statements = statements  # single statements: autocommit
+    """Both write paths go through `Outbox.unit`: when a method returns, its events are
+    committed and published (or, with the broker away past the unit's bound, left to the
+    relay), so a provider's next delivery cannot overtake them."""
+
+    def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
         self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
             GroupCommitter(self._accept_provider_batch)
@@ -65,7 +74,8 @@ class InboundStore:
         A duplicate whose earlier outcome was a retryable failure is staged again with the
         next attempt number; any other duplicate is not published again.
         """
-        async with self._sessions() as session, session.begin():
+        async with self._outbox.unit() as unit:
+            session = unit.session
             inserted = (
                 await session.execute(
                     insert(inbound)
@@ -79,8 +89,8 @@ class InboundStore:
                 )
             ).first()
             if inserted is not None:
-                staged = await self._stage(session, event)
-                return Acceptance(True, 1, fingerprint, None, [staged])
+                _stage_received(unit, event)
+                return Acceptance(True, 1, fingerprint, None)
             row = (
                 (
                     await session.execute(
@@ -100,15 +110,15 @@ class InboundStore:
                 and row["outcome_attempt"] == row["attempt"]
             )
             if not retry:
-                return Acceptance(False, row["attempt"], row["fingerprint"], outcome, [])
+                return Acceptance(False, row["attempt"], row["fingerprint"], outcome)
             attempt = row["attempt"] + 1
             await session.execute(
                 update(inbound)
                 .where(inbound.c.message_id == event.message_id)
                 .values(attempt=attempt, updated_at=func.now())
             )
-            staged = await self._stage(session, event.model_copy(update={"attempt": attempt}))
-            return Acceptance(False, attempt, fingerprint, None, [staged])
+            _stage_received(unit, event.model_copy(update={"attempt": attempt}))
+            return Acceptance(False, attempt, fingerprint, None)
 
     async def accept_provider_delivery(
         self,
@@ -161,7 +171,8 @@ class InboundStore:
             for delivery in batch
             for receipt in delivery.receipts
         ]
-        async with self._sessions() as session, session.begin():
+        async with self._outbox.unit() as unit:
+            session = unit.session
             new_messages: set[str] = set()
             if messages:
                 new_messages = set(
@@ -188,22 +199,14 @@ class InboundStore:
                     )
                 }
             # A message (or receipt) seen twice in one batch is new for its first delivery only.
-            entries: list[OutboxEntry] = []
-            owners: list[int] = []
+            published = [0] * len(batch)
             duplicates = [0] * len(batch)
             for index, delivery in enumerate(batch):
                 for event in delivery.answered:
                     if event.message_id in new_messages:
                         new_messages.discard(event.message_id)
-                        entries.append(
-                            OutboxEntry(
-                                MESSAGES_RECEIVED.name,
-                                event.conversation_key,
-                                event,
-                                delivery.carrier,
-                            )
-                        )
-                        owners.append(index)
+                        _stage_received(unit, event, delivery.carrier)
+                        published[index] += 1
                     else:
                         duplicates[index] += 1
                 for message_id, _, _ in delivery.recorded:
@@ -215,25 +218,20 @@ class InboundStore:
                     key = (receipt.provider_message_id, receipt.status)
                     if key in new_receipts:
                         new_receipts.discard(key)
-                        entries.append(
-                            OutboxEntry(
-                                MESSAGE_DELIVERIES.name,
-                                receipt.provider_message_id,
-                                receipt,
-                                delivery.carrier,
-                            )
+                        unit.stage(
+                            MESSAGE_DELIVERIES.name,
+                            receipt.provider_message_id,
+                            receipt,
+                            carrier=delivery.carrier,
                         )
-                        owners.append(index)
-            staged = await self._outbox.add_many(session, entries)
-        per_delivery: list[list[StagedEvent]] = [[] for _ in batch]
-        for owner, staged_event in zip(owners, staged, strict=True):
-            per_delivery[owner].append(staged_event)
+                        published[index] += 1
         return [
-            ProviderAcceptance(staged=events, duplicates=count)
-            for events, count in zip(per_delivery, duplicates, strict=True)
+            ProviderAcceptance(published=count, duplicates=dupes)
+            for count, dupes in zip(published, duplicates, strict=True)
         ]
 
-    async def _stage(self, session: AsyncSession, event: MessageReceived) -> StagedEvent:
-        return await self._outbox.add(
-            session, MESSAGES_RECEIVED.name, event.conversation_key, event
-        )
+
+def _stage_received(
+    unit: OutboxUnit, event: MessageReceived, carrier: dict[str, str] | None = None
+) -> None:
+    unit.stage(MESSAGES_RECEIVED.name, event.conversation_key, event, carrier=carrier)
