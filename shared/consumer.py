@@ -118,7 +118,6 @@ class KeyedBatchConsumer(Generic[T]):
             group=group_id,
             options=self._options,
             dlq=self._dlq,
-            finish=self._finish,
             wake=self._wake,
         )
         self._batches: set[asyncio.Task[None]] = set()
@@ -219,7 +218,8 @@ class KeyedBatchConsumer(Generic[T]):
             by_id[id(item)] = entry
         try:
             for entry in poisoned:
-                await self._verdicts.park(entry, entry.poison or "unparseable", "unparseable")
+                if await self._verdicts.park(entry, entry.poison or "unparseable", "unparseable"):
+                    self._finish(entry)
             if items:
                 await self._handle(items, by_id)
         finally:
@@ -261,7 +261,8 @@ class KeyedBatchConsumer(Generic[T]):
                     item.span.end()
                     continue
                 verdict = _Verdict("fail", type(error).__name__, None, error)
-            await self._verdicts.settle(entry, item, verdict)
+            if await self._verdicts.settle(entry, item, verdict):
+                self._finish(entry)
 
     def _record_span(self, record: ConsumerRecord) -> trace.Span:
         carrier = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}

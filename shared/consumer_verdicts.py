@@ -38,46 +38,44 @@ class Verdicts:
         group: str,
         options: ConsumerOptions,
         dlq: AIOKafkaProducer,
-        finish: Callable[[Entry], None],
         wake: Callable[[Entry], None],
     ) -> None:
-        """`finish` is told a record is done; `wake` that its retry is due."""
+        """`wake` is told when a record's retry is due."""
         self._group = group
         self._options = options
         self._dlq = dlq
-        self._finish = finish
         self._wake = wake
 
-    async def settle(self, entry: Entry, item: Received[Any], verdict: _Verdict | None) -> None:
-        """Act on the handler's verdict (None: done), and end the record's span."""
+    async def settle(self, entry: Entry, item: Received[Any], verdict: _Verdict | None) -> bool:
+        """Act on the handler's verdict (None: done), and end the record's span. True when
+        the record is finished (handled or parked), False when it waits for a retry."""
         topic = entry.record.topic
         span = item.span
         try:
             if verdict is None:
                 PROCESSED.labels(self._group, topic, "ok").inc()
-                self._finish(entry)
-            elif verdict.kind == "park":
+                return True
+            if verdict.kind == "park":
                 span.set_status(Status(StatusCode.ERROR, verdict.reason[:100]))
-                await self.park(entry, verdict.reason, "unprocessable")
-            elif verdict.kind == "retry":
+                return await self.park(entry, verdict.reason, "unprocessable")
+            if verdict.kind == "retry":
                 PROCESSED.labels(self._group, topic, "deferred").inc()
                 span.add_event("retry later", {"reason": verdict.reason[:200]})
                 delay = verdict.after_s
                 self.retry_in(entry, self._backoff(entry.deliveries) if delay is None else delay)
-            else:
-                await self._failed(entry, item, verdict)
+                return False
+            return await self._failed(entry, item, verdict)
         finally:
             span.end()
 
-    async def _failed(self, entry: Entry, item: Received[Any], verdict: _Verdict) -> None:
+    async def _failed(self, entry: Entry, item: Received[Any], verdict: _Verdict) -> bool:
         entry.failures += 1
         if verdict.error is not None:
             item.span.record_exception(verdict.error)
         failure = first_line(verdict.error) if verdict.error else verdict.reason
         if entry.failures >= self._options.max_attempts:
             item.span.set_status(Status(StatusCode.ERROR, verdict.reason))
-            await self.park(entry, f"failed {entry.failures} times: {failure}", "failing")
-            return
+            return await self.park(entry, f"failed {entry.failures} times: {failure}", "failing")
         PROCESSED.labels(self._group, entry.record.topic, "retried").inc()
         log.warning(
             "record failed, retrying",
@@ -88,6 +86,7 @@ class Verdicts:
             error=failure,
         )
         self.retry_in(entry, self._backoff(entry.failures))
+        return False
 
     def retry_in(self, entry: Entry, delay: float) -> None:
         def wake() -> None:
@@ -102,7 +101,8 @@ class Verdicts:
         delay: float = min(options.first_backoff_s * 2 ** (failures - 1), options.max_backoff_s)
         return delay
 
-    async def park(self, entry: Entry, reason: str, why: str) -> None:
+    async def park(self, entry: Entry, reason: str, why: str) -> bool:
+        """Parked: True. The broker away: False, and the park is tried again later."""
         record = entry.record
         headers = [
             *(record.headers or ()),
@@ -118,7 +118,7 @@ class Verdicts:
         except Exception as exc:  # the broker is away: keep the record and try again
             log.warning("dead-letter publish failed", group=self._group, error=first_line(exc))
             self.retry_in(entry, self._options.max_backoff_s)
-            return
+            return False
         DEAD_LETTERS.labels(self._group, record.topic, why).inc()
         PROCESSED.labels(self._group, record.topic, "dead_lettered").inc()
         log.error(
@@ -129,4 +129,4 @@ class Verdicts:
             offset=record.offset,
             reason=reason[:300],
         )
-        self._finish(entry)
+        return True

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
@@ -75,9 +76,8 @@ class InboundStore:
         next attempt number; any other duplicate is not published again.
         """
         async with self._outbox.unit() as unit:
-            session = unit.session
             inserted = (
-                await session.execute(
+                await unit.session.execute(
                     insert(inbound)
                     .values(
                         message_id=event.message_id,
@@ -91,34 +91,7 @@ class InboundStore:
             if inserted is not None:
                 _stage_received(unit, event)
                 return Acceptance(True, 1, fingerprint, None)
-            row = (
-                (
-                    await session.execute(
-                        select(inbound)
-                        .where(inbound.c.message_id == event.message_id)
-                        .with_for_update()
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            outcome = outcome_adapter.validate_python(row["outcome"]) if row["outcome"] else None
-            retry = (
-                outcome is not None
-                and row["fingerprint"] == fingerprint
-                and getattr(outcome, "retryable", False)
-                and row["outcome_attempt"] == row["attempt"]
-            )
-            if not retry:
-                return Acceptance(False, row["attempt"], row["fingerprint"], outcome)
-            attempt = row["attempt"] + 1
-            await session.execute(
-                update(inbound)
-                .where(inbound.c.message_id == event.message_id)
-                .values(attempt=attempt, updated_at=func.now())
-            )
-            _stage_received(unit, event.model_copy(update={"attempt": attempt}))
-            return Acceptance(False, attempt, fingerprint, None)
+            return await _accept_again(unit, event, fingerprint)
 
     async def accept_provider_delivery(
         self,
@@ -138,97 +111,140 @@ class InboundStore:
     async def _accept_provider_batch(
         self, batch: Sequence[ProviderDelivery]
     ) -> list[ProviderAcceptance]:
-        messages = [
-            {
-                "message_id": event.message_id,
-                "channel": event.channel.value,
-                "kind": event.message_type,
-                "answered": True,
-                "fingerprint": "provider",
-            }
-            for delivery in batch
-            for event in delivery.answered
-        ] + [
-            {
-                "message_id": message_id,
-                "channel": channel.value,
-                "kind": kind,
-                "answered": False,
-                "fingerprint": "provider",
-            }
-            for delivery in batch
-            for message_id, channel, kind in delivery.recorded
-        ]
-        receipts = [
-            {
-                "provider_message_id": receipt.provider_message_id,
-                "status": receipt.status,
-                "channel": receipt.channel.value,
-                "recipient": receipt.recipient,
-                "provider_timestamp": receipt.timestamp,
-                "errors": receipt.errors,
-            }
-            for delivery in batch
-            for receipt in delivery.receipts
-        ]
         async with self._outbox.unit() as unit:
-            session = unit.session
-            new_messages: set[str] = set()
-            if messages:
-                new_messages = set(
-                    (
-                        await session.execute(
-                            insert(inbound)
-                            .values(messages)
-                            .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
-                            .returning(inbound.c.message_id)
-                        )
-                    ).scalars()
+            new_messages, new_receipts = await _insert_new(unit.session, batch)
+            return _stage_new(unit, batch, new_messages, new_receipts)
+
+
+async def _accept_again(unit: OutboxUnit, event: MessageReceived, fingerprint: str) -> Acceptance:
+    """A message id seen before: stage it again only after a retryable failure of its
+    latest attempt, with the same fingerprint."""
+    session = unit.session
+    row = (
+        (
+            await session.execute(
+                select(inbound).where(inbound.c.message_id == event.message_id).with_for_update()
+            )
+        )
+        .mappings()
+        .one()
+    )
+    outcome = outcome_adapter.validate_python(row["outcome"]) if row["outcome"] else None
+    retry = (
+        outcome is not None
+        and row["fingerprint"] == fingerprint
+        and getattr(outcome, "retryable", False)
+        and row["outcome_attempt"] == row["attempt"]
+    )
+    if not retry:
+        return Acceptance(False, row["attempt"], row["fingerprint"], outcome)
+    attempt = row["attempt"] + 1
+    await session.execute(
+        update(inbound)
+        .where(inbound.c.message_id == event.message_id)
+        .values(attempt=attempt, updated_at=func.now())
+    )
+    _stage_received(unit, event.model_copy(update={"attempt": attempt}))
+    return Acceptance(False, attempt, fingerprint, None)
+
+
+async def _insert_new(
+    session: AsyncSession, batch: Sequence[ProviderDelivery]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """Insert the batch's messages and receipts, each once; return which were new."""
+    messages = [
+        _message_row(event.message_id, event.channel, event.message_type, answered=True)
+        for delivery in batch
+        for event in delivery.answered
+    ] + [
+        _message_row(message_id, channel, kind, answered=False)
+        for delivery in batch
+        for message_id, channel, kind in delivery.recorded
+    ]
+    receipts = [
+        {
+            "provider_message_id": receipt.provider_message_id,
+            "status": receipt.status,
+            "channel": receipt.channel.value,
+            "recipient": receipt.recipient,
+            "provider_timestamp": receipt.timestamp,
+            "errors": receipt.errors,
+        }
+        for delivery in batch
+        for receipt in delivery.receipts
+    ]
+    new_messages: set[str] = set()
+    if messages:
+        new_messages = set(
+            (
+                await session.execute(
+                    insert(inbound)
+                    .values(messages)
+                    .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
+                    .returning(inbound.c.message_id)
                 )
-            new_receipts: set[tuple[str, str]] = set()
-            if receipts:
-                new_receipts = {
-                    (row.provider_message_id, row.status)
-                    for row in await session.execute(
-                        insert(delivery_receipts)
-                        .values(receipts)
-                        .on_conflict_do_nothing()
-                        .returning(
-                            delivery_receipts.c.provider_message_id, delivery_receipts.c.status
-                        )
-                    )
-                }
-            # A message (or receipt) seen twice in one batch is new for its first delivery only.
-            published = [0] * len(batch)
-            duplicates = [0] * len(batch)
-            for index, delivery in enumerate(batch):
-                for event in delivery.answered:
-                    if event.message_id in new_messages:
-                        new_messages.discard(event.message_id)
-                        _stage_received(unit, event, delivery.carrier)
-                        published[index] += 1
-                    else:
-                        duplicates[index] += 1
-                for message_id, _, _ in delivery.recorded:
-                    if message_id in new_messages:
-                        new_messages.discard(message_id)
-                    else:
-                        duplicates[index] += 1
-                for receipt in delivery.receipts:
-                    key = (receipt.provider_message_id, receipt.status)
-                    if key in new_receipts:
-                        new_receipts.discard(key)
-                        unit.stage(
-                            MESSAGE_DELIVERIES.name,
-                            receipt.provider_message_id,
-                            receipt,
-                            carrier=delivery.carrier,
-                        )
-                        published[index] += 1
-        return [
-            ProviderAcceptance(published=count, duplicates=dupes)
-            for count, dupes in zip(published, duplicates, strict=True)
-        ]
+            ).scalars()
+        )
+    new_receipts: set[tuple[str, str]] = set()
+    if receipts:
+        new_receipts = {
+            (row.provider_message_id, row.status)
+            for row in await session.execute(
+                insert(delivery_receipts)
+                .values(receipts)
+                .on_conflict_do_nothing()
+                .returning(delivery_receipts.c.provider_message_id, delivery_receipts.c.status)
+            )
+        }
+    return new_messages, new_receipts
+
+
+def _message_row(message_id: str, channel: Channel, kind: str, *, answered: bool) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "channel": channel.value,
+        "kind": kind,
+        "answered": answered,
+        "fingerprint": "provider",
+    }
+
+
+def _stage_new(
+    unit: OutboxUnit,
+    batch: Sequence[ProviderDelivery],
+    new_messages: set[str],
+    new_receipts: set[tuple[str, str]],
+) -> list[ProviderAcceptance]:
+    """Stage what is new under its own request's trace context. A message (or receipt)
+    seen twice in one batch is new for its first delivery only."""
+    acceptances = []
+    for delivery in batch:
+        published = duplicates = 0
+        for event in delivery.answered:
+            if event.message_id in new_messages:
+                new_messages.discard(event.message_id)
+                _stage_received(unit, event, delivery.carrier)
+                published += 1
+            else:
+                duplicates += 1
+        for message_id, _, _ in delivery.recorded:
+            if message_id in new_messages:
+                new_messages.discard(message_id)
+            else:
+                duplicates += 1
+        for receipt in delivery.receipts:
+            key = (receipt.provider_message_id, receipt.status)
+            if key in new_receipts:
+                new_receipts.discard(key)
+                unit.stage(
+                    MESSAGE_DELIVERIES.name,
+                    receipt.provider_message_id,
+                    receipt,
+                    carrier=delivery.carrier,
+                )
+                published += 1
+        acceptances.append(ProviderAcceptance(published, duplicates))
+    return acceptances
 
 
 def _stage_received(

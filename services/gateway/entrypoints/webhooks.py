@@ -36,7 +36,7 @@ from shared.jsonlimits import JSONRefused, loads_limited, may_need_scrub, scrub
 from shared.logging import get_logger
 from shared.phones import normalize_phone
 from shared.telemetry import current_trace_id
-from shared.views.twilio import TwilioDirectory
+from shared.views.twilio import TwilioAccount
 from shared.views.whatsapp import WhatsAppDirectory
 
 log = get_logger(__name__)
@@ -232,53 +232,17 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
         params = dict(parse_qsl(raw.decode(), keep_blank_values=True))
     except UnicodeDecodeError:
         return _problem("twilio", 400, "body is not form-encoded")
-    directory: TwilioDirectory = state.twilio
-    account = directory.by_number(params.get("To", ""))
-    signature = request.headers.get("x-twilio-signature", "")
-    if account is None or not signature:
-        return _problem("twilio", 403, "invalid signature")
-    auth_token = state.secret_box.try_decrypt(account.auth_token_encrypted)
-    if auth_token is None:
-        return _problem("twilio", 403, "invalid signature")
-    try:
-        valid = RequestValidator(auth_token).validate(
-            _signed_url(request, settings), params, signature
-        )
-    except ValueError:  # a Host or X-Forwarded-Host that is no URL authority ("h:x", "[")
-        valid = False
-    if not valid:
-        log.warning("twilio webhook with a wrong signature refused")
+    account = state.twilio.by_number(params.get("To", ""))
+    if account is None or not _twilio_signed(request, settings, params, account, state.secret_box):
         return _problem("twilio", 403, "invalid signature")
     # parse_qsl already turned undecodable %-escapes into U+FFFD; NUL is replaced the same way.
     params = {key: scrub(value) for key, value in params.items()}
-    sid, sender, text = params.get("MessageSid"), params.get("From", ""), params.get("Body", "")
+    sid, sender = params.get("MessageSid"), params.get("From", "")
     if not sid or not sender:
         return _problem("twilio", 400, "MessageSid and From are required")
     if len(sid) > ID_MAX or len(sender.removeprefix("whatsapp:")) > NUMBER_MAX:
         return _problem("twilio", 400, "MessageSid or From is too long")
-    channel_prefix = "whatsapp" if sender.startswith("whatsapp:") else "sms"
-    customer = normalize_phone(sender.removeprefix("whatsapp:"))
-    answered, recorded = [], []
-    media = twilio_media(params)
-    if text.strip() or media is not None:
-        answered.append(
-            MessageReceived(
-                message_id=sid,
-                conversation_key=conversation_key(Channel.TWILIO, account.phone_number, customer),
-                channel=Channel.TWILIO,
-                source=channel_prefix,
-                customer_phone=customer,
-                business_phone=account.phone_number,
-                text=text.strip(),
-                received_at=datetime.now(UTC).isoformat(),
-                message_type=media.kind.value if media is not None else "text",
-                media=media,
-            )
-        )
-    else:
-        recorded.append(
-            (sid, Channel.TWILIO, "media" if params.get("NumMedia", "0") != "0" else "empty")
-        )
+    answered, recorded = _twilio_events(sid, sender, params, account)
     try:
         await state.inbound.accept_provider_delivery(answered, recorded, [])
     except Exception as exc:
@@ -286,3 +250,51 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
         return _problem("twilio", 500, "temporarily unavailable")
     WEBHOOKS.labels("twilio", "200").inc()
     return _traced(Response(EMPTY_TWIML, media_type="application/xml"))
+
+
+def _twilio_signed(
+    request: Request,
+    settings: GatewaySettings,
+    params: dict[str, str],
+    account: TwilioAccount,
+    box: SecretBox,
+) -> bool:
+    """Signed by the number's owner with its auth token, over the URL Twilio called."""
+    signature = request.headers.get("x-twilio-signature", "")
+    auth_token = box.try_decrypt(account.auth_token_encrypted) if signature else None
+    if auth_token is None:
+        return False
+    try:
+        valid: bool = RequestValidator(auth_token).validate(
+            _signed_url(request, settings), params, signature
+        )
+    except ValueError:  # a Host or X-Forwarded-Host that is no URL authority ("h:x", "[")
+        valid = False
+    if not valid:
+        log.warning("twilio webhook with a wrong signature refused")
+    return valid
+
+
+def _twilio_events(
+    sid: str, sender: str, params: dict[str, str], account: TwilioAccount
+) -> tuple[list[MessageReceived], list[tuple[str, Channel, str]]]:
+    """The message to answer (text or media), else the one only recorded."""
+    text = params.get("Body", "").strip()
+    media = twilio_media(params)
+    if not text and media is None:
+        kind = "media" if params.get("NumMedia", "0") != "0" else "empty"
+        return [], [(sid, Channel.TWILIO, kind)]
+    customer = normalize_phone(sender.removeprefix("whatsapp:"))
+    event = MessageReceived(
+        message_id=sid,
+        conversation_key=conversation_key(Channel.TWILIO, account.phone_number, customer),
+        channel=Channel.TWILIO,
+        source="whatsapp" if sender.startswith("whatsapp:") else "sms",
+        customer_phone=customer,
+        business_phone=account.phone_number,
+        text=text,
+        received_at=datetime.now(UTC).isoformat(),
+        message_type=media.kind.value if media is not None else "text",
+        media=media,
+    )
+    return [event], []
