@@ -15,7 +15,6 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 from devstack.errors import StartupError
 from devstack.kafka_jars import KAFKA_VERSION, ensure_kafka_jars, kafka_libs_dir
@@ -23,7 +22,7 @@ from devstack.kafka_probe import answers_metadata
 from devstack.paths import default_cache_dir, kafka_infra_dir
 from devstack.ports import LOOPBACK, accepts_connections, free_port
 from devstack.prereq import require_java
-from devstack.procs import death_signal_preexec, reap_leftovers, stop_popen, tail
+from devstack.procs import ServerProcess, death_signal_preexec, reap_leftovers, stop_popen, tail
 
 __all__ = ["KAFKA_VERSION", "KafkaServer", "ensure_kafka_jars", "kafka_libs_dir"]
 
@@ -51,7 +50,7 @@ def _new_cluster_id() -> str:
             return cluster_id
 
 
-class KafkaServer:
+class KafkaServer(ServerProcess):
     """Apache Kafka in KRaft mode, one node, listening on 127.0.0.1.
 
     ``data_dir`` keeps everything: ``server.properties``, the log segments and metadata
@@ -203,18 +202,6 @@ class KafkaServer:
             signal.SIGTERM,
             timeout=15,
         )
-
-    def __enter__(self) -> KafkaServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ internals
     def _properties(self) -> dict[str, str]:

@@ -14,7 +14,6 @@ import tempfile
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 
 from devstack.errors import StartupError
 from devstack.os_user import (
@@ -26,7 +25,7 @@ from devstack.os_user import (
 )
 from devstack.pg_binaries import PgBinaries, find_pg_binaries
 from devstack.ports import LOOPBACK
-from devstack.procs import death_signal_preexec, reap_leftovers, stop_popen, tail
+from devstack.procs import ServerProcess, death_signal_preexec, reap_leftovers, stop_popen, tail
 
 log = logging.getLogger("devstack.postgres")
 
@@ -34,7 +33,7 @@ SUPERUSER = "postgres"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 
-class PostgresServer:
+class PostgresServer(ServerProcess):
     """PostgreSQL on 127.0.0.1:``port`` with a database ``app`` owned by role ``app``.
 
     Layout of ``data_dir``: ``pgdata/`` (the cluster, created once by initdb),
@@ -132,18 +131,6 @@ class PostgresServer:
             signal.SIGINT,
             timeout=30,
         )
-
-    def __enter__(self) -> PostgresServer:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # ------------------------------------------------------------------ internals
     def _initialized(self) -> bool:

@@ -21,7 +21,7 @@ import logging
 import os
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,33 +125,36 @@ def _local_postgres() -> Iterator[str]:
             server.stop()
 
 
-@contextlib.contextmanager
-def provide_kafka() -> Iterator[str]:
+def provide_kafka() -> contextlib.AbstractContextManager[str]:
     """Yield Kafka bootstrap servers ("host:port") for the duration of the block."""
-    configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if configured:
-        yield configured
-    elif docker_available():
-        log.info("Kafka for tests: testcontainers (%s)", KAFKA_IMAGE)
-        with _kafka_container() as servers:
-            yield servers
-    else:
-        log.info("Kafka for tests: local broker process")
-        with _local_kafka() as servers:
-            yield servers
+    return _provide("KAFKA_BOOTSTRAP_SERVERS", "Kafka", KAFKA_IMAGE, _kafka_container, _local_kafka)
+
+
+def provide_postgres() -> contextlib.AbstractContextManager[str]:
+    """Yield a ``postgresql+asyncpg://`` URL whose role can create tables and roles."""
+    return _provide(
+        "DATABASE_URL", "PostgreSQL", POSTGRES_IMAGE, _postgres_container, _local_postgres
+    )
 
 
 @contextlib.contextmanager
-def provide_postgres() -> Iterator[str]:
-    """Yield a ``postgresql+asyncpg://`` URL whose role can create tables and roles."""
-    configured = os.environ.get("DATABASE_URL")
+def _provide(
+    variable: str,
+    name: str,
+    image: str,
+    container: Callable[[], contextlib.AbstractContextManager[str]],
+    local: Callable[[], contextlib.AbstractContextManager[str]],
+) -> Iterator[str]:
+    """The configured address, else a container, else a local process (module docstring)."""
+    configured = os.environ.get(variable)
     if configured:
         yield configured
-    elif docker_available():
-        log.info("PostgreSQL for tests: testcontainers (%s)", POSTGRES_IMAGE)
-        with _postgres_container() as url:
-            yield url
+        return
+    if docker_available():
+        log.info("%s for tests: testcontainers (%s)", name, image)
+        source = container
     else:
-        log.info("PostgreSQL for tests: local server process")
-        with _local_postgres() as url:
-            yield url
+        log.info("%s for tests: local process", name)
+        source = local
+    with source() as address:
+        yield address

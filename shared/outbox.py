@@ -104,7 +104,9 @@ class OutboxUnit:
     ) -> None:
         """Stage an event under the current trace context (or a request's own `carrier`,
         when one transaction serves several requests)."""
-        self.entries.append(OutboxEntry(topic, key, event, carrier or trace_carrier()))
+        self.entries.append(
+            OutboxEntry(topic, key, event, trace_carrier() if carrier is None else carrier)
+        )
 
 
 class Outbox:
@@ -164,21 +166,6 @@ class Outbox:
                 error=type(exc).__name__,
                 events=len(staged),
             )
-
-    async def add(
-        self, session: AsyncSession, topic: str, key: str, event: BaseModel
-    ) -> StagedEvent:
-        """Stage an event inside the caller's transaction."""
-        carrier = trace_carrier()
-        payload = event.model_dump_json()
-        row_id: int = (
-            await session.execute(
-                self._table.insert()
-                .values(topic=topic, key=key, payload=payload, trace_carrier=carrier)
-                .returning(self._table.c.id)
-            )
-        ).scalar_one()
-        return StagedEvent(row_id, topic, key, payload, carrier)
 
     async def add_many(
         self, session: AsyncSession, events: Sequence[OutboxEntry]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -16,14 +17,16 @@ from devstack.errors import PrerequisiteMissing
 from devstack.kafka import KafkaServer
 from devstack.ports import free_port
 from devstack.postgres import PostgresServer
+from devstack.procs import ServerProcess
 from devstack.testinfra import provide_kafka, provide_postgres
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def kafka_server(tmp_path: Path) -> Iterator[KafkaServer]:
-    server = KafkaServer(tmp_path / "kafka", free_port())
+Server = TypeVar("Server", bound=ServerProcess)
+
+
+def _running(server: Server) -> Iterator[Server]:
     try:
         server.start()
     except PrerequisiteMissing as exc:
@@ -32,19 +35,16 @@ def kafka_server(tmp_path: Path) -> Iterator[KafkaServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def kafka_server(tmp_path: Path) -> Iterator[KafkaServer]:
+    yield from _running(KafkaServer(tmp_path / "kafka", free_port()))
 
 
 @pytest.fixture
 def postgres_server(tmp_path: Path) -> Iterator[PostgresServer]:
-    server = PostgresServer(tmp_path / "pg", free_port())
-    try:
-        server.start()
-    except PrerequisiteMissing as exc:
-        pytest.skip(str(exc))
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from _running(PostgresServer(tmp_path / "pg", free_port()))
 
 
 async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:

@@ -1,14 +1,16 @@
-"""Accepting inbound messages exactly once: row + event in one transaction (outbox)."""
+"""Accepting inbound messages exactly once: row + event in one outbox unit (one transaction,
+published after commit before the caller answers)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
@@ -16,8 +18,7 @@ from shared.batching import GroupCommitter
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
-from shared.db import Statements
-from shared.outbox import Outbox, OutboxEntry, StagedEvent, trace_carrier
+from shared.outbox import Outbox, OutboxUnit, trace_carrier
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
 
@@ -32,7 +33,7 @@ class ProviderDelivery:
 
 @dataclass(frozen=True)
 class ProviderAcceptance:
-    staged: list[StagedEvent]
+    published: int  # events staged, committed and handed to the publisher
     duplicates: int
 
 
@@ -42,18 +43,27 @@ class Acceptance:
     attempt: int
     fingerprint: str
     outcome: MessageOutcome | None
-    staged: list[StagedEvent]
+
+
+class Inbound(Protocol):
+    """What the routes need of the inbound store (a fake in the unit tests)."""
+
+    async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance: ...
+
+    async def accept_provider_delivery(
+        self,
+        answered: list[MessageReceived],
+        recorded: list[tuple[str, Channel, str]],
+        receipts: list[DeliveryStatusReported],
+    ) -> ProviderAcceptance: ...
 
 
 class InboundStore:
-    def __init__(
-        self,
-        sessions: async_sessionmaker[AsyncSession],
-        outbox: Outbox,
-        statements: Statements,
-    ) -> None:
-        self._sessions = sessions
-        self._statements = statements  # single statements: autocommit
+    """Both write paths go through `Outbox.unit`: when a method returns, its events are
+    committed and published (or, with the broker away past the unit's bound, left to the
+    relay), so a provider's next delivery cannot overtake them."""
+
+    def __init__(self, outbox: Outbox) -> None:
         self._outbox = outbox
         self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
             GroupCommitter(self._accept_provider_batch)
@@ -65,9 +75,9 @@ class InboundStore:
         A duplicate whose earlier outcome was a retryable failure is staged again with the
         next attempt number; any other duplicate is not published again.
         """
-        async with self._sessions() as session, session.begin():
+        async with self._outbox.unit() as unit:
             inserted = (
-                await session.execute(
+                await unit.session.execute(
                     insert(inbound)
                     .values(
                         message_id=event.message_id,
@@ -79,36 +89,9 @@ class InboundStore:
                 )
             ).first()
             if inserted is not None:
-                staged = await self._stage(session, event)
-                return Acceptance(True, 1, fingerprint, None, [staged])
-            row = (
-                (
-                    await session.execute(
-                        select(inbound)
-                        .where(inbound.c.message_id == event.message_id)
-                        .with_for_update()
-                    )
-                )
-                .mappings()
-                .one()
-            )
-            outcome = outcome_adapter.validate_python(row["outcome"]) if row["outcome"] else None
-            retry = (
-                outcome is not None
-                and row["fingerprint"] == fingerprint
-                and getattr(outcome, "retryable", False)
-                and row["outcome_attempt"] == row["attempt"]
-            )
-            if not retry:
-                return Acceptance(False, row["attempt"], row["fingerprint"], outcome, [])
-            attempt = row["attempt"] + 1
-            await session.execute(
-                update(inbound)
-                .where(inbound.c.message_id == event.message_id)
-                .values(attempt=attempt, updated_at=func.now())
-            )
-            staged = await self._stage(session, event.model_copy(update={"attempt": attempt}))
-            return Acceptance(False, attempt, fingerprint, None, [staged])
+                _stage_received(unit, event)
+                return Acceptance(True, 1, fingerprint, None)
+            return await _accept_again(unit, event, fingerprint)
 
     async def accept_provider_delivery(
         self,
@@ -128,112 +111,143 @@ class InboundStore:
     async def _accept_provider_batch(
         self, batch: Sequence[ProviderDelivery]
     ) -> list[ProviderAcceptance]:
-        messages = [
-            {
-                "message_id": event.message_id,
-                "channel": event.channel.value,
-                "kind": event.message_type,
-                "answered": True,
-                "fingerprint": "provider",
-            }
-            for delivery in batch
-            for event in delivery.answered
-        ] + [
-            {
-                "message_id": message_id,
-                "channel": channel.value,
-                "kind": kind,
-                "answered": False,
-                "fingerprint": "provider",
-            }
-            for delivery in batch
-            for message_id, channel, kind in delivery.recorded
-        ]
-        receipts = [
-            {
-                "provider_message_id": receipt.provider_message_id,
-                "status": receipt.status,
-                "channel": receipt.channel.value,
-                "recipient": receipt.recipient,
-                "provider_timestamp": receipt.timestamp,
-                "errors": receipt.errors,
-            }
-            for delivery in batch
-            for receipt in delivery.receipts
-        ]
-        async with self._sessions() as session, session.begin():
-            new_messages: set[str] = set()
-            if messages:
-                new_messages = set(
-                    (
-                        await session.execute(
-                            insert(inbound)
-                            .values(messages)
-                            .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
-                            .returning(inbound.c.message_id)
-                        )
-                    ).scalars()
-                )
-            new_receipts: set[tuple[str, str]] = set()
-            if receipts:
-                new_receipts = {
-                    (row.provider_message_id, row.status)
-                    for row in await session.execute(
-                        insert(delivery_receipts)
-                        .values(receipts)
-                        .on_conflict_do_nothing()
-                        .returning(
-                            delivery_receipts.c.provider_message_id, delivery_receipts.c.status
-                        )
-                    )
-                }
-            # A message (or receipt) seen twice in one batch is new for its first delivery only.
-            entries: list[OutboxEntry] = []
-            owners: list[int] = []
-            duplicates = [0] * len(batch)
-            for index, delivery in enumerate(batch):
-                for event in delivery.answered:
-                    if event.message_id in new_messages:
-                        new_messages.discard(event.message_id)
-                        entries.append(
-                            OutboxEntry(
-                                MESSAGES_RECEIVED.name,
-                                event.conversation_key,
-                                event,
-                                delivery.carrier,
-                            )
-                        )
-                        owners.append(index)
-                    else:
-                        duplicates[index] += 1
-                for message_id, _, _ in delivery.recorded:
-                    if message_id in new_messages:
-                        new_messages.discard(message_id)
-                    else:
-                        duplicates[index] += 1
-                for receipt in delivery.receipts:
-                    key = (receipt.provider_message_id, receipt.status)
-                    if key in new_receipts:
-                        new_receipts.discard(key)
-                        entries.append(
-                            OutboxEntry(
-                                MESSAGE_DELIVERIES.name,
-                                receipt.provider_message_id,
-                                receipt,
-                                delivery.carrier,
-                            )
-                        )
-                        owners.append(index)
-            staged = await self._outbox.add_many(session, entries)
-        per_delivery: list[list[StagedEvent]] = [[] for _ in batch]
-        for owner, staged_event in zip(owners, staged, strict=True):
-            per_delivery[owner].append(staged_event)
-        return [
-            ProviderAcceptance(staged=events, duplicates=count)
-            for events, count in zip(per_delivery, duplicates, strict=True)
-        ]
+        async with self._outbox.unit() as unit:
+            new_messages, new_receipts = await _insert_new(unit.session, batch)
+            return _stage_new(unit, batch, new_messages, new_receipts)
 
-    async def _stage(self, session: AsyncSession, event: MessageReceived) -> StagedEvent:
-        return await self._outbox.add(
-            session, MESSAGES_RECEIVED.name, event.conversation_key, event
+
+async def _accept_again(unit: OutboxUnit, event: MessageReceived, fingerprint: str) -> Acceptance:
+    """A message id seen before: stage it again only after a retryable failure of its
+    latest attempt, with the same fingerprint."""
+    session = unit.session
+    row = (
+        (
+            await session.execute(
+                select(inbound).where(inbound.c.message_id == event.message_id).with_for_update()
+            )
         )
+        .mappings()
+        .one()
+    )
+    outcome = outcome_adapter.validate_python(row["outcome"]) if row["outcome"] else None
+    retry = (
+        outcome is not None
+        and row["fingerprint"] == fingerprint
+        and getattr(outcome, "retryable", False)
+        and row["outcome_attempt"] == row["attempt"]
+    )
+    if not retry:
+        return Acceptance(False, row["attempt"], row["fingerprint"], outcome)
+    attempt = row["attempt"] + 1
+    await session.execute(
+        update(inbound)
+        .where(inbound.c.message_id == event.message_id)
+        .values(attempt=attempt, updated_at=func.now())
+    )
+    _stage_received(unit, event.model_copy(update={"attempt": attempt}))
+    return Acceptance(False, attempt, fingerprint, None)
+
+
+async def _insert_new(
+    session: AsyncSession, batch: Sequence[ProviderDelivery]
+) -> tuple[set[str], set[tuple[str, str]]]:
+    """Insert the batch's messages and receipts, each once; return which were new."""
+    messages = [
+        _message_row(event.message_id, event.channel, event.message_type, answered=True)
+        for delivery in batch
+        for event in delivery.answered
+    ] + [
+        _message_row(message_id, channel, kind, answered=False)
+        for delivery in batch
+        for message_id, channel, kind in delivery.recorded
+    ]
+    receipts = [
+        {
+            "provider_message_id": receipt.provider_message_id,
+            "status": receipt.status,
+            "channel": receipt.channel.value,
+            "recipient": receipt.recipient,
+            "provider_timestamp": receipt.timestamp,
+            "errors": receipt.errors,
+        }
+        for delivery in batch
+        for receipt in delivery.receipts
+    ]
+    new_messages: set[str] = set()
+    if messages:
+        new_messages = set(
+            (
+                await session.execute(
+                    insert(inbound)
+                    .values(messages)
+                    .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
+                    .returning(inbound.c.message_id)
+                )
+            ).scalars()
+        )
+    new_receipts: set[tuple[str, str]] = set()
+    if receipts:
+        new_receipts = {
+            (row.provider_message_id, row.status)
+            for row in await session.execute(
+                insert(delivery_receipts)
+                .values(receipts)
+                .on_conflict_do_nothing()
+                .returning(delivery_receipts.c.provider_message_id, delivery_receipts.c.status)
+            )
+        }
+    return new_messages, new_receipts
+
+
+def _message_row(message_id: str, channel: Channel, kind: str, *, answered: bool) -> dict[str, Any]:
+    return {
+        "message_id": message_id,
+        "channel": channel.value,
+        "kind": kind,
+        "answered": answered,
+        "fingerprint": "provider",
+    }
+
+
+def _stage_new(
+    unit: OutboxUnit,
+    batch: Sequence[ProviderDelivery],
+    new_messages: set[str],
+    new_receipts: set[tuple[str, str]],
+) -> list[ProviderAcceptance]:
+    """Stage what is new under its own request's trace context. A message (or receipt)
+    seen twice in one batch is new for its first delivery only."""
+    acceptances = []
+    for delivery in batch:
+        published = duplicates = 0
+        for event in delivery.answered:
+            if event.message_id in new_messages:
+                new_messages.discard(event.message_id)
+                _stage_received(unit, event, delivery.carrier)
+                published += 1
+            else:
+                duplicates += 1
+        for message_id, _, _ in delivery.recorded:
+            if message_id in new_messages:
+                new_messages.discard(message_id)
+            else:
+                duplicates += 1
+        for receipt in delivery.receipts:
+            key = (receipt.provider_message_id, receipt.status)
+            if key in new_receipts:
+                new_receipts.discard(key)
+                unit.stage(
+                    MESSAGE_DELIVERIES.name,
+                    receipt.provider_message_id,
+                    receipt,
+                    carrier=delivery.carrier,
+                )
+                published += 1
+        acceptances.append(ProviderAcceptance(published, duplicates))
+    return acceptances
+
+
+def _stage_received(
+    unit: OutboxUnit, event: MessageReceived, carrier: dict[str, str] | None = None
+) -> None:
+    unit.stage(MESSAGES_RECEIVED.name, event.conversation_key, event, carrier=carrier)

@@ -13,7 +13,7 @@ from opentelemetry import trace
 from prometheus_client import Counter
 from pydantic import ValidationError
 
-from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeWaiters
 from services.gateway.api.schemas import (
     Answer,
@@ -30,7 +30,6 @@ from services.gateway.settings import GatewaySettings
 from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.jsonlimits import JSONRefused, loads_limited
 from shared.logging import get_logger
-from shared.outbox import Outbox
 from shared.phones import normalize_phone
 from shared.telemetry import current_trace_id
 
@@ -85,13 +84,12 @@ async def api_chatbot(request: Request, deps: GatewayDeps) -> JSONResponse:
         chat = ChatbotRequest.model_validate(payload)
     except ValidationError as exc:
         return _reply(bad_request(describe_errors(exc.errors()), 422))
-    return _reply(await _process(chat, state.inbound, state.outbox, state.waiters, settings))
+    return _reply(await _process(chat, state.inbound, state.waiters, settings))
 
 
 async def _process(
     chat: ChatbotRequest,
-    inbound: InboundStore,
-    outbox: Outbox,
+    inbound: Inbound,
     waiters: OutcomeWaiters,
     settings: GatewaySettings,
 ) -> Answer:
@@ -121,13 +119,9 @@ async def _process(
             return bad_request("messageId was already used for a different message", 409)
         if accepted.outcome is not None and is_final(accepted.outcome):
             return answer_for(accepted.outcome, current_trace_id())
+        # The event is already published (the outcome may even be in): this only makes the
+        # waiter ignore outcomes of earlier attempts.
         waiters.raise_attempt(message_id, future, accepted.attempt)
-        try:
-            await outbox.publish(accepted.staged)
-        except Exception as exc:  # the relay publishes it; the caller still gets the answer
-            log.warning(
-                "publish deferred to outbox relay", message_id=message_id, error=type(exc).__name__
-            )
         log.info(
             "message accepted",
             message_id=message_id,

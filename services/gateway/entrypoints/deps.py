@@ -9,14 +9,13 @@ from fastapi import Depends
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
 from services.gateway.settings import GatewaySettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import KeyedBatchConsumer
 from shared.contracts.messages import MessageOutcome
 from shared.crypto import SecretBox
-from shared.outbox import Outbox
 from shared.service import container
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
@@ -28,8 +27,7 @@ class GatewayComponents:
     secret_box: SecretBox
     whatsapp: WhatsAppDirectory
     twilio: TwilioDirectory
-    inbound: InboundStore
-    outbox: Outbox
+    inbound: Inbound
     waiters: OutcomeWaiters
     # What readiness looks at.
     engine: AsyncEngine

@@ -1,10 +1,10 @@
 """Provider webhooks in: WhatsApp Cloud API and Twilio. Verify the signature over the raw
-request, accept durably (one transaction, outbox), acknowledge at once; the reply goes out
-later through the delivery worker, never inside the webhook call."""
+request, accept durably (one outbox unit: committed, and in Kafka before the answer unless
+the broker is slow), then acknowledge; the reply goes out later through the reply sender,
+never inside the webhook call."""
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
@@ -15,7 +15,7 @@ from prometheus_client import Counter
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
-from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.inbound import Inbound
 from services.gateway.domain.media import twilio_media
 from services.gateway.domain.whatsapp import (
     ID_MAX,
@@ -34,10 +34,9 @@ from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.crypto import SecretBox
 from shared.jsonlimits import JSONRefused, loads_limited, may_need_scrub, scrub
 from shared.logging import get_logger
-from shared.outbox import Outbox, StagedEvent
 from shared.phones import normalize_phone
 from shared.telemetry import current_trace_id
-from shared.views.twilio import TwilioDirectory
+from shared.views.twilio import TwilioAccount
 from shared.views.whatsapp import WhatsAppDirectory
 
 log = get_logger(__name__)
@@ -45,7 +44,6 @@ WEBHOOKS = Counter(
     "gateway_webhooks_total", "Provider webhook calls by answer", ["provider", "status"]
 )
 router = APIRouter(prefix="/webhooks")
-PUBLISH_WAIT_S = 2.0
 # Meta batches updates of one business account: a handful of numbers at most. Each named
 # number costs a directory lookup and a decrypt before the signature is known to be good.
 MAX_NUMBERS_PER_DELIVERY = 64
@@ -59,19 +57,6 @@ def _traced(response: Response) -> Response:
 def _problem(provider: str, status: int, error: str) -> Response:
     WEBHOOKS.labels(provider, str(status)).inc()
     return _traced(JSONResponse({"success": False, "error": error}, status_code=status))
-
-
-async def _publish(outbox: Outbox, staged: list[StagedEvent]) -> None:
-    """Accepted means committed to the outbox. The events are also in Kafka before the
-    provider gets its answer, so a customer's next message (sent after this one was
-    acknowledged) cannot overtake it. A broker that does not answer in time leaves them to
-    the outbox relay; the delivery is acknowledged either way."""
-    if not staged:
-        return
-    try:
-        await asyncio.wait_for(outbox.publish(staged), PUBLISH_WAIT_S)
-    except Exception as exc:
-        log.warning("publish deferred to outbox relay", error=type(exc).__name__)
 
 
 # WhatsApp Cloud API ----------------------------------------------------------------------------
@@ -133,15 +118,15 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
         answered, recorded, receipts = _whatsapp_events(delivery)
     except ValidationError:  # parse_delivery bounds every field; this is the safety net
         return _problem("whatsapp", 400, "payload does not fit the event contract")
-    inbound: InboundStore = state.inbound
+    inbound: Inbound = state.inbound
     try:
         accepted = await inbound.accept_provider_delivery(answered, recorded, receipts)
     except Exception as exc:
         log.error("could not accept whatsapp delivery", error=type(exc).__name__)
         return _problem("whatsapp", 500, "temporarily unavailable")
-    await _publish(state.outbox, accepted.staged)
     log.info(
         "whatsapp delivery accepted",
+        published=accepted.published,
         messages=len(answered),
         recorded=len(recorded),
         statuses=len(receipts),
@@ -247,58 +232,69 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
         params = dict(parse_qsl(raw.decode(), keep_blank_values=True))
     except UnicodeDecodeError:
         return _problem("twilio", 400, "body is not form-encoded")
-    directory: TwilioDirectory = state.twilio
-    account = directory.by_number(params.get("To", ""))
-    signature = request.headers.get("x-twilio-signature", "")
-    if account is None or not signature:
+    account = state.twilio.by_number(params.get("To", ""))
+    if account is None or not _twilio_signed(request, settings, params, account, state.secret_box):
         return _problem("twilio", 403, "invalid signature")
-    auth_token = state.secret_box.try_decrypt(account.auth_token_encrypted)
-    if auth_token is None:
-        return _problem("twilio", 403, "invalid signature")
+    # parse_qsl already turned undecodable %-escapes into U+FFFD; NUL is replaced the same way.
+    params = {key: scrub(value) for key, value in params.items()}
+    sid, sender = params.get("MessageSid"), params.get("From", "")
+    if not sid or not sender:
+        return _problem("twilio", 400, "MessageSid and From are required")
+    if len(sid) > ID_MAX or len(sender.removeprefix("whatsapp:")) > NUMBER_MAX:
+        return _problem("twilio", 400, "MessageSid or From is too long")
+    answered, recorded = _twilio_events(sid, sender, params, account)
     try:
-        valid = RequestValidator(auth_token).validate(
+        await state.inbound.accept_provider_delivery(answered, recorded, [])
+    except Exception as exc:
+        log.error("could not accept twilio message", error=type(exc).__name__)
+        return _problem("twilio", 500, "temporarily unavailable")
+    WEBHOOKS.labels("twilio", "200").inc()
+    return _traced(Response(EMPTY_TWIML, media_type="application/xml"))
+
+
+def _twilio_signed(
+    request: Request,
+    settings: GatewaySettings,
+    params: dict[str, str],
+    account: TwilioAccount,
+    box: SecretBox,
+) -> bool:
+    """Signed by the number's owner with its auth token, over the URL Twilio called."""
+    signature = request.headers.get("x-twilio-signature", "")
+    auth_token = box.try_decrypt(account.auth_token_encrypted) if signature else None
+    if auth_token is None:
+        return False
+    try:
+        valid: bool = RequestValidator(auth_token).validate(
             _signed_url(request, settings), params, signature
         )
     except ValueError:  # a Host or X-Forwarded-Host that is no URL authority ("h:x", "[")
         valid = False
     if not valid:
         log.warning("twilio webhook with a wrong signature refused")
-        return _problem("twilio", 403, "invalid signature")
-    # parse_qsl already turned undecodable %-escapes into U+FFFD; NUL is replaced the same way.
-    params = {key: scrub(value) for key, value in params.items()}
-    sid, sender, text = params.get("MessageSid"), params.get("From", ""), params.get("Body", "")
-    if not sid or not sender:
-        return _problem("twilio", 400, "MessageSid and From are required")
-    if len(sid) > ID_MAX or len(sender.removeprefix("whatsapp:")) > NUMBER_MAX:
-        return _problem("twilio", 400, "MessageSid or From is too long")
-    channel_prefix = "whatsapp" if sender.startswith("whatsapp:") else "sms"
-    customer = normalize_phone(sender.removeprefix("whatsapp:"))
-    answered, recorded = [], []
+    return valid
+
+
+def _twilio_events(
+    sid: str, sender: str, params: dict[str, str], account: TwilioAccount
+) -> tuple[list[MessageReceived], list[tuple[str, Channel, str]]]:
+    """The message to answer (text or media), else the one only recorded."""
+    text = params.get("Body", "").strip()
     media = twilio_media(params)
-    if text.strip() or media is not None:
-        answered.append(
-            MessageReceived(
-                message_id=sid,
-                conversation_key=conversation_key(Channel.TWILIO, account.phone_number, customer),
-                channel=Channel.TWILIO,
-                source=channel_prefix,
-                customer_phone=customer,
-                business_phone=account.phone_number,
-                text=text.strip(),
-                received_at=datetime.now(UTC).isoformat(),
-                message_type=media.kind.value if media is not None else "text",
-                media=media,
-            )
-        )
-    else:
-        recorded.append(
-            (sid, Channel.TWILIO, "media" if params.get("NumMedia", "0") != "0" else "empty")
-        )
-    try:
-        accepted = await state.inbound.accept_provider_delivery(answered, recorded, [])
-    except Exception as exc:
-        log.error("could not accept twilio message", error=type(exc).__name__)
-        return _problem("twilio", 500, "temporarily unavailable")
-    await _publish(state.outbox, accepted.staged)
-    WEBHOOKS.labels("twilio", "200").inc()
-    return _traced(Response(EMPTY_TWIML, media_type="application/xml"))
+    if not text and media is None:
+        kind = "media" if params.get("NumMedia", "0") != "0" else "empty"
+        return [], [(sid, Channel.TWILIO, kind)]
+    customer = normalize_phone(sender.removeprefix("whatsapp:"))
+    event = MessageReceived(
+        message_id=sid,
+        conversation_key=conversation_key(Channel.TWILIO, account.phone_number, customer),
+        channel=Channel.TWILIO,
+        source="whatsapp" if sender.startswith("whatsapp:") else "sms",
+        customer_phone=customer,
+        business_phone=account.phone_number,
+        text=text,
+        received_at=datetime.now(UTC).isoformat(),
+        message_type=media.kind.value if media is not None else "text",
+        media=media,
+    )
+    return [event], []

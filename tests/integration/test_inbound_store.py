@@ -1,0 +1,128 @@
+"""The gateway's inbound store on a real PostgreSQL and broker: concurrent provider
+deliveries share one transaction (group commit), and when each caller gets its answer its
+own new events are already in Kafka, each row keeping the trace context of its request;
+a delivery seen before publishes nothing again."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from opentelemetry import propagate, trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from sqlalchemy import select
+
+from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance
+from services.gateway.adapters.tables import gateway_outbox
+from shared.contracts.deliveries import DeliveryStatusReported
+from shared.contracts.messages import Channel, MessageReceived, conversation_key
+from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
+from shared.db import make_engine, make_sessionmaker
+from shared.messaging import make_broker
+from shared.outbox import Outbox
+
+pytestmark = pytest.mark.integration
+
+
+def _message(message_id: str, customer: str) -> MessageReceived:
+    return MessageReceived(
+        message_id=message_id,
+        conversation_key=conversation_key(Channel.WHATSAPP, "1001", customer),
+        channel=Channel.WHATSAPP,
+        source="whatsapp",
+        customer_phone=customer,
+        phone_number_id="1001",
+        text="hello",
+        received_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def _receipt(provider_message_id: str) -> DeliveryStatusReported:
+    return DeliveryStatusReported(
+        channel=Channel.WHATSAPP, provider_message_id=provider_message_id, status="read"
+    )
+
+
+async def _in_kafka(kafka: str, topics: list[str], wanted: set[bytes]) -> set[bytes]:
+    """Which of the wanted keys are in the topics right now (no waiting for stragglers)."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=kafka, group_id=None, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    found: set[bytes] = set()
+    try:
+        await consumer.seek_to_end()
+        ends = {tp: await consumer.position(tp) for tp in consumer.assignment()}
+        await consumer.seek_to_beginning()
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                found.update(r.value for r in records if any(w in r.value for w in wanted))
+    finally:
+        await consumer.stop()
+    return {w for w in wanted if any(w in value for value in found)}
+
+
+def _span() -> NonRecordingSpan:
+    return NonRecordingSpan(
+        SpanContext(
+            trace_id=random.getrandbits(128),
+            span_id=random.getrandbits(64),
+            is_remote=False,
+            trace_flags=TraceFlags(TraceFlags.SAMPLED),
+        )
+    )
+
+
+async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
+    kafka: str, bootstrapped: dict[str, str]
+) -> None:
+    engine = make_engine(bootstrapped["DATABASE_URL"])
+    broker = make_broker(kafka, client_id="it-inbound")
+    await broker.connect()
+    store = InboundStore(Outbox(gateway_outbox, make_sessionmaker(engine), broker))
+    run = uuid.uuid4().hex[:10]
+    ids = [f"wamid.it{run}-{n}" for n in range(6)]
+    spans = [_span() for _ in ids]
+
+    async def deliver(n: int) -> tuple[ProviderAcceptance, set[bytes]]:
+        with trace.use_span(spans[n]):
+            accepted = await store.accept_provider_delivery(
+                [_message(ids[n], f"+3361234{n:04d}")], [], [_receipt(f"out{run}-{n}")]
+            )
+        # Answered: this delivery's events must be in Kafka now, not after the relay's 3 s.
+        mine = {ids[n].encode(), f"out{run}-{n}".encode()}
+        return accepted, await _in_kafka(
+            kafka, [MESSAGES_RECEIVED.name, MESSAGE_DELIVERIES.name], mine
+        )
+
+    try:
+        results = await asyncio.gather(*(deliver(n) for n in range(len(ids))))
+        again = await store.accept_provider_delivery(
+            [_message(ids[0], "+33612340000")], [(ids[1], Channel.WHATSAPP, "image")], []
+        )
+        async with engine.connect() as connection:
+            rows = (
+                await connection.execute(
+                    select(gateway_outbox.c.payload, gateway_outbox.c.trace_carrier).where(
+                        gateway_outbox.c.payload.contains(run)
+                    )
+                )
+            ).all()
+    finally:
+        await broker.stop()
+        await engine.dispose()
+
+    for n, (accepted, in_kafka) in enumerate(results):
+        assert (accepted.published, accepted.duplicates) == (2, 0)
+        assert in_kafka == {ids[n].encode(), f"out{run}-{n}".encode()}
+    assert (again.published, again.duplicates) == (0, 2)
+    assert len(rows) == 2 * len(ids)  # the repeated delivery staged nothing
+    for n, span in enumerate(spans):
+        carrier: dict[str, str] = {}
+        propagate.inject(carrier, trace.set_span_in_context(span))
+        mine = [row for row in rows if f'-{n}"' in row.payload]
+        assert [row.trace_carrier for row in mine] == [carrier, carrier]
