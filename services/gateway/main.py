@@ -157,7 +157,10 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             "database": database_answers,
             "broker": lambda c: c.broker.ping(PROBE_TIMEOUT_S),
         },
-        details=lambda c: {"config_version": c.feed.version},
+        details=lambda c: {
+            "config_version": c.feed.version,
+            "owner_changes": sum(feed.applied for feed in owner_feeds),
+        },
         routers=[chatbot_router, webhooks_router],
         public_api=True,
         description="Provider webhooks in, replies out; the seed's api-chatbot endpoint.",
