@@ -393,3 +393,53 @@ async def test_130429_is_backed_off_and_sent_later(
         lambda events: any(e["event_type"] == "ReplyDelivered" for e in events),
     )
     assert [e["event_type"] for e in found] == ["ReplyDelivered"]
+
+
+async def test_twilio_turns_show_the_typing_indicator_before_the_reply(
+    stack: Stack, producer: AIOKafkaProducer
+) -> None:
+    user_id, number, customer = uuid.uuid4(), random_number(), random_number()
+    sid, token = "AC" + uuid.uuid4().hex, uuid.uuid4().hex
+    body = {"account_sid": sid, "auth_token": token, "phone_number": number}
+    response = await stack.config_call("PUT", "/v1/me/twilio-config", stack.user(user_id), body)
+    assert response.status_code == 200, response.text
+    inbound, key = "SM" + uuid.uuid4().hex, f"twilio:{number}:{customer}"
+    turn = TurnStarted(
+        message_id=inbound,
+        conversation_key=key,
+        user_id=user_id,
+        channel=Channel.TWILIO,
+        customer_phone=customer,
+        business_phone=number,
+        turn_message_ids=[inbound],
+    )
+    await _publish(producer, MESSAGE_OUTCOMES.name, key, turn)
+
+    async def calls() -> list[dict[str, Any]]:
+        return [
+            r
+            for r in await stack.fake_requests(stack.fake_twilio)
+            if r["body"].get("messageId") == inbound
+            or r["body"].get("To") == f"whatsapp:{customer}"
+        ]
+
+    [typing] = await _eventually(calls, lambda found: len(found) >= 1)
+    assert typing["path"] == "/v2/Indicators/Typing.json"
+    assert typing["body"]["channel"] == "whatsapp"
+    reply = ResponseGenerated(
+        message_id=inbound,
+        conversation_key=key,
+        user_id=user_id,
+        channel=Channel.TWILIO,
+        source="whatsapp",
+        customer_phone=customer,
+        business_phone=number,
+        response="typed, then sent",
+        config_source=ConfigSource.USER,
+        model="m",
+    )
+    await _publish(producer, MESSAGE_OUTCOMES.name, key, reply)
+
+    found = await _eventually(calls, lambda found: len(found) >= 2)
+    assert [r["path"].rsplit("/", 1)[-1] for r in found] == ["Typing.json", "Messages.json"]
+    assert found[1]["body"]["Body"] == "typed, then sent"

@@ -218,8 +218,11 @@ async def test_the_outcomes_router_starts_typing_on_a_turn_and_stops_it_on_the_r
     await route([received(turn, turn.conversation_key)])
     await _until(lambda: len(world.provider.calls) == 1)
     assert len(world.typing) == 1 and send.seen == []
+    earlier = reply.model_copy(update={"message_id": "wamid.an-earlier-message"})
+    await route([received(earlier, reply.conversation_key)])
+    assert len(world.typing) == 1  # not this turn's reply: the indicator stays
     item: Received[MessageOutcome] = received(reply, reply.conversation_key)
     await route([item])
 
-    assert send.seen == [turn.message_id]
+    assert send.seen == [earlier.message_id, turn.message_id]
     await _until(lambda: len(world.typing) == 0)

@@ -41,7 +41,7 @@ class Typing(Protocol):
 
     async def __call__(self, batch: Sequence[Received[TurnStarted]]) -> BatchResult: ...
 
-    def stop(self, conversation_key: str) -> None: ...
+    def stop(self, conversation_key: str, message_id: str | None = None) -> None: ...
 
 
 @dataclass
@@ -83,7 +83,7 @@ class GatewayOutcomes:
                 await self.typing(turns)
             for item in outcomes:  # in order: a turn and its reply may share a batch
                 if item.event.channel != Channel.API:
-                    self.typing.stop(item.event.conversation_key)
+                    self.typing.stop(item.event.conversation_key, item.event.message_id)
         # Only the API answers a retried request from the stored outcome; a provider's
         # redelivered webhook is acknowledged and dropped, so storing its outcome is waste.
         api = [item for item in outcomes if item.event.channel == Channel.API]

@@ -71,7 +71,8 @@ class TypingIndicators:
         self._conversations, self._owners = conversations, owners
         self._settings = settings
         self._now = now
-        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event]] = {}
+        # conversation -> (refresher, its stop, the turn's message ids)
+        self._running: dict[str, tuple[asyncio.Task[None], asyncio.Event, frozenset[str]]] = {}
 
     async def __call__(self, batch: Sequence[Received[TurnStarted]]) -> BatchResult:
         for item in batch:
@@ -98,23 +99,27 @@ class TypingIndicators:
         task = asyncio.create_task(
             self._refresh(turn, settings.typing_indicator, done), name="typing-indicator"
         )
-        self._running[turn.conversation_key] = (task, done)
+        ids = frozenset([*turn.turn_message_ids, turn.message_id])
+        self._running[turn.conversation_key] = (task, done, ids)
         task.add_done_callback(lambda _: self._forget(turn.conversation_key, task))
 
-    def stop(self, conversation_key: str) -> None:
-        """The turn's reply (or failure) was seen: stop refreshing."""
-        running = self._running.pop(conversation_key, None)
-        if running is not None:
-            running[1].set()
+    def stop(self, conversation_key: str, message_id: str | None = None) -> None:
+        """The turn's reply (or failure) was seen: stop refreshing. With `message_id`, only
+        if it answers the running turn (an outcome of an earlier message leaves it on)."""
+        running = self._running.get(conversation_key)
+        if running is None or (message_id is not None and message_id not in running[2]):
+            return
+        del self._running[conversation_key]
+        running[1].set()
 
     async def close(self) -> None:
         """On shutdown: stop every refresher and wait for them."""
         running = list(self._running.values())
         self._running.clear()
-        for task, done in running:
+        for task, done, _ in running:
             done.set()
             task.cancel()
-        for task, _ in running:
+        for task, _, _ in running:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
