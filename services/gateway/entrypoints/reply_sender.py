@@ -138,10 +138,10 @@ class ReplySender:
         now = self.clock()
         self.gate.forget_idle(now)
         for item in batch:
-            wait = self.gate.wait(_number(item.event), now)
             if item.event.message_id in intents:  # twice in one batch: the second waits
                 result.retry_later(item, "same message earlier in the batch", 0.1)
-            elif wait > 0:  # the number's rate, or a 130429 back-off: no claim, no attempt
+            elif (wait := self.gate.wait(_number(item.event), now)) > 0:
+                # the number's rate, or a 130429 back-off: no claim, no attempt used
                 PACED.labels(item.event.channel.value, "number_rate").inc()
                 result.retry_later(item, "business number paced", wait)
             else:
