@@ -17,6 +17,7 @@ from services.gateway.domain.delivery_errors import (
 )
 from services.gateway.domain.echoes import echoes_in, human_takes_over
 from services.gateway.domain.pacing import NumberGate, back_off_delay
+from services.gateway.domain.whatsapp import parse_delivery
 from services.gateway.domain.window import has_window, last_seen, parse_time, window_closed
 from shared.contracts.conversations import ConversationOwner, OwnerChangedBy
 from shared.contracts.messages import Channel, ConfigSource, ResponseGenerated
@@ -167,3 +168,16 @@ def test_an_echo_hands_the_conversation_to_a_human_until_the_expiry() -> None:
     assert change.changed_by is OwnerChangedBy.BUSINESS_ECHO
     assert change.until == NOW + timedelta(hours=1)
     assert (change.message_id, change.conversation_key) == ("wamid.E1", echo.conversation_key)
+
+
+def test_statuses_of_unexpected_shapes_are_ignored_not_refused() -> None:
+    def body(statuses: Any) -> dict[str, Any]:
+        value = {"metadata": {"phone_number_id": "PN1"}, "statuses": statuses}
+        return {"object": "whatsapp_business_account", "entry": [{"changes": [{"value": value}]}]}
+
+    assert parse_delivery(body("not a list")).statuses == []
+    [receipt] = parse_delivery(
+        body([{"id": "wamid.S", "status": "failed", "errors": "junk"}, 7, {"status": "read"}])
+    ).statuses
+    assert (receipt.wamid, receipt.status, receipt.errors) == ("wamid.S", "failed", [])
+    assert status_reason(receipt.status, receipt.errors) == "provider_rejected"
