@@ -24,6 +24,7 @@ import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
+from sqlalchemy import text
 
 from shared.contracts.config_events import ConversationSettingsChanged, config_event_key
 from shared.contracts.conversations import (
@@ -40,6 +41,7 @@ from shared.contracts.topics import (
     MESSAGE_DELIVERIES,
     MESSAGE_OUTCOMES,
 )
+from tests.support.db import engine_for
 from tests.support.kafka import read_topic
 from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
 from tests.support.stack import Stack, random_number
@@ -443,3 +445,27 @@ async def test_twilio_turns_show_the_typing_indicator_before_the_reply(
     found = await _eventually(calls, lambda found: len(found) >= 2)
     assert [r["path"].rsplit("/", 1)[-1] for r in found] == ["Typing.json", "Messages.json"]
     assert found[1]["body"]["Body"] == "typed, then sent"
+
+
+async def test_without_last_seen_the_gateways_acceptance_time_closes_the_window(
+    stack: Stack, kafka: str, producer: AIOKafkaProducer
+) -> None:
+    tenant, customer = await _tenant(stack), random_number()
+    yesterday, recent = wamid(), wamid()
+    async with engine_for(stack.database_url) as engine, engine.begin() as connection:
+        for message_id, hours in ((yesterday, 25), (recent, 1)):  # as if accepted then
+            await connection.execute(
+                text(
+                    "insert into inbound_messages (message_id, channel, kind, fingerprint, "
+                    "created_at) values (:m, 'whatsapp', 'text', 'provider', "
+                    "now() - make_interval(hours => :h))"
+                ),
+                {"m": message_id, "h": hours},
+            )
+    for message_id in (yesterday, recent):
+        reply = _reply(tenant, customer, f"answer to {message_id}", message_id=message_id)
+        await _publish(producer, MESSAGE_OUTCOMES.name, reply.conversation_key, reply)
+
+    assert (await _failed(kafka, yesterday))["reason"] == "window_closed"
+    [sent] = await _eventually(lambda: _graph_calls(stack, customer), lambda s: len(s) >= 1)
+    assert sent["body"]["text"]["body"] == f"answer to {recent}"
