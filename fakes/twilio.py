@@ -2,6 +2,8 @@
 
 Form-encoded in, JSON out (`{"sid": "SM...", "status": "queued", ...}`), HTTP Basic auth
 with the account SID and auth token; records and fails on demand (see fakes.recording).
+Also the typing indicator resource, `POST /v2/Indicators/Typing.json` (messaging.twilio.com:
+form `channel=whatsapp&messageId=SM…` → `{"success": true}`).
 Run: python -m fakes.twilio --port 8092   (then TWILIO_API_URL=http://127.0.0.1:8092)
 """
 
@@ -40,6 +42,22 @@ def build_app() -> FastAPI:
             },
             status_code=201,
         )
+
+    @app.post("/v2/Indicators/Typing.json")
+    async def typing(request: Request) -> JSONResponse:
+        form = dict(parse_qsl((await request.body()).decode(), keep_blank_values=True))
+        script: Script = app.state.script
+        failure = await script.record(request, {"indicator": "typing", **form})
+        if failure is not None:
+            return failure
+        if form.get("channel") != "whatsapp" or not form.get("messageId", "").startswith(
+            ("SM", "MM")
+        ):
+            return JSONResponse(
+                {"code": 21211, "message": "channel must be whatsapp, messageId a SID"},
+                status_code=400,
+            )
+        return JSONResponse({"success": True})
 
     add_control_routes(app)
     return app

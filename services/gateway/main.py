@@ -11,11 +11,15 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from services.gateway.adapters.api_outcomes import ApiOutcomes
+from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import InboundStore
+from services.gateway.adapters.inbound_times import InboundTimes
 from services.gateway.adapters.outbound_sends import OutboundSends
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
 from services.gateway.adapters.providers import ProviderClient
 from services.gateway.adapters.tables import gateway_outbox
+from services.gateway.domain.conversation_settings import ConversationSettingsView
+from services.gateway.domain.pacing import NumberGate
 from services.gateway.entrypoints.chatbot import router as chatbot_router
 from services.gateway.entrypoints.deps import GatewayComponents
 from services.gateway.entrypoints.outcomes import (
@@ -25,6 +29,7 @@ from services.gateway.entrypoints.outcomes import (
     parse_outcome,
 )
 from services.gateway.entrypoints.reply_sender import ReplySender, SenderSettings
+from services.gateway.entrypoints.typing_indicators import IndicatorSettings, TypingIndicators
 from services.gateway.entrypoints.webhooks import router as webhooks_router
 from services.gateway.settings import GatewaySettings
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer
@@ -35,14 +40,17 @@ from shared.db import Statements, make_sessionmaker
 from shared.http_drain import DrainUnreadBody
 from shared.messaging import broker_publisher
 from shared.outbox import Outbox
+from shared.owner_feed import OwnerFeed
 from shared.service import (
     ServiceApp,
     open_broker,
     open_config_feed,
     open_engine,
+    open_owner_feed,
     run_service,
     started,
 )
+from shared.views.conversation_owners import ConversationOwners
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 
@@ -53,10 +61,13 @@ PROBE_TIMEOUT_S = 1.5
 
 def build_app(settings: GatewaySettings) -> FastAPI:
     whatsapp, twilio = WhatsAppDirectory(), TwilioDirectory()
+    conversations, owners = ConversationSettingsView(), ConversationOwners()
+    owner_feeds: list[OwnerFeed] = []  # set at start; what the readiness check looks at
 
     def apply_config(event: ConfigEvent) -> None:
         whatsapp.apply(event)
         twilio.apply(event)
+        conversations.apply(event)
 
     async def start(stack: AsyncExitStack) -> GatewayComponents:
         engine = await open_engine(stack, settings)
@@ -64,6 +75,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         broker = await open_broker(stack, settings, SERVICE)
         box = SecretBox(settings.secrets_key.get_secret_value())
         feed = await open_config_feed(stack, settings, apply_config)
+        owner_feeds.append(await open_owner_feed(stack, settings, owners.apply))
         waiters = OutcomeWaiters()
         listener = await started(stack, OutcomeListener(settings.kafka_bootstrap_servers, waiters))
         outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
@@ -76,9 +88,25 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
         )
         stack.push_async_callback(http.aclose)
+        provider = ProviderClient(http)
+        typing = TypingIndicators(
+            provider,
+            whatsapp,
+            twilio,
+            box,
+            conversations,
+            owners,
+            IndicatorSettings(
+                graph_url=settings.whatsapp_graph_url,
+                graph_version=settings.whatsapp_graph_version,
+                twilio_messaging_url=settings.twilio_messaging_url,
+                refresh_s=settings.typing_refresh_s,
+            ),
+        )
+        stack.push_async_callback(typing.close)  # before the HTTP client closes
         sender = ReplySender(
             store=OutboundSends(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
-            provider=ProviderClient(http),
+            provider=provider,
             whatsapp=whatsapp,
             twilio=twilio,
             box=box,
@@ -90,13 +118,17 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 max_attempts=settings.delivery_max_attempts,
                 lease_s=settings.delivery_lease_s,
             ),
+            owners=owners,
+            conversations=conversations,
+            accepted=InboundTimes(statements),
+            gate=NumberGate(settings.whatsapp_send_rate_per_s),
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
             topics=[MESSAGE_OUTCOMES.name],
             group_id=GROUP,
             parse=parse_outcome,
-            handler=GatewayOutcomes(RecordApiOutcomes(ApiOutcomes(statements)), sender),
+            handler=GatewayOutcomes(RecordApiOutcomes(ApiOutcomes(statements)), sender, typing),
             options=ConsumerOptions(max_backoff_s=1.0),
         )
         return GatewayComponents(
@@ -111,6 +143,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             feed=feed,
             listener=listener,
             outcomes=await started(stack, consumer),
+            echoes=EchoRecorder(outbox, whatsapp, conversations),
         )
 
     app = ServiceApp(
@@ -119,10 +152,14 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         checks={
             "outcomes": lambda c: c.listener.alive and c.outcomes.alive,
             "config": lambda c: c.feed.alive,
+            "owners": lambda c: all(feed.alive for feed in owner_feeds),
             "database": database_answers,
             "broker": lambda c: c.broker.ping(PROBE_TIMEOUT_S),
         },
-        details=lambda c: {"config_version": c.feed.version},
+        details=lambda c: {
+            "config_version": c.feed.version,
+            "owner_changes": sum(feed.applied for feed in owner_feeds),
+        },
         routers=[chatbot_router, webhooks_router],
         public_api=True,
         description="Provider webhooks in, replies out; the seed's api-chatbot endpoint.",

@@ -22,6 +22,18 @@ class GatewaySettings(BaseServiceSettings):
     whatsapp_app_secret: SecretStr | None = None
     whatsapp_verify_token: SecretStr | None = None
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_messaging_url: str = Field(
+        default="https://messaging.twilio.com", description="Twilio's typing indicator host"
+    )
+    whatsapp_send_rate_per_s: float = Field(
+        default=80.0,
+        ge=0,
+        description="Replies per second per business number (Meta's default throughput); "
+        "0 = no pacing of our own. A 130429 holds the number for its back-off either way",
+    )
+    typing_refresh_s: float = Field(
+        default=20.0, gt=0, description="The typing indicator is repeated this often (25 s TTL)"
+    )
     public_base_url: str | None = Field(
         default=None,
         description="External URL of the gateway (what Twilio signs) when behind a proxy",

@@ -24,11 +24,23 @@ class ReplyFailed(MessageEvent):
     user_id: uuid.UUID | None
     channel: Channel
     reason: str = Field(
-        description="e.g. 'provider_rejected', 'provider_unavailable', 'no_account'"
+        description="e.g. 'provider_rejected', 'provider_unavailable', 'no_account'; "
+        "'owner_human' / 'owner_paused' (not sent: a human or a pause owns the "
+        "conversation), 'window_closed' (past the 24-hour window), or a provider error "
+        "code's class: 'undeliverable', 'throughput_exceeded', 'pair_rate_limited', "
+        "'token_expired'…"
     )
     status_code: int | None = None
     attempts: int
     detail: str = Field(default="", description="Operator-facing; never a secret")
+    error_code: int | None = Field(
+        default=None, description="The provider's error code (Meta's error.code), if any"
+    )
+    provider_message_ids: list[str] = Field(
+        default_factory=list,
+        description="What did leave: parts sent before the failure, or the re-engagement "
+        "template sent instead of a reply past the 24-hour window",
+    )
 
 
 class DeliveryStatusReported(Envelope):
@@ -42,6 +54,11 @@ class DeliveryStatusReported(Envelope):
     phone_number_id: str | None = None
     timestamp: str | None = None
     errors: list[dict[str, Any]] = Field(default_factory=list)
+    reason: str | None = Field(
+        default=None,
+        description="On 'failed': the class of the provider's error code ('undeliverable', "
+        "'window_closed', 'token_expired', 'throughput_exceeded', 'pair_rate_limited'…)",
+    )
 
 
 DeliveryEvent = Annotated[

@@ -37,6 +37,7 @@ def running_stack(
         "GROQ_BASE_URL": fakes["groq"].url,
         "WHATSAPP_GRAPH_URL": fakes["graph"].url,
         "TWILIO_API_URL": fakes["twilio"].url,
+        "TWILIO_MESSAGING_URL": fakes["twilio"].url,
         "OTEL_EXPORTER_OTLP_ENDPOINT": sink.url,
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         # Only links are built from it (no trace viewer runs in the tests).

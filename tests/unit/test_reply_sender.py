@@ -10,6 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from cryptography.fernet import Fernet
 
 from services.gateway.adapters.outbound_sends import (
@@ -21,6 +22,7 @@ from services.gateway.adapters.outbound_sends import (
     SendRecord,
 )
 from services.gateway.adapters.providers import ProviderError
+from services.gateway.adapters.providers import failure_of as graph_failure
 from services.gateway.adapters.store import StoreUnavailable
 from services.gateway.domain.replies import SendFailure, split_text
 from services.gateway.entrypoints.reply_sender import ReplySender, SenderSettings
@@ -97,7 +99,12 @@ class FakeSends:
 
 
 class FakeGraph:
-    def __init__(self, fail_with: list[int] | None = None, delay_s: float = 0.0) -> None:
+    """`fail_with`, one per call: an HTTP status, (status, Meta error code) read as the
+    client reads a Graph error body, or None (that call succeeds)."""
+
+    def __init__(
+        self, fail_with: list[int | tuple[int, int] | None] | None = None, delay_s: float = 0.0
+    ) -> None:
         self.sent: list[dict[str, Any]] = []
         self.fail_with = list(fail_with or [])
         self.delay_s = delay_s
@@ -107,11 +114,28 @@ class FakeGraph:
     ) -> str:
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
-        if self.fail_with:
-            status = self.fail_with.pop(0)
-            reason = "provider_unavailable" if status >= 500 else "provider_rejected"
-            raise ProviderError(SendFailure(reason, status, f"provider answered {status}"))
+        failure = self.fail_with.pop(0) if self.fail_with else None
+        if failure is not None:
+            if isinstance(failure, tuple):
+                status, code = failure
+                answer = httpx.Response(status, json={"error": {"code": code}})
+                raise ProviderError(graph_failure(answer))
+            reason = "provider_unavailable" if failure >= 500 else "provider_rejected"
+            raise ProviderError(SendFailure(reason, failure, f"provider answered {failure}"))
         self.sent.append({"to": to, "body": body, "token": token, "id": phone_number_id})
+        return f"wamid.out{len(self.sent)}"
+
+    async def send_whatsapp_template(
+        self,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        name: str,
+        language: str,
+    ) -> str:
+        self.sent.append({"to": to, "template": name, "language": language, "token": token})
         return f"wamid.out{len(self.sent)}"
 
     async def send_twilio_message(
@@ -125,7 +149,11 @@ async def _no_wait(_: float) -> None:
 
 
 def _sender(
-    store: FakeSends, graph: FakeGraph, published: Published, lease_s: float = 5.0
+    store: FakeSends,
+    graph: FakeGraph,
+    published: Published,
+    lease_s: float = 5.0,
+    **extra: Any,
 ) -> ReplySender:
     box = SecretBox(Fernet.generate_key().decode())
     whatsapp = WhatsAppDirectory()
@@ -140,7 +168,7 @@ def _sender(
     )
     settings = SenderSettings("http://graph", "v21.0", "http://twilio", 3, lease_s)
     return ReplySender(
-        store, graph, whatsapp, TwilioDirectory(), box, published, settings, _no_wait
+        store, graph, whatsapp, TwilioDirectory(), box, published, settings, _no_wait, **extra
     )
 
 

@@ -53,8 +53,8 @@ _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "ResponseFailed": ("channel", "reason", "retryable", "detail"),
     "ReplyDelivered": ("channel", "parts", "provider_message_ids"),
-    "ReplyFailed": ("channel", "reason", "status_code", "attempts", "detail"),
-    "DeliveryStatusReported": ("channel", "status", "recipient", "timestamp"),
+    "ReplyFailed": ("channel", "reason", "status_code", "error_code", "attempts", "detail"),
+    "DeliveryStatusReported": ("channel", "status", "reason", "recipient", "timestamp"),
     # Never image_data_url: the timeline shows what the media became, not its bytes.
     "MediaResolved": (
         "channel",

@@ -8,16 +8,18 @@ import contextlib
 from collections import defaultdict
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
-from services.gateway.adapters.inbound import outcome_adapter
 from shared.consumer import FETCH_MAX_WAIT_MS
+from shared.contracts.conversations import OutcomeTopicEvent, TurnStarted
 from shared.contracts.messages import MessageOutcome
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.logging import get_logger
 from shared.messaging import partitions_of
 
 log = get_logger(__name__)
+# TurnStarted shares the topic; it answers no caller and is skipped.
+_events: TypeAdapter[MessageOutcome | TurnStarted] = TypeAdapter(OutcomeTopicEvent)
 
 
 class OutcomeWaiters:
@@ -104,6 +106,9 @@ class OutcomeListener:
             for records in batches.values():
                 for record in records:
                     try:
-                        self._waiters.resolve(outcome_adapter.validate_json(record.value))
+                        event = _events.validate_json(record.value)
                     except ValidationError:
                         log.error("unreadable outcome skipped", offset=record.offset)
+                        continue
+                    if not isinstance(event, TurnStarted):
+                        self._waiters.resolve(event)

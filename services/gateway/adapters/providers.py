@@ -1,8 +1,13 @@
 """Outbound calls to the providers: WhatsApp Cloud (Graph) API and Twilio's Messages API.
 
-One HTTP call per send. A failed call raises `ProviderError` with the domain's verdict;
-the reply sender schedules the next try (429, 5xx, no answer) instead of waiting inside
-the call, so a slow provider holds no consumer slot while it waits.
+One HTTP call per send. A failed call raises `ProviderError` with the domain's verdict:
+the provider's error code when it gave one (`domain.delivery_errors`: 130429 back off,
+131056 pace, 190 token expired, 131047 window closed…), else the HTTP status. The reply
+sender schedules the next try instead of waiting inside the call, so a slow provider holds
+no consumer slot while it waits.
+
+The read receipt / typing indicator calls are cosmetic: short timeout, and their failure
+is the caller's to log, never to retry.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ from typing import Any, Protocol
 
 import httpx
 
+from services.gateway.domain.delivery_errors import classify_code, error_code
 from services.gateway.domain.replies import SendFailure, Verdict, classify, parse_retry_after
 
 UNKNOWN_ID = "unknown"
+INDICATOR_TIMEOUT_S = 5.0
 
 
 class ProviderError(Exception):
@@ -30,31 +37,71 @@ class Provider(Protocol):
         self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
     ) -> str: ...
 
+    async def send_whatsapp_template(
+        self,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        name: str,
+        language: str,
+    ) -> str: ...
+
     async def send_twilio_message(
         self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
     ) -> str: ...
 
 
+class Indicators(Protocol):
+    """Read receipts and typing indicators; raise `ProviderError` when refused."""
+
+    async def whatsapp_read(
+        self,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        token: str,
+        message_id: str,
+        typing: bool,
+    ) -> None: ...
+
+    async def twilio_typing(
+        self, base_url: str, account_sid: str, auth_token: str, message_sid: str
+    ) -> None: ...
+
+
+def _body(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def failure_of(response: httpx.Response) -> SendFailure:
+    """What a refused (or failed) provider answer means for the reply."""
+    status, code = response.status_code, error_code(_body(response))
+    known = classify_code(code)
+    retry_after = parse_retry_after(response.headers.get("retry-after"))
+    coded = f" (code {code})" if code is not None else ""
+    detail = f"provider answered {status}{coded}: {response.text[:200]}"
+    if known is not None:
+        return SendFailure(known.reason, status, detail, retry_after, code)
+    if classify(status) is Verdict.RETRY:
+        return SendFailure(
+            "provider_unavailable",
+            status,
+            f"provider unavailable ({status}){coded}: {response.text[:200]}",
+            retry_after,
+            code,
+        )
+    return SendFailure("provider_rejected", status, detail, None, code)
+
+
 def _checked(response: httpx.Response) -> httpx.Response:
-    verdict = classify(response.status_code)
-    if verdict is Verdict.ACCEPTED:
+    if classify(response.status_code) is Verdict.ACCEPTED:
         return response
-    if verdict is Verdict.RETRY:
-        raise ProviderError(
-            SendFailure(
-                "provider_unavailable",
-                response.status_code,
-                f"provider unavailable ({response.status_code}): {response.text[:200]}",
-                parse_retry_after(response.headers.get("retry-after")),
-            )
-        )
-    raise ProviderError(
-        SendFailure(
-            "provider_rejected",
-            response.status_code,
-            f"provider answered {response.status_code}: {response.text[:200]}",
-        )
-    )
+    raise ProviderError(failure_of(response))
 
 
 def _provider_id(response: httpx.Response, read: Callable[[Any], Any]) -> str:
@@ -64,6 +111,10 @@ def _provider_id(response: httpx.Response, read: Callable[[Any], Any]) -> str:
         return str(read(response.json()))
     except (ValueError, KeyError, IndexError, TypeError):
         return UNKNOWN_ID
+
+
+def _graph_url(base_url: str, version: str, phone_number_id: str) -> str:
+    return f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages"
 
 
 class ProviderClient:
@@ -82,21 +133,48 @@ class ProviderClient:
             raise ProviderError(failure) from exc
         return _checked(response)
 
+    async def _graph_send(
+        self, base_url: str, version: str, phone_number_id: str, token: str, body: dict[str, Any]
+    ) -> str:
+        response = await self._post(
+            _graph_url(base_url, version, phone_number_id),
+            headers={"Authorization": f"Bearer {token}"},
+            json={"messaging_product": "whatsapp", "recipient_type": "individual", **body},
+        )
+        return _provider_id(response, lambda answer: answer["messages"][0]["id"])
+
     async def send_whatsapp_text(
         self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
     ) -> str:
-        response = await self._post(
-            f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages",
-            headers={"Authorization": f"Bearer {token}"},
-            json={
-                "messaging_product": "whatsapp",
-                "recipient_type": "individual",
+        return await self._graph_send(
+            base_url,
+            version,
+            phone_number_id,
+            token,
+            {"to": to, "type": "text", "text": {"preview_url": False, "body": body}},
+        )
+
+    async def send_whatsapp_template(
+        self,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        token: str,
+        to: str,
+        name: str,
+        language: str,
+    ) -> str:
+        return await self._graph_send(
+            base_url,
+            version,
+            phone_number_id,
+            token,
+            {
                 "to": to,
-                "type": "text",
-                "text": {"preview_url": False, "body": body},
+                "type": "template",
+                "template": {"name": name, "language": {"code": language}},
             },
         )
-        return _provider_id(response, lambda body: body["messages"][0]["id"])
 
     async def send_twilio_message(
         self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
@@ -106,4 +184,41 @@ class ProviderClient:
             auth=(account_sid, auth_token),
             data={"From": from_, "To": to, "Body": body},
         )
-        return _provider_id(response, lambda body: body["sid"])
+        return _provider_id(response, lambda answer: answer["sid"])
+
+    async def whatsapp_read(
+        self,
+        base_url: str,
+        version: str,
+        phone_number_id: str,
+        token: str,
+        message_id: str,
+        typing: bool,
+    ) -> None:
+        """Marks the message (and those before it) read; with `typing`, also shows the
+        typing indicator until the reply or for 25 s, in the same call."""
+        body: dict[str, Any] = {
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": message_id,
+        }
+        if typing:
+            body["typing_indicator"] = {"type": "text"}
+        await self._post(
+            _graph_url(base_url, version, phone_number_id),
+            headers={"Authorization": f"Bearer {token}"},
+            json=body,
+            timeout=INDICATOR_TIMEOUT_S,
+        )
+
+    async def twilio_typing(
+        self, base_url: str, account_sid: str, auth_token: str, message_sid: str
+    ) -> None:
+        """Twilio's typing indicator resource (public beta, WhatsApp only): it marks the
+        message read too."""
+        await self._post(
+            f"{base_url.rstrip('/')}/v2/Indicators/Typing.json",
+            auth=(account_sid, auth_token),
+            data={"channel": "whatsapp", "messageId": message_sid},
+            timeout=INDICATOR_TIMEOUT_S,
+        )

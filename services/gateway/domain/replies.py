@@ -11,6 +11,7 @@ import random
 from dataclasses import dataclass
 from enum import StrEnum
 
+from services.gateway.domain.delivery_errors import RATE_REASONS
 from shared.contracts.messages import Channel, MessageOutcome, ResponseGenerated
 
 # The providers' largest text body, in characters.
@@ -90,16 +91,30 @@ def outage_delay(failures: int) -> float:
 class SendFailure:
     """Why a reply is not (yet) sent: `reason` names it in ReplyFailed."""
 
-    reason: str  # provider_unavailable | provider_rejected | no_account | internal_error
+    # provider_unavailable | provider_rejected | no_account | internal_error, a classified
+    # provider code's reason (domain.delivery_errors), owner_human | owner_paused, window_closed
+    reason: str
     status_code: int | None
     detail: str
     retry_after: float | None = None
+    code: int | None = None  # the provider's error code, when it gave one
 
     @property
     def retryable(self) -> bool:
-        return self.reason in ("provider_unavailable", "internal_error")
+        return self.reason in ("provider_unavailable", "internal_error") or self.rate_limited
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.reason in RATE_REASONS
+
+
+# A refusal for speed (130429, 131056) says "later", not "never": it may take many more
+# tries than an outage before the reply is allowed out.
+RATE_LIMITED_ATTEMPTS_FACTOR = 5
 
 
 def final_failure(failure: SendFailure, attempts: int, max_attempts: int) -> bool:
     """Whether a failed try ends the reply (ReplyFailed) rather than waiting for another."""
+    if failure.rate_limited:
+        return attempts >= max_attempts * RATE_LIMITED_ATTEMPTS_FACTOR
     return not failure.retryable or attempts >= max_attempts

@@ -122,6 +122,10 @@ def _list(value: Any, where: str) -> list[Any]:
     return value
 
 
+def _errors(value: Any) -> list[dict[str, Any]]:
+    return [e for e in value if isinstance(e, dict)] if isinstance(value, list) else []
+
+
 def parse_delivery(payload: Any) -> Delivery:
     if not isinstance(payload, dict) or payload.get("object") != "whatsapp_business_account":
         raise PayloadError("not a whatsapp_business_account webhook")
@@ -157,7 +161,10 @@ def parse_delivery(payload: Any) -> Delivery:
                         media=media,
                     )
                 )
-            for status in _list(value.get("statuses"), "value.statuses"):
+            # A status of an unexpected shape is ignored, never refused: it cannot start
+            # anything, and a refused signed body would be redelivered for 7 days.
+            statuses = value.get("statuses")
+            for status in statuses if isinstance(statuses, list) else []:
                 receipt_id = _id(status.get("id"), ID_MAX) if isinstance(status, dict) else None
                 if not isinstance(status, dict) or receipt_id is None:
                     continue
@@ -168,9 +175,7 @@ def parse_delivery(payload: Any) -> Delivery:
                         recipient=_id(status.get("recipient_id"), NUMBER_MAX),
                         phone_number_id=number_id,
                         timestamp=_id(status.get("timestamp"), TIMESTAMP_MAX),
-                        errors=[
-                            e for e in _list(status.get("errors"), "errors") if isinstance(e, dict)
-                        ],
+                        errors=_errors(status.get("errors")),
                     )
                 )
     return delivery

@@ -9,11 +9,13 @@ from fastapi import Depends
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
 from services.gateway.settings import GatewaySettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import KeyedBatchConsumer
+from shared.contracts.conversations import TurnStarted
 from shared.contracts.messages import MessageOutcome
 from shared.crypto import SecretBox
 from shared.service import container
@@ -34,7 +36,8 @@ class GatewayComponents:
     broker: KafkaBroker
     feed: ConfigFeed
     listener: OutcomeListener
-    outcomes: KeyedBatchConsumer[MessageOutcome]
+    outcomes: KeyedBatchConsumer[MessageOutcome | TurnStarted]
+    echoes: EchoRecorder  # issue 14: business replies echoed from the phone
 
 
 GatewayDeps = Annotated[GatewayComponents, Depends(container(GatewayComponents))]

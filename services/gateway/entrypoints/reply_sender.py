@@ -9,17 +9,27 @@ process. While sends run, a heartbeat renews the batch's leases, so a short leas
 enough and a crashed sender's replies resume soon after it died. A provider answering
 429/5xx (or not at all) gives the lease back and the record waits on a timer, holding no
 consumer slot, until the next try.
+
+Right before each part leaves, the conversation's owner is re-checked (the owner view):
+while a human or a pause owns it the reply is not sent (ReplyFailed `owner_human` /
+`owner_paused`). A WhatsApp reply past the 24-hour window is not sent as free text
+(ReplyFailed `window_closed`); the tenant's re-engagement template goes instead when one is
+configured. A business number refused for throughput (130429) holds all its replies for
+the back-off; a customer's pair limit (131056) spaces the rest of a split reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from prometheus_client import Counter
 
+from services.gateway.adapters.inbound_times import AcceptedTimes
 from services.gateway.adapters.outbound_sends import (
     FAILED,
     SENDING,
@@ -31,6 +41,9 @@ from services.gateway.adapters.outbound_sends import (
 )
 from services.gateway.adapters.providers import Provider, ProviderError
 from services.gateway.adapters.store import StoreUnavailable
+from services.gateway.domain.conversation_settings import ConversationSettingsView
+from services.gateway.domain.delivery_errors import ErrorKind, classify_code
+from services.gateway.domain.pacing import PAIR_INTERVAL_S, NumberGate, back_off_delay
 from services.gateway.domain.replies import (
     SendFailure,
     final_failure,
@@ -38,6 +51,7 @@ from services.gateway.domain.replies import (
     reply_parts,
     retry_delay,
 )
+from services.gateway.domain.window import has_window, last_seen, window_closed
 from shared.consumer import BatchResult, Received
 from shared.contracts.deliveries import ReplyDelivered, ReplyFailed
 from shared.contracts.messages import Channel, ResponseGenerated
@@ -45,15 +59,35 @@ from shared.contracts.topics import MESSAGE_DELIVERIES
 from shared.crypto import SecretBox
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
+from shared.views.conversation_owners import ConversationOwners
 from shared.views.twilio import TwilioDirectory
-from shared.views.whatsapp import WhatsAppDirectory
+from shared.views.whatsapp import WhatsAppAccount, WhatsAppDirectory
 
 log = get_logger(__name__)
 SENDS = Counter("gateway_deliveries_total", "Replies sent to providers", ["channel", "outcome"])
+WITHHELD = Counter(
+    "gateway_replies_withheld_total",
+    "Replies not sent as free text: owner_human, owner_paused, window_closed",
+    ["channel", "reason"],
+)
+TEMPLATES = Counter(
+    "gateway_reengagement_templates_total", "Re-engagement templates sent", ["channel"]
+)
+PACED = Counter(
+    "gateway_sends_paced_total", "Sends spaced out for a provider's rate", ["channel", "reason"]
+)
 
 
 class NoAccount(Exception):
     """The tenant has no active provider account (or no readable credentials) for it."""
+
+
+class Withheld(Exception):
+    """The reply must not leave as free text now (the owner, the 24-hour window)."""
+
+    def __init__(self, failure: SendFailure) -> None:
+        super().__init__(failure.detail)
+        self.failure = failure
 
 
 @dataclass(frozen=True)
@@ -70,6 +104,7 @@ class _Job:
     item: Received[ResponseGenerated]
     parts: list[str]
     claim: Claim
+    accepted_at: datetime | None = None  # the 24-hour window's fallback
 
 
 @dataclass(frozen=True)
@@ -90,16 +125,35 @@ class ReplySender:
     publish: Publish
     settings: SenderSettings
     sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+    owners: ConversationOwners = field(default_factory=ConversationOwners)
+    conversations: ConversationSettingsView = field(default_factory=ConversationSettingsView)
+    accepted: AcceptedTimes | None = None
+    gate: NumberGate = field(default_factory=lambda: NumberGate(0))
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    clock: Callable[[], float] = field(default=time.monotonic)
 
     async def __call__(self, batch: Sequence[Received[ResponseGenerated]]) -> BatchResult:
         result = BatchResult()
         intents: dict[str, tuple[Received[ResponseGenerated], list[str]]] = {}
+        now = self.clock()
+        self.gate.forget_idle(now)
         for item in batch:
             if item.event.message_id in intents:  # twice in one batch: the second waits
                 result.retry_later(item, "same message earlier in the batch", 0.1)
+            elif (wait := self.gate.wait(_number(item.event), now)) > 0:
+                # the number's rate, or a 130429 back-off: no claim, no attempt used
+                PACED.labels(item.event.channel.value, "number_rate").inc()
+                result.retry_later(item, "business number paced", wait)
             else:
                 intents[item.event.message_id] = (item, reply_parts(item.event))
         if not intents:
+            return result
+        try:
+            accepted = await self._accepted_at([item.event for item, _ in intents.values()])
+        except StoreUnavailable as exc:
+            log.warning("inbound times not read; retrying", error=str(exc))
+            for item, _ in intents.values():
+                result.retry_later(item, "database unavailable", outage_delay(item.delivery))
             return result
         try:
             claims = await self.store.claim(
@@ -119,7 +173,8 @@ class ReplySender:
             if message_id in claims.busy:
                 result.retry_later(item, "another worker holds the lease", 1.0)
             elif message_id in claims.taken:
-                jobs.append(_Job(item, parts, claims.taken[message_id]))
+                claim = claims.taken[message_id]
+                jobs.append(_Job(item, parts, claim, accepted.get(message_id)))
             else:
                 log.debug("reply already sent or failed", message_id=message_id)
         if jobs:
@@ -138,6 +193,33 @@ class ReplySender:
         await self._until_done(lambda: self.publish(events), "publish reply outcomes")
         return done
 
+    async def _accepted_at(self, outcomes: list[ResponseGenerated]) -> dict[str, datetime]:
+        """The gateway's own acceptance times, read only for window-bound replies that do
+        not say when the customer last wrote."""
+        wanted = [
+            o.message_id for o in outcomes if has_window(o) and o.customer_last_seen_at is None
+        ]
+        if self.accepted is None or not wanted:
+            return {}
+        return await self.accepted.accepted_at(wanted)
+
+    def _check_owner(self, outcome: ResponseGenerated) -> None:
+        """Raises Withheld while a human or a pause owns the conversation."""
+        if outcome.user_id is None:
+            return
+        state = self.owners.current(outcome.user_id, outcome.conversation_key, self.now())
+        if state.bot_answers:
+            return
+        until = f" until {state.until.isoformat()}" if state.until else ""
+        by = state.changed_by.value if state.changed_by else "unknown"
+        raise Withheld(
+            SendFailure(
+                f"owner_{state.owner.value}",
+                None,
+                f"the conversation is {state.owner.value}{until} (set by {by}); not sent",
+            )
+        )
+
     async def _send(self, job: _Job) -> _Done:
         """Send the parts not sent yet, in order; never raises."""
         outcome, message_id = job.item.event, job.item.event.message_id
@@ -149,11 +231,19 @@ class ReplySender:
 
         with job.item.activated():
             try:
+                seen = last_seen(outcome, job.accepted_at) if has_window(outcome) else None
+                closed = window_closed(seen, self.now())
                 for index in range(job.claim.parts_sent, len(job.parts)):
+                    self._check_owner(outcome)
+                    if closed:
+                        return await self._reengage(job, sent, seen, record)
                     sent.append(await self._send_part(outcome, job.parts[index]))
                     if index + 1 < len(job.parts):
                         await self._part_sent(message_id, sent)
                 return _Done(job, record(SENT))
+            except Withheld as exc:
+                WITHHELD.labels(outcome.channel.value, exc.failure.reason).inc()
+                return _Done(job, record(FAILED, exc.failure.detail[:500]), exc.failure)
             except ProviderError as exc:
                 failure = exc.failure
             except NoAccount as exc:
@@ -164,16 +254,70 @@ class ReplySender:
         error = failure.detail[:500]
         if final_failure(failure, job.claim.attempts, self.settings.max_attempts):
             return _Done(job, record(FAILED, error), failure)
-        delay = retry_delay(job.claim.attempts, failure.retry_after)
-        return _Done(job, record(SENDING, error), failure, delay)
+        return _Done(job, record(SENDING, error), failure, self._retry_in(job, failure))
+
+    def _retry_in(self, job: _Job, failure: SendFailure) -> float:
+        """When to try again: a number refused for throughput holds all its replies; a
+        customer's pair limit spaces the parts; anything else backs off as before."""
+        known = classify_code(failure.code)
+        kind = known.kind if known is not None else None
+        channel = job.item.event.channel.value
+        if kind is ErrorKind.BACK_OFF:
+            delay = back_off_delay(job.claim.attempts, failure.retry_after)
+            self.gate.hold(_number(job.item.event), self.clock(), delay)
+            PACED.labels(channel, failure.reason).inc()
+            return delay
+        if kind is ErrorKind.PACE:
+            PACED.labels(channel, failure.reason).inc()
+            return max(PAIR_INTERVAL_S, failure.retry_after or 0.0)
+        return retry_delay(job.claim.attempts, failure.retry_after)
+
+    async def _reengage(
+        self,
+        job: _Job,
+        sent: list[str],
+        seen: datetime | None,
+        record: Callable[[str, str | None], SendRecord],
+    ) -> _Done:
+        """Past the 24-hour window: no free text. The tenant's approved template goes
+        instead when there is one (WhatsApp Cloud only; Twilio's templates are Content
+        resources this gateway does not manage). Either way the reply is recorded failed
+        with `window_closed`, and the template's id is kept with it."""
+        outcome = job.item.event
+        since = seen.isoformat() if seen else "unknown"
+        detail = f"the 24-hour window closed (customer last wrote {since}); not sent"
+        settings = self.conversations.of(outcome.user_id)
+        template = settings.reengagement_template
+        if template and outcome.channel == Channel.WHATSAPP and not sent:
+            account, token = self._whatsapp_account(outcome)
+            sent.append(
+                await self.provider.send_whatsapp_template(
+                    self.settings.graph_url,
+                    self.settings.graph_version,
+                    account.phone_number_id,
+                    token,
+                    outcome.customer_phone.removeprefix("+"),
+                    template,
+                    settings.template_language,
+                )
+            )
+            TEMPLATES.labels(outcome.channel.value).inc()
+            detail += f"; re-engagement template {template!r} sent instead"
+        failure = SendFailure("window_closed", None, detail)
+        WITHHELD.labels(outcome.channel.value, failure.reason).inc()
+        return _Done(job, record(FAILED, detail[:500]), failure)
+
+    def _whatsapp_account(self, outcome: ResponseGenerated) -> tuple[WhatsAppAccount, str]:
+        account = self.whatsapp.by_phone_number_id(outcome.phone_number_id or "")
+        token = self.box.try_decrypt(account.access_token_encrypted) if account else None
+        if account is None or token is None:
+            raise NoAccount(f"no active WhatsApp account for {outcome.phone_number_id}")
+        return account, token
 
     async def _send_part(self, outcome: ResponseGenerated, body: str) -> str:
         settings = self.settings
         if outcome.channel == Channel.WHATSAPP:
-            account = self.whatsapp.by_phone_number_id(outcome.phone_number_id or "")
-            token = self.box.try_decrypt(account.access_token_encrypted) if account else None
-            if account is None or token is None:
-                raise NoAccount(f"no active WhatsApp account for {outcome.phone_number_id}")
+            account, token = self._whatsapp_account(outcome)
             return await self.provider.send_whatsapp_text(
                 settings.graph_url,
                 settings.graph_version,
@@ -249,6 +393,8 @@ class ReplySender:
             status_code=failure.status_code,
             attempts=done.job.claim.attempts,
             detail=failure.detail[:500],
+            error_code=failure.code,
+            provider_message_ids=record.provider_message_ids,
         )
         return Outgoing(MESSAGE_DELIVERIES, event, outcome.conversation_key, item.context)
 
@@ -294,3 +440,8 @@ class ReplySender:
         finally:
             done.set()
             await task
+
+
+def _number(outcome: ResponseGenerated) -> str:
+    """The business number a reply leaves from: what Meta's throughput is counted on."""
+    return outcome.phone_number_id or outcome.business_phone or "-"

@@ -16,6 +16,8 @@ from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
 from services.gateway.adapters.inbound import Inbound
+from services.gateway.domain.delivery_errors import status_reason
+from services.gateway.domain.echoes import echoes_in
 from services.gateway.domain.media import twilio_media
 from services.gateway.domain.whatsapp import (
     ID_MAX,
@@ -105,7 +107,8 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
         return _problem("whatsapp", 401, "invalid signature")
     try:
         payload = loads_limited(raw, errors="replace")
-        delivery = parse_delivery(scrub(payload) if may_need_scrub(raw) else payload)
+        payload = scrub(payload) if may_need_scrub(raw) else payload
+        delivery = parse_delivery(payload)
     except (JSONRefused, PayloadError) as exc:
         return _problem("whatsapp", 400, str(exc))
     unchecked = delivery.phone_number_ids - named
@@ -121,6 +124,7 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
     inbound: Inbound = state.inbound
     try:
         accepted = await inbound.accept_provider_delivery(answered, recorded, receipts)
+        await state.echoes.accept(echoes_in(payload))  # a human took over (issue 14)
     except Exception as exc:
         log.error("could not accept whatsapp delivery", error=type(exc).__name__)
         return _problem("whatsapp", 500, "temporarily unavailable")
@@ -173,6 +177,7 @@ def _whatsapp_events(
             phone_number_id=s.phone_number_id,
             timestamp=s.timestamp,
             errors=s.errors,
+            reason=status_reason(s.status, s.errors),
         )
         for s in delivery.statuses
     ]
