@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
 import httpx
@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from services.gateway.adapters.inbound import Acceptance, ProviderAcceptance
 from services.gateway.adapters.outcomes import OutcomeWaiters
+from services.gateway.domain.echoes import Echo
 from services.gateway.entrypoints import chatbot, webhooks
 from services.gateway.entrypoints.deps import GatewayComponents
 from services.gateway.settings import GatewaySettings
@@ -46,6 +47,14 @@ AUTH_TOKEN = "twilio-auth-token"
 NUMBER_ID, NUMBER = "1001", "+14155550101"
 TWILIO_NUMBER = "+14155550199"
 TWILIO_URL = "http://test/webhooks/twilio"
+
+
+class FakeEchoes:
+    def __init__(self) -> None:
+        self.seen: list[Echo] = []
+
+    async def accept(self, echoes: Sequence[Echo]) -> None:
+        self.seen.extend(echoes)
 
 
 class FakeInbound:
@@ -153,6 +162,7 @@ class Gateway:
         )
         waiters = OutcomeWaiters()
         self.inbound = FakeInbound(waiters)
+        self.echoes = FakeEchoes()
         unused = cast(Any, None)  # what only readiness and the consumers use
         self.app = FastAPI()
         self.app.include_router(webhooks.router)
@@ -169,6 +179,7 @@ class Gateway:
             feed=unused,
             listener=unused,
             outcomes=unused,
+            echoes=self.echoes,
         )
 
     @property

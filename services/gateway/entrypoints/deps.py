@@ -9,9 +9,9 @@ from fastapi import Depends
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
+from services.gateway.domain.echoes import EchoSink
 from services.gateway.settings import GatewaySettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import KeyedBatchConsumer
@@ -37,7 +37,7 @@ class GatewayComponents:
     feed: ConfigFeed
     listener: OutcomeListener
     outcomes: KeyedBatchConsumer[MessageOutcome | TurnStarted]
-    echoes: EchoRecorder  # issue 14: business replies echoed from the phone
+    echoes: EchoSink  # issue 14: business replies echoed from the phone
 
 
 GatewayDeps = Annotated[GatewayComponents, Depends(container(GatewayComponents))]
