@@ -40,9 +40,11 @@ async def apply_activity(session: AsyncSession, found: Sequence[Activity]) -> No
             "message_count": table.message_count + new.message_count,
             "first_message_at": func.least(table.first_message_at, new.first_message_at),
             "last_message_at": func.greatest(table.last_message_at, new.last_message_at),
-            "channel": func.coalesce(table.channel, new.channel),
-            "customer_phone": func.coalesce(table.customer_phone, new.customer_phone),
-            "business_phone": func.coalesce(table.business_phone, new.business_phone),
+            # The message's own values win over those read from the key by an owner change
+            # projected first: the row ends the same whatever order the topics came in.
+            "channel": func.coalesce(new.channel, table.channel),
+            "customer_phone": func.coalesce(new.customer_phone, table.customer_phone),
+            "business_phone": func.coalesce(new.business_phone, table.business_phone),
         },
     )
     rows = [
@@ -84,11 +86,12 @@ def _owner_upsert(table: Table, keys: list[str]) -> Any:
 
 
 def _conversation_of(state: OwnerState) -> dict[str, Any]:
-    channel, business, customer = parse_key(state.conversation_key or "")
+    """A conversation first seen through its owner: what its key says (the key's business
+    part may be a number id, so the business phone waits for a message)."""
+    channel, _, customer = parse_key(state.conversation_key or "")
     return {
         "conversation_key": state.conversation_key,
         "channel": channel,
-        "business_phone": business,
         "customer_phone": customer,
     }
 
