@@ -24,9 +24,11 @@ from shared.contracts.conversations import (
     ConversationOwner,
     ConversationOwnerChanged,
     OwnerChangedBy,
+    TurnStarted,
     owner_key,
 )
-from shared.contracts.topics import CONFIG_CHANGES, CONVERSATION_OWNERS
+from shared.contracts.messages import Channel
+from shared.contracts.topics import CONFIG_CHANGES, CONVERSATION_OWNERS, MESSAGE_OUTCOMES
 from tests.support.db import engine_for
 from tests.support.kafka import read_topic
 from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
@@ -301,7 +303,9 @@ async def test_media_resolved_reaches_the_messages_timeline(stack: Stack) -> Non
     assert "image_data_url" not in media["summary"]
 
 
-async def test_an_owner_change_caused_by_a_message_shows_in_its_timeline(stack: Stack) -> None:
+async def test_a_turn_and_an_owner_change_caused_by_a_message_show_in_its_timeline(
+    stack: Stack,
+) -> None:
     tenant = await _tenant(stack)
     customer, inbound = random_number(), wamid()
     await _webhook(stack, tenant, [text_message(customer, "je veux un humain", inbound)])
@@ -315,15 +319,29 @@ async def test_an_owner_change_caused_by_a_message_shows_in_its_timeline(stack: 
         message_id=inbound,
         reason="handoff phrase",
     )
+    # As the responder publishes it when the model starts on the turn (issue 14).
+    turn = TurnStarted(
+        message_id=inbound,
+        conversation_key=key,
+        user_id=tenant[0],
+        channel=Channel.WHATSAPP,
+        customer_phone=customer,
+        turn_message_ids=[inbound],
+    )
     producer = AIOKafkaProducer(bootstrap_servers=stack.gateway.env["KAFKA_BOOTSTRAP_SERVERS"])
     await producer.start()
     try:
-        await producer.send_and_wait(
-            CONVERSATION_OWNERS.name, event.model_dump_json().encode(), key=key.encode()
-        )
+        for topic, published in ((MESSAGE_OUTCOMES.name, turn), (CONVERSATION_OWNERS.name, event)):
+            await producer.send_and_wait(
+                topic, published.model_dump_json().encode(), key=key.encode()
+            )
     finally:
         await producer.stop()
 
+    turns = await _timeline(stack, inbound, "TurnStarted")
+    [started] = [e for e in turns if e["event_type"] == "TurnStarted"]
+    assert started["service"] == "responder"
+    assert started["summary"] == {"channel": "whatsapp", "turn_message_ids": [inbound]}
     events = await _timeline(stack, inbound, "ConversationOwnerChanged")
     [change] = [e for e in events if e["event_type"] == "ConversationOwnerChanged"]
     assert change["service"] == "responder"
