@@ -75,6 +75,8 @@ def _conversation_out(row: Row | None) -> ConversationSettingsOut:
 
 @router.get("/me/conversation-settings", response_model=ConversationSettingsOut)
 async def get_conversation_settings(user_id: UserId, uow: TenantUow) -> ConversationSettingsOut:
+    """The tenant's turn window, typing / read, human expiry, handoff phrases and
+    re-engagement template; the defaults (`updated_at: null`) when never set."""
     return _conversation_out(await _settings(uow, Entity.CONVERSATION_SETTINGS, user_id))
 
 
@@ -84,6 +86,8 @@ async def get_conversation_settings(user_id: UserId, uow: TenantUow) -> Conversa
 async def put_conversation_settings(
     body: ConversationSettingsIn, user_id: UserId, uow: TenantUow
 ) -> ConversationSettingsOut:
+    """Replace them (fields left out take their defaults); publishes
+    ConversationSettingsChanged on config.changes.v1."""
     values = body.model_dump(include=set(CONVERSATION_SETTINGS_FIELDS))
     row = await _put_settings(uow, Entity.CONVERSATION_SETTINGS, user_id, values)
     return _conversation_out(row)
@@ -100,6 +104,8 @@ def _media_out(row: Row | None) -> MediaSettingsOut:
 
 @router.get("/me/media-settings", response_model=MediaSettingsOut)
 async def get_media_settings(user_id: UserId, uow: TenantUow) -> MediaSettingsOut:
+    """Transcription and vision models, language hint, polite texts, document limit; the
+    defaults (`updated_at: null`) when never set."""
     return _media_out(await _settings(uow, Entity.MEDIA_SETTINGS, user_id))
 
 
@@ -107,6 +113,8 @@ async def get_media_settings(user_id: UserId, uow: TenantUow) -> MediaSettingsOu
 async def put_media_settings(
     body: MediaSettingsIn, user_id: UserId, uow: TenantUow
 ) -> MediaSettingsOut:
+    """Replace them (fields left out take their defaults); publishes MediaSettingsChanged
+    on config.changes.v1."""
     values = body.model_dump(mode="json", include=set(MEDIA_SETTINGS_FIELDS))
     return _media_out(await _put_settings(uow, Entity.MEDIA_SETTINGS, user_id, values))
 
@@ -190,6 +198,8 @@ _BOT = OwnerState(
 async def list_conversations(
     user_id: UserId, uow: TenantUow, limit: Limit = 100, offset: Offset = 0
 ) -> ConversationsPage:
+    """The tenant's conversations, most recent traffic first: channel, customer, message
+    count, current owner (and who changed it, why, until when), and the tenant-wide switch."""
     async with uow.conversations() as directory:
         total, rows = await directory.page(user_id, limit, offset)
         tenant_row = await directory.tenant_owner(user_id)
