@@ -14,7 +14,7 @@ from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.api import errors
 from services.config.api.deps import ApiDeps
 from services.config.domain.projection import ProjectedEvent
-from services.config.entrypoints import admin_api, api
+from services.config.entrypoints import admin_api, api, conversations_api
 from services.config.entrypoints.projector import projection_consumer, stop_within
 from services.config.settings import ConfigSettings
 from shared.consumer import KeyedBatchConsumer
@@ -61,10 +61,11 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         "Config API",
         start,
         checks={"database": _database_ready, "projection": lambda c: c.projection.alive},
-        routers=[api.router, admin_api.router],
+        routers=[api.router, conversations_api.router, admin_api.router],
         public_api=True,
         trace_header=TRACE_HEADER,
-        description="Groq, WhatsApp and Twilio settings per tenant, the system fallback, "
+        description="Groq, WhatsApp and Twilio settings per tenant, conversation and media "
+        "settings, conversation owners (bot / human / paused), the system fallback, "
         "monitoring, message timelines and the audit log.",
     ).build()
     errors.install(app)

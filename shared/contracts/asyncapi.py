@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.contracts.config_events import ConfigEvent
+from shared.contracts.conversations import ConversationOwnerChanged
 from shared.contracts.messages import (
     MessageOutcome,
     MessageReceived,
@@ -26,6 +27,7 @@ from shared.contracts.messages import (
 )
 from shared.contracts.topics import (
     CONFIG_CHANGES,
+    CONVERSATION_OWNERS,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
     MESSAGES_RECEIVED,
@@ -76,6 +78,15 @@ def build_specification() -> dict[str, Any]:
     @broker.publisher(CONFIG_CHANGES.name, schema=ConfigEvent, title="config: changes")
     async def config_changes() -> None:
         """Every settings change, secrets as Fernet ciphertext only."""
+
+    @broker.publisher(
+        CONVERSATION_OWNERS.name,
+        schema=ConversationOwnerChanged,
+        title="config: ConversationOwnerChanged",
+    )
+    async def tenant_owner_changes() -> None:
+        """A tenant pauses / resumes one conversation or all (changed_by=tenant_api);
+        compacted, keyed by owner_key. The config projection reads the topic back."""
 
     spec = AsyncAPI(
         broker,

@@ -1,4 +1,4 @@
-"""SQL reads and writes of the six settings tables and the per-entity version counters, in
+"""SQL reads and writes of the settings tables and the per-entity version counters, in
 the caller's transaction (and so in its database role)."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.tables import (
     config_versions,
+    conversation_settings,
+    media_settings,
     system_groq_config,
     system_settings,
     user_groq_config,
@@ -29,6 +31,8 @@ _USER_TABLES = {
     Entity.WHATSAPP: user_whatsapp_config,
     Entity.TWILIO: user_twilio_config,
     Entity.WEBHOOK_LINKS: webhook_api_links,
+    Entity.CONVERSATION_SETTINGS: conversation_settings,
+    Entity.MEDIA_SETTINGS: media_settings,
 }
 _SINGLETONS = {Entity.SYSTEM_GROQ: system_groq_config, Entity.SYSTEM_SETTINGS: system_settings}
 

@@ -1,4 +1,5 @@
-"""Writes the message-event projection (as config_worker). Idempotent by event id."""
+"""Writes the message-event projection and, in the same transaction, the conversations read
+model (as config_worker). Idempotent by event id."""
 
 from __future__ import annotations
 
@@ -9,14 +10,22 @@ from aiokafka import ConsumerRecord
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.config.adapters.conversations_store import apply_activity, apply_owners
 from services.config.adapters.tables import message_events
+from services.config.domain.conversations import activities, owner_states
 from services.config.domain.projection import ProjectedEvent, UnreadableEvent, project
 from shared.batching import GroupCommitter
 from shared.logging import get_logger
 
 log = get_logger(__name__)
 # Built once; a batch runs it with one parameter set per row, in one round trip.
-_INSERT = insert(message_events).on_conflict_do_nothing(index_elements=["event_id"])
+# RETURNING names the events this statement recorded: only those reach the conversations
+# read model, so a redelivered or replayed event is never counted twice.
+_INSERT = (
+    insert(message_events)
+    .on_conflict_do_nothing(index_elements=["event_id"])
+    .returning(message_events.c.event_id)
+)
 
 
 class ProjectionStore(Protocol):
@@ -58,7 +67,10 @@ class MessageEventStore:
         # in opposite orders.
         rows = [_row(event) for event in sorted(events, key=lambda e: e.event_id)]
         async with self._sessions() as session, session.begin():
-            await session.execute(_INSERT, rows)
+            recorded = set((await session.execute(_INSERT, rows)).scalars().all())
+            new = [event for event in events if event.event_id in recorded]
+            await apply_activity(session, activities(new))
+            await apply_owners(session, owner_states(new))
 
     async def _insert(self, events: Sequence[ProjectedEvent]) -> list[None]:
         await self.record_many(events)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -119,6 +121,80 @@ system_settings = Table(
     Column("fallback_enabled", Boolean, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
     comment="owner: config",
+)
+
+# Issues 14 and 15 (migration 0007): a tenant without a row uses the contract's defaults.
+conversation_settings = Table(
+    "conversation_settings",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("turn_quiet_ms", Integer, nullable=False),
+    Column("turn_max_ms", Integer, nullable=False),
+    Column("typing_indicator", Boolean, nullable=False),
+    Column("read_receipts", Boolean, nullable=False),
+    Column("human_expiry_s", Integer, nullable=False),
+    Column("handoff_phrases", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("reengagement_template", String(512)),
+    Column("template_language", String(16), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    comment="owner: config",
+)
+
+media_settings = Table(
+    "media_settings",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("transcription_model", String(128), nullable=False),
+    Column("language_hint", String(8)),
+    Column("vision_model", String(128)),
+    Column("text_language", String(8), nullable=False),
+    Column("polite_texts", JSONB, nullable=False, server_default="{}"),
+    Column("document_text_limit", Integer, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    comment="owner: config",
+)
+
+
+def _owner_columns() -> list[Column[Any]]:
+    """Who answers, since when, until when, and who said so (ConversationOwnerChanged)."""
+    return [
+        Column("owner", String(16), nullable=False, server_default="bot"),
+        Column("owner_until", DateTime(timezone=True)),
+        Column("owner_changed_by", String(32)),
+        Column("owner_actor", String(64)),
+        Column("owner_reason", Text),
+        Column("owner_message_id", String(256)),
+        Column("owner_changed_at", DateTime(timezone=True)),
+    ]
+
+
+# Read models of the projection (config_worker writes them; a tenant reads its own rows):
+# a conversation's traffic (identified messages) and its current owner; and the tenant-wide
+# pause / resume. Rebuilt from the topics by the config replay command.
+conversations = Table(
+    "conversations",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    Column("conversation_key", String(512), primary_key=True),
+    Column("channel", String(16)),
+    Column("customer_phone", String(64)),
+    Column("business_phone", String(64)),
+    Column("first_message_at", DateTime(timezone=True)),
+    Column("last_message_at", DateTime(timezone=True)),
+    Column("message_count", BigInteger, nullable=False, server_default="0"),
+    *_owner_columns(),
+    Index("ix_conversations_user_last", "user_id", "last_message_at"),
+    comment="owner: config; projection of the message topics and conversations.owner.v1",
+)
+
+conversation_tenant_owner = Table(
+    "conversation_tenant_owner",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    *_owner_columns(),
+    comment="owner: config; projection of conversations.owner.v1 (tenant-wide switches)",
 )
 
 config_outbox = outbox_table("config_outbox", metadata)

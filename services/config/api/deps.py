@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from services.config.adapters.audit import Actor, Audit, AuditTrail
 from services.config.adapters.config_store import ConfigStore, SqlConfigStore
+from services.config.adapters.conversations_store import (
+    ConversationDirectory,
+    SqlConversationDirectory,
+)
 from services.config.adapters.outbox import ConfigOutbox
 from services.config.settings import ConfigSettings
 from shared.crypto import SecretBox
@@ -27,6 +31,7 @@ class ApiDeps:
     # How a transaction's settings store and audit trail are made (a test hands in fakes).
     stores: Callable[[AsyncSession], ConfigStore] = SqlConfigStore
     audits: Callable[[AsyncSession, Actor], Audit] = AuditTrail
+    conversations: Callable[[AsyncSession], ConversationDirectory] = SqlConversationDirectory
 
 
 running_deps = container(ApiDeps)  # the dependency a test overrides

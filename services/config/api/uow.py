@@ -17,6 +17,8 @@ from fastapi import Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Actor, ActorRole
+from services.config.adapters.conversations_store import ConversationDirectory
+from services.config.adapters.owner_changes import OwnerChanges
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tenancy import DbRole, Tenancy
 from services.config.api.auth import Admin, UserId
@@ -54,6 +56,28 @@ class UnitOfWork:
         offset = outbox.offset_of(unit.published)
         if offset is not None:  # None: committed, the relay publishes it within seconds
             self._response.headers[VERSION_HEADER] = str(offset)
+
+    @asynccontextmanager
+    async def owner_changes(self) -> AsyncIterator[OwnerChanges]:
+        """Owner changes (conversations.owner.v1), in an outbox unit like settings writes."""
+        actor_id = self._actor.actor_id
+        if actor_id is None:
+            raise RuntimeError("an owner change needs a caller")
+        async with self._deps.outbox.unit(on_begin=self._tenancy.begin) as unit:
+            deps = self._deps
+            yield OwnerChanges(
+                deps.stores(unit.session),
+                deps.conversations(unit.session),
+                deps.audits(unit.session, self._actor),
+                unit,
+                actor_id,
+            )
+
+    @asynccontextmanager
+    async def conversations(self) -> AsyncIterator[ConversationDirectory]:
+        """The tenant's conversations, read-only."""
+        async with self.session() as session:
+            yield self._deps.conversations(session)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

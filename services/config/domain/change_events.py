@@ -8,7 +8,9 @@ from typing import Any
 
 from services.config.domain.changes import Entity
 from shared.contracts.config_events import (
+    ConversationSettingsChanged,
     GroqConfigChanged,
+    MediaSettingsChanged,
     SystemSettingsChanged,
     TwilioConfigChanged,
     WebhookLinksChanged,
@@ -21,6 +23,8 @@ ConfigChange = (
     | TwilioConfigChanged
     | WebhookLinksChanged
     | SystemSettingsChanged
+    | ConversationSettingsChanged
+    | MediaSettingsChanged
 )
 Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 
@@ -82,6 +86,37 @@ def settings_changed(row: Row) -> SystemSettingsChanged:
     return SystemSettingsChanged(fallback_enabled=row["fallback_enabled"])
 
 
+# The settings columns, named as the events' fields (issues 14 and 15).
+CONVERSATION_SETTINGS_FIELDS = (
+    "turn_quiet_ms",
+    "turn_max_ms",
+    "typing_indicator",
+    "read_receipts",
+    "human_expiry_s",
+    "handoff_phrases",
+    "reengagement_template",
+    "template_language",
+)
+MEDIA_SETTINGS_FIELDS = (
+    "transcription_model",
+    "language_hint",
+    "vision_model",
+    "text_language",
+    "polite_texts",
+    "document_text_limit",
+)
+
+
+def conversation_settings_changed(user_id: uuid.UUID, row: Row) -> ConversationSettingsChanged:
+    values = {name: row[name] for name in CONVERSATION_SETTINGS_FIELDS}
+    return ConversationSettingsChanged(user_id=user_id, **values)
+
+
+def media_settings_changed(user_id: uuid.UUID, row: Row) -> MediaSettingsChanged:
+    values = {name: row[name] for name in MEDIA_SETTINGS_FIELDS}
+    return MediaSettingsChanged(user_id=user_id, **values)
+
+
 def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> ConfigChange:
     """The event saying the entity is now `row` (None: deleted)."""
     if entity is Entity.SYSTEM_GROQ:
@@ -98,4 +133,8 @@ def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> Con
         return twilio_changed(user_id, row)
     if entity is Entity.WEBHOOK_LINKS and row is not None:
         return links_changed(user_id, row)
+    if entity is Entity.CONVERSATION_SETTINGS and row is not None:
+        return conversation_settings_changed(user_id, row)
+    if entity is Entity.MEDIA_SETTINGS and row is not None:
+        return media_settings_changed(user_id, row)
     raise ValueError(f"no event for {entity} without a row")

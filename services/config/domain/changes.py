@@ -23,6 +23,9 @@ class Entity(StrEnum):
     WEBHOOK_LINKS = "webhook_links"
     SYSTEM_GROQ = "system_groq_config"
     SYSTEM_SETTINGS = "system_settings"
+    CONVERSATION_SETTINGS = "conversation_settings"
+    MEDIA_SETTINGS = "media_settings"
+    CONVERSATION_OWNER = "conversation_owner"  # audit only: the change itself is an event
 
 
 class Action(StrEnum):

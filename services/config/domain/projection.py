@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.contracts.topics import (
+    CONVERSATION_OWNERS,
     MESSAGE_DELIVERIES,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
@@ -30,8 +31,11 @@ SERVICE_BY_TOPIC = {
     MESSAGE_OUTCOMES.name: "responder",
     MESSAGE_DELIVERIES.name: "gateway",
     MESSAGES_MEDIA.name: "media",
+    CONVERSATION_OWNERS.name: "responder",  # by default; the writer follows changed_by
 }
 PROJECTED_TOPICS = tuple(SERVICE_BY_TOPIC)
+# conversations.owner.v1 has three writers: which one, from who changed the owner.
+_OWNER_WRITERS = {"tenant_api": "config", "business_echo": "gateway"}
 
 _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
     "MessageReceived": (
@@ -67,6 +71,15 @@ _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
         "vision_model",
         "caption",
     ),
+    "TurnStarted": ("channel", "turn_message_ids"),
+    "ConversationOwnerChanged": (
+        "conversation_key",
+        "owner",
+        "until",
+        "changed_by",
+        "actor",
+        "reason",
+    ),
 }
 UNASSOCIATED_TEXT_LIMIT = 4096
 _DETAIL_LIMIT = 500
@@ -90,6 +103,8 @@ class ProjectedEvent:
     occurred_at: datetime
     trace_id: str | None
     summary: dict[str, Any]
+    # Not a column of message_events: the conversations read model groups by it.
+    conversation_key: str | None = None
 
 
 def trace_id_from(headers: Iterable[tuple[str, bytes]] | None) -> str | None:
@@ -117,10 +132,13 @@ def project(
     if occurred_at.tzinfo is None:
         occurred_at = occurred_at.replace(tzinfo=UTC)
     user_id = _uuid_or_none(event.get("user_id"))
+    service = SERVICE_BY_TOPIC.get(topic, "unknown")
+    if event_type == "ConversationOwnerChanged":
+        service = _OWNER_WRITERS.get(str(event.get("changed_by")), service)
     return ProjectedEvent(
         event_id=event_id,
         event_type=event_type,
-        service=SERVICE_BY_TOPIC.get(topic, "unknown"),
+        service=service,
         topic=topic,
         message_id=_text_or_none(event.get("message_id"), 256),
         attempt=event["attempt"] if isinstance(event.get("attempt"), int) else None,
@@ -133,6 +151,7 @@ def project(
         occurred_at=occurred_at,
         trace_id=trace_id_from(headers),
         summary=summarize(event_type, event, identified=user_id is not None),
+        conversation_key=_text_or_none(event.get("conversation_key"), 512),
     )
 
 
@@ -142,8 +161,9 @@ def summarize(event_type: str, event: dict[str, Any], *, identified: bool) -> di
         for name in _SUMMARY_FIELDS.get(event_type, ())
         if event.get(name) is not None
     }
-    if isinstance(summary.get("detail"), str):
-        summary["detail"] = summary["detail"][:_DETAIL_LIMIT]
+    for name in ("detail", "reason"):
+        if isinstance(summary.get(name), str):
+            summary[name] = summary[name][:_DETAIL_LIMIT]
     if event_type == "MessageReceived" and isinstance(event.get("text"), str):
         summary["text_length"] = len(event["text"])
     if event_type == "UserIdentified" and not identified and isinstance(event.get("text"), str):

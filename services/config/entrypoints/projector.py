@@ -1,8 +1,9 @@
-"""Follows the message topics into the config service's own projection (message_events):
-one keyed consumer over the four topics, group `config-projection`, a batch at a time.
+"""Follows the message topics and conversations.owner.v1 into the config service's own
+projection (message_events, and the conversations read models): one keyed consumer, group
+`config-projection`, a batch at a time.
 
-Per batch: one transaction and one statement; rows are keyed by event id, so a
-redelivery changes nothing. A record that is not an event is parked on `<topic>.dlq` at
+Per batch: one transaction; rows are keyed by event id, so a redelivery changes nothing
+(the conversations read models take only the events that transaction recorded first). A record that is not an event is parked on `<topic>.dlq` at
 once (the parse function refuses it). While the database is away a batch is deferred with
 backoff (up to 30 s between tries) and never dead-lettered: the projection loses no event.
 Rows the database refuses (a value it cannot store) are found one record at a time and
@@ -23,7 +24,7 @@ from services.config.domain.projection import PROJECTED_TOPICS, ProjectedEvent, 
 from shared.consumer import BatchResult, ConsumerOptions, KeyedBatchConsumer, Received
 from shared.logging import get_logger
 
-# One group for the four topics. Before it there was one group per topic,
+# One group for all its topics. Before it there was one group per topic,
 # `config-projection.<topic>`: see README, "Upgrading: the projection's consumer group".
 GROUP_ID = "config-projection"
 MAX_BACKOFF_S = 30.0

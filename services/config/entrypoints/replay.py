@@ -1,10 +1,12 @@
 """Rebuild the config service's message projection (behind monitoring and the timelines)
-from the four message topics and compare (or swap).
+and its conversations read models from the message topics and conversations.owner.v1, and
+compare (or swap).
 
     python -m services.config.entrypoints.replay [--compare | --swap] [--force]
 
 Every record goes through `ProjectionHandler`, the live projector's handler, into a fresh
-`message_events`; README, "Event log and replay".
+`message_events`, `conversations` and `conversation_tenant_owner`; README, "Event log and
+replay".
 """
 
 from __future__ import annotations
@@ -12,7 +14,11 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.config.adapters.projection_store import MessageEventStore, ProjectionHandler
-from services.config.adapters.tables import message_events
+from services.config.adapters.tables import (
+    conversation_tenant_owner,
+    conversations,
+    message_events,
+)
 from services.config.adapters.tenancy import DbRole
 from services.config.domain.projection import PROJECTED_TOPICS
 from services.config.entrypoints.projector import GROUP_ID
@@ -41,6 +47,19 @@ PLAN = ReplayPlan(
                 "side by side, so it differs (the timeline uses it only to break time ties)",
                 "recorded_at": "when the row was written, by definition not in the event",
             },
+            read_role=DbRole.ADMIN.value,
+            write_role=DbRole.WORKER.value,
+        ),
+        # Written in the transaction that records their events in message_events.
+        ReadModel(
+            conversations,
+            key=("user_id", "conversation_key"),
+            read_role=DbRole.ADMIN.value,
+            write_role=DbRole.WORKER.value,
+        ),
+        ReadModel(
+            conversation_tenant_owner,
+            key=("user_id",),
             read_role=DbRole.ADMIN.value,
             write_role=DbRole.WORKER.value,
         ),
