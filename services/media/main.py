@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from services.media.adapters.download import MediaDownloader
 from services.media.adapters.transcribe import Transcriber
+from services.media.adapters.vision import Vision
 from services.media.domain.credentials import GroqKeys
 from services.media.domain.policy import MediaPolicies, MediaPolicy
 from services.media.entrypoints.consumers import ResolveMedia, parse_identified
@@ -60,6 +61,7 @@ def build_app(settings: MediaSettings) -> FastAPI:
             box=SecretBox(settings.secrets_key.get_secret_value()),
             downloader=downloader,
             speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
+            vision=Vision(settings.groq_base_url, settings.media_timeout_s),
             publish=broker_publisher(broker),
             retry_budget_s=settings.media_retry_budget_s,
             policies=policies,

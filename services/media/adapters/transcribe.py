@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import groq
 from groq import AsyncGroq
 
-from services.media.domain.resolve import MediaFailure, TransientFailure
+from services.media.adapters.groq_errors import groq_failures
 
 
 @dataclass(frozen=True)
@@ -41,23 +40,13 @@ class Transcriber:
         )
         options: dict[str, Any] = {"language": language} if language else {}
         try:
-            result = await client.audio.transcriptions.create(
-                file=(filename, content),
-                model=model,
-                response_format="verbose_json",
-                **options,
-            )
-        except groq.RateLimitError as exc:
-            after = exc.response.headers.get("retry-after")
-            raise TransientFailure(
-                "transcription_rate_limited", float(after) if _number(after) else None
-            ) from None
-        except groq.APIStatusError as exc:
-            if exc.status_code >= 500:
-                raise TransientFailure("transcription_unavailable") from None
-            raise MediaFailure(f"transcription_rejected_{exc.status_code}") from None
-        except groq.APIConnectionError:
-            raise TransientFailure("transcription_unreachable") from None
+            with groq_failures("transcription"):
+                result = await client.audio.transcriptions.create(
+                    file=(filename, content),
+                    model=model,
+                    response_format="verbose_json",
+                    **options,
+                )
         finally:
             await client.close()
         extra = result.model_extra or {}
@@ -68,13 +57,6 @@ class Transcriber:
             language=_iso(language_) if isinstance(language_, str) else None,
             duration_s=float(duration) if isinstance(duration, int | float) else None,
         )
-
-
-def _number(value: str | None) -> bool:
-    try:
-        return value is not None and float(value) >= 0
-    except ValueError:
-        return False
 
 
 _NAMES = {
