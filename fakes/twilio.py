@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fakes import twilio_media
 from fakes.recording import Script, add_control_routes
 
 
@@ -42,6 +43,7 @@ def build_app() -> FastAPI:
         )
 
     add_control_routes(app)
+    twilio_media.mount(app)
     return app
 
 
