@@ -143,8 +143,12 @@ class KeyedBatchConsumer(Generic[T]):
         handler: BatchHandler[T],
         options: ConsumerOptions | None = None,
         group_of: Callable[[Key], Key] = tenant_of,
+        skip: Callable[[ConsumerRecord], bool] | None = None,
     ) -> None:
+        """`skip`: records this service has nothing to do with, told from the record's
+        headers: committed in order with no parse, span or handler call."""
         self._topics = list(topics)
+        self._skip = skip
         self._group = group_id
         self._parse = parse
         self._handler = handler
@@ -214,6 +218,9 @@ class KeyedBatchConsumer(Generic[T]):
                 progress = self._progress.setdefault(tp, _PartitionProgress())
                 for record in records:
                     progress.pending.append(record.offset)
+                    if self._skip is not None and self._skip(record):
+                        progress.finished.add(record.offset)
+                        continue
                     self._enqueue(_Entry(record, tp))
             self._dispatch()
             await self._commit_if_due()

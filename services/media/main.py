@@ -12,7 +12,7 @@ from services.media.adapters.transcribe import Transcriber
 from services.media.adapters.vision import Vision
 from services.media.domain.credentials import GroqKeys
 from services.media.domain.policy import MediaPolicies, MediaPolicy
-from services.media.entrypoints.consumers import ResolveMedia, parse_identified
+from services.media.entrypoints.consumers import ResolveMedia, parse_identified, without_media
 from services.media.settings import MediaSettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
@@ -73,6 +73,7 @@ def build_app(settings: MediaSettings) -> FastAPI:
             parse=parse_identified,
             handler=per_record(handler),
             options=ConsumerOptions(max_in_flight=settings.media_max_in_flight, max_batch=1),
+            skip=without_media,
         )
         return MediaComponents(feed, await started(stack, consumer))
 

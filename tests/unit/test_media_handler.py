@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import ConsumerRecord
 from cryptography.fernet import Fernet
 from PIL import Image
 from pypdf import PdfWriter
@@ -19,11 +20,11 @@ from services.media.domain.documents import document_text
 from services.media.domain.images import to_data_url
 from services.media.domain.policy import MediaPolicies, MediaPolicy
 from services.media.domain.resolve import MediaFailure, TransientFailure
-from services.media.entrypoints.consumers import ResolveMedia
+from services.media.entrypoints.consumers import ResolveMedia, parse_identified, without_media
 from shared.consumer import RetryLater
 from shared.contracts.config_events import GroqConfigChanged, WhatsAppConfigChanged
 from shared.contracts.media import MediaKind, MediaOutcome, MediaRef, MediaResolved
-from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
+from shared.contracts.messages import HAS_MEDIA, Channel, IdentifiedBy, UserIdentified
 from shared.crypto import SecretBox
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
@@ -271,3 +272,40 @@ def test_documents_are_read_up_to_the_limit() -> None:
         document_text(buffer.getvalue(), "application/pdf", 100)
     with pytest.raises(MediaFailure, match="unreadable_document"):
         document_text(b"%PDF-broken", "application/pdf", 100)
+
+
+def _record(
+    event: UserIdentified, headers: list[tuple[str, bytes]]
+) -> ConsumerRecord[bytes, bytes]:
+    value = event.model_dump_json().encode()
+    return ConsumerRecord(
+        "messages.identified.v1", 0, 0, 0, 0, b"k", value, None, 1, len(value), headers
+    )
+
+
+def test_text_records_are_skipped_on_identitys_header_without_parsing() -> None:
+    voice = _message(MediaRef(kind=MediaKind.AUDIO, media_id="M"))
+    text = voice.model_copy(update={"media": None, "text": "bonjour"})
+    typed = [("event-type", b"UserIdentified")]
+    # The header is trusted: a value that would not even parse is never read.
+    broken = ConsumerRecord(
+        "messages.identified.v1", 0, 0, 0, 0, b"k", b"{", None, 1, 1, [*typed, (HAS_MEDIA, b"0")]
+    )
+    assert parse_identified(broken) is None
+    assert parse_identified(_record(text, [*typed, (HAS_MEDIA, b"0")])) is None
+    parsed = parse_identified(_record(voice, [*typed, (HAS_MEDIA, b"1")]))
+    assert parsed is not None and parsed.media is not None
+    # Older records without the headers are parsed to know.
+    assert parse_identified(_record(text, [])) is not None
+    assert parse_identified(_record(voice, [])) == voice
+    assert parse_identified(_record(voice, [("event-type", b"SomethingNewer")])) is None
+
+
+def test_the_consumer_skips_text_records_on_the_headers_alone() -> None:
+    def record(headers: list[tuple[str, bytes]]) -> ConsumerRecord[bytes, bytes]:
+        return ConsumerRecord("t", 0, 0, 0, 0, b"k", b"{", None, 1, 1, headers)
+
+    assert without_media(record([("event-type", b"UserIdentified"), (HAS_MEDIA, b"0")]))
+    assert without_media(record([("event-type", b"SomethingNewer")]))
+    assert not without_media(record([("event-type", b"UserIdentified"), (HAS_MEDIA, b"1")]))
+    assert not without_media(record([]))  # an older record: parsed to know

@@ -37,7 +37,7 @@ from services.media.domain.resolve import (
 )
 from shared.consumer import Received, RetryLater
 from shared.contracts.media import MediaKind, MediaOutcome, MediaRef, MediaResolved
-from shared.contracts.messages import Channel, UserIdentified
+from shared.contracts.messages import HAS_MEDIA, Channel, UserIdentified
 from shared.contracts.topics import MESSAGES_MEDIA
 from shared.crypto import SecretBox
 from shared.logging import get_logger
@@ -71,10 +71,22 @@ class SpeechToText(Protocol):
     ) -> Transcript: ...
 
 
-def parse_identified(record: ConsumerRecord) -> UserIdentified | None:
-    """None for an event type this service does not handle (a newer one on the topic)."""
-    event_type = orjson.loads(record.value).get("event_type")
-    if event_type != "UserIdentified":
+def without_media(record: ConsumerRecord[bytes, bytes]) -> bool:
+    """Most records are text: identity's headers say so, and such a record is skipped
+    before any parse, span or handler call. A record without them (older ones) is parsed."""
+    headers = dict(record.headers or ())
+    event_type = headers.get("event-type")
+    return (event_type is not None and event_type != b"UserIdentified") or headers.get(
+        HAS_MEDIA
+    ) == b"0"
+
+
+def parse_identified(record: ConsumerRecord[bytes, bytes]) -> UserIdentified | None:
+    """None for a record without media, or of an event type this service does not handle."""
+    if without_media(record):
+        return None
+    typed = any(name == "event-type" for name, _ in record.headers or ())
+    if not typed and orjson.loads(record.value).get("event_type") != "UserIdentified":
         return None
     return UserIdentified.model_validate_json(record.value)
 
