@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from services.media.adapters.download import MediaDownloader
+from services.media.adapters.groq_client import GroqClients
 from services.media.adapters.transcribe import Transcriber
 from services.media.adapters.vision import Vision
 from services.media.domain.credentials import GroqKeys
@@ -54,14 +55,16 @@ def build_app(settings: MediaSettings) -> FastAPI:
             timeout_s=settings.media_timeout_s,
         )
         stack.push_async_callback(downloader.aclose)
+        groq_clients = GroqClients(settings.groq_base_url, settings.media_timeout_s)
+        stack.push_async_callback(groq_clients.aclose)
         handler = ResolveMedia(
             whatsapp=whatsapp,
             twilio=twilio,
             groq_keys=keys,
             box=SecretBox(settings.secrets_key.get_secret_value()),
             downloader=downloader,
-            speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
-            vision=Vision(settings.groq_base_url, settings.media_timeout_s),
+            speech=Transcriber(groq_clients),
+            vision=Vision(groq_clients),
             publish=broker_publisher(broker),
             retry_budget_s=settings.media_retry_budget_s,
             policies=policies,

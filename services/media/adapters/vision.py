@@ -8,8 +8,7 @@ this call: the event carries the model's words only. Same retry policy as transc
 
 from __future__ import annotations
 
-from groq import AsyncGroq
-
+from services.media.adapters.groq_client import GroqClients
 from services.media.adapters.groq_errors import groq_failures
 from services.media.domain.resolve import MediaFailure
 
@@ -44,34 +43,28 @@ def instruction(caption: str | None, language: str) -> str:
 
 
 class Vision:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._base_url = base_url
-        self._timeout_s = timeout_s
+    def __init__(self, clients: GroqClients) -> None:
+        self._clients = clients
 
     async def describe(
         self, *, api_key: str, model: str, data_url: str, caption: str | None, language: str
     ) -> str:
-        client = AsyncGroq(
-            api_key=api_key, base_url=self._base_url, timeout=self._timeout_s, max_retries=0
-        )
-        try:
-            with groq_failures("vision"):
-                completion = await client.chat.completions.create(
-                    model=model,
-                    temperature=0.2,
-                    max_completion_tokens=MAX_TOKENS,
-                    messages=[
-                        {
-                            "role": "user",
-                            "content": [
-                                {"type": "text", "text": instruction(caption, language)},
-                                {"type": "image_url", "image_url": {"url": data_url}},
-                            ],
-                        }
-                    ],
-                )
-        finally:
-            await client.close()
+        client = self._clients.for_key(api_key)
+        with groq_failures("vision"):
+            completion = await client.chat.completions.create(
+                model=model,
+                temperature=0.2,
+                max_completion_tokens=MAX_TOKENS,
+                messages=[
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": instruction(caption, language)},
+                            {"type": "image_url", "image_url": {"url": data_url}},
+                        ],
+                    }
+                ],
+            )
         text = (completion.choices[0].message.content or "").strip() if completion.choices else ""
         if not text:
             raise MediaFailure("empty_description")
