@@ -122,9 +122,10 @@ async def run_media(run: Run) -> dict[str, Any]:
     before, started = run.cpu_now(), time.monotonic()
     sent = await open_loop(run.pool, notes, VOICE_RATE, 120)
     acked = sum(1 for entry in sent if entry.status == 200)
-    done = await _wait(run, start_resolved + acked, 120)
+    await _wait(run, start_resolved + acked, 180)
     replied = await run.wait_deliveries(start_sent + acked, 120)
     elapsed = time.monotonic() - started
+    done = await resolved(run)
     voice_cpu = _per(before, run.cpu_now(), acked)
     audio = (await run.http.get(run.stack.groq.url + "/_fake/audio/requests")).json()
     return {
@@ -139,7 +140,7 @@ async def run_media(run: Run) -> dict[str, Any]:
         "voice_replied": int(replied - start_sent),
         "transcriptions": len(audio),
         "voice_s": round(elapsed, 1),
-        "voice_rate": round((done - start_resolved) / elapsed, 1) if elapsed else None,
+        "voice_rate": round((done - start_resolved) / elapsed, 1) if elapsed else None,  # /s
         "cpu_ms_per_voice_note": voice_cpu,
         "cpu_ms_per_voice_note_beyond_idle": _beyond_idle(voice_cpu, idle, elapsed, acked),
     }
