@@ -175,7 +175,10 @@ async def test_twilio_voice_note_is_downloaded_with_the_account_credentials(
     ]
     assert [r["authorization"] for r in sent] == [f"Bearer {tenant.key}"]
     raw = [value.decode() for value in await media_records(stack, sid)]
-    _no_secrets(stack, raw, tenant.auth_token, tenant.key, "_twilio_cdn")
+    # Neither the credentials, a media URL nor the audio's bytes (its OggS magic). The
+    # resource path itself is the item's media_id (fetching it takes the credentials).
+    urls = (f"{stack.fake_twilio.url}{path}", f"api.twilio.com{path}", "_twilio_cdn")
+    _no_secrets(stack, raw, tenant.auth_token, tenant.key, "OggS", *urls)
 
 
 async def test_transcription_429_is_retried_and_5xx_past_the_budget_fails_politely(
@@ -215,6 +218,8 @@ async def test_transcription_429_is_retried_and_5xx_past_the_budget_fails_polite
         if r["sha256"] == hashlib.sha256(down).hexdigest()
     ]
     assert 2 <= len(down_tries) < 30  # retried, bounded
+    raw = [value.decode() for value in await media_records(stack, second["id"])]
+    _no_secrets(stack, raw, tenant.token, tenant.key, "/_media/dl/", "OggS")
 
 
 async def test_unsupported_mime_gets_the_polite_text_in_the_tenants_language(
