@@ -25,6 +25,7 @@ from bench.scenarios.ack import run_ack
 from bench.scenarios.burst import run_burst
 from bench.scenarios.e2e import run_e2e
 from bench.scenarios.ingest import run_ingest
+from bench.scenarios.media import run_media
 from bench.scenarios.model import run_model
 from bench.scenarios.relay import run_relay
 from bench.scenarios.scaleout import run_scaleout
@@ -43,6 +44,7 @@ SCENARIOS: dict[str, Scenario] = {
     "burst": run_burst,
     "model": run_model,
     "ack": run_ack,
+    "media": run_media,
     "scaleout": run_scaleout,  # last: it starts and stops replicas
 }
 
@@ -59,6 +61,7 @@ BUDGET_S = {
     "burst": 330,
     "model": 420,
     "ack": 360,
+    "media": 420,
     "scaleout": 800,
 }
 DEFAULT_BUDGET_S = 150

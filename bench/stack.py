@@ -1,4 +1,4 @@
-"""The system under test: the four services and the fakes as processes, tenants configured."""
+"""The system under test: the five services and the fakes as processes, tenants configured."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from devstack.ports import free_port
 
 JWT_SECRET = "bench-jwt-secret-that-is-long-enough-0123456789"  # noqa: S105 (throw-away)
 GATEWAY_KEY = "bench-gateway-key"
-SERVICES = ("config", "identity", "responder", "gateway")
+SERVICES = ("config", "identity", "responder", "gateway", "media")
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Stack:
 
     @property
     def config_readers(self) -> list[str]:
-        return [self.services[name].url for name in ("identity", "responder", "gateway")]
+        return [self.services[name].url for name in ("identity", "responder", "gateway", "media")]
 
     @property
     def gateways(self) -> list[Child]:
@@ -124,9 +124,9 @@ def provide_stack(
         # config first: it publishes the config topic the others replay at start
         services["config"].start()
         services["config"].wait_ready(90)
-        for name in ("identity", "responder", "gateway"):
+        for name in ("identity", "responder", "gateway", "media"):
             services[name].start()
-        for name in ("identity", "responder", "gateway"):
+        for name in ("identity", "responder", "gateway", "media"):
             services[name].wait_ready(90)
         yield stack
     finally:

@@ -22,6 +22,7 @@ class Tenant:
     phone_number_id: str
     app_secret: str
     groq_key: str
+    access_token: str  # the WhatsApp token (media on the fake Graph is served for it)
 
 
 def user_token(secret: str, user_id: uuid.UUID) -> str:
@@ -42,6 +43,7 @@ def make_tenants(count: int) -> list[Tenant]:
             phone_number_id=f"pnbench{index:04d}",
             app_secret=f"app-secret-{uuid.uuid4().hex}",
             groq_key=f"gsk_bench{uuid.uuid4().hex}",
+            access_token=f"EAAbench{uuid.uuid4().hex}",
         )
         for index in range(count)
     ]
@@ -61,7 +63,7 @@ async def configure(
                     {
                         "phone_number_id": tenant.phone_number_id,
                         "display_phone_number": tenant.number,
-                        "access_token": f"EAAbench{uuid.uuid4().hex}",
+                        "access_token": tenant.access_token,
                         "app_secret": tenant.app_secret,
                     },
                 ),

@@ -1,4 +1,5 @@
-"""Signed WhatsApp Cloud API deliveries (one text message each), pre-built as raw requests."""
+"""Signed WhatsApp Cloud API deliveries (one message each: text, or a given one such as a
+voice note), pre-built as raw requests."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from bench.rawhttp import build_request
 from bench.tenants import Tenant
@@ -27,13 +29,15 @@ def customer_number(tenant_index: int, customer: int) -> str:
     return f"+1646{200 + tenant_index:03d}{customer:04d}"
 
 
-def delivery_body(tenant: Tenant, customer: str, wamid: str) -> bytes:
+def delivery_body(
+    tenant: Tenant, customer: str, wamid: str, content: dict[str, Any] | None = None
+) -> bytes:
+    """`content`: the message's type and its object (default: a text tagged with wamid)."""
     message = {
         "from": customer.removeprefix("+"),
         "id": wamid,
         "timestamp": str(int(time.time())),
-        "type": "text",
-        "text": {"body": TEXT_PREFIX + wamid},
+        **(content or {"type": "text", "text": {"body": TEXT_PREFIX + wamid}}),
     }
     payload = {
         "object": "whatsapp_business_account",
@@ -62,10 +66,16 @@ def delivery_body(tenant: Tenant, customer: str, wamid: str) -> bytes:
     return json.dumps(payload).encode()
 
 
-def signed_message(tenant: Tenant, tenant_index: int, customer: int, port: int) -> Message:
+def signed_message(
+    tenant: Tenant,
+    tenant_index: int,
+    customer: int,
+    port: int,
+    content: dict[str, Any] | None = None,
+) -> Message:
     number = customer_number(tenant_index, customer)
     wamid = f"wamid.BENCH{uuid.uuid4().hex}"
-    body = delivery_body(tenant, number, wamid)
+    body = delivery_body(tenant, number, wamid, content)
     signature = "sha256=" + hmac.new(tenant.app_secret.encode(), body, hashlib.sha256).hexdigest()
     raw = build_request(
         "POST",

@@ -27,7 +27,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from fakes import groq_audio
+from fakes import groq_audio, groq_vision
 
 
 @dataclass
@@ -157,6 +157,7 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         return {"status": "ok"}
 
     groq_audio.mount(app)
+    groq_vision.mount(app)
     return app
 
 

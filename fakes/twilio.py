@@ -17,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fakes import twilio_media
 from fakes.recording import Script, add_control_routes
 
 
@@ -60,6 +61,7 @@ def build_app() -> FastAPI:
         return JSONResponse({"success": True})
 
     add_control_routes(app)
+    twilio_media.mount(app)
     return app
 
 

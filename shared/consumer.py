@@ -95,8 +95,12 @@ class KeyedBatchConsumer(Generic[T]):
         handler: BatchHandler[T],
         options: ConsumerOptions | None = None,
         group_of: Callable[[Key], Key] = tenant_of,
+        skip: Callable[[ConsumerRecord], bool] | None = None,
     ) -> None:
+        """`skip`: records this service has nothing to do with, told from the record's
+        headers: committed in order with no parse, span or handler call."""
         self._topics = list(topics)
+        self._skip = skip
         self._group = group_id
         self._parse = parse
         self._handler = handler
@@ -164,6 +168,9 @@ class KeyedBatchConsumer(Generic[T]):
             for tp, records in fetched.items():
                 for record in records:
                     self._commits.fetched(tp, record.offset)
+                    if self._skip is not None and self._skip(record):
+                        self._commits.finished(tp, record.offset)
+                        continue
                     schedule.enqueue(self._entry(record, tp))
             self._dispatch()
             await self._commits.commit_if_due()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -43,6 +43,8 @@ class Outgoing:
     event: BaseModel
     key: str
     context: otel_context.Context | None = None
+    # Extra record headers a reader can decide on without parsing the value (ASCII).
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 # What handlers are given to publish with: a test passes a list's `extend`-like fake.
@@ -63,6 +65,7 @@ async def publish_events(broker: KafkaBroker, events: Sequence[Outgoing]) -> Non
                     topic=out.topic.name,
                     key=out.key.encode(),
                     headers={
+                        **out.headers,
                         "content-type": "application/json",
                         "event-type": type(out.event).__name__,
                     },

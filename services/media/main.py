@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from services.media.adapters.download import MediaDownloader
+from services.media.adapters.groq_client import GroqClients
 from services.media.adapters.transcribe import Transcriber
+from services.media.adapters.vision import Vision
 from services.media.domain.credentials import GroqKeys
 from services.media.domain.policy import MediaPolicies, MediaPolicy
-from services.media.entrypoints.consumers import ResolveMedia, parse_identified
+from services.media.entrypoints.consumers import ResolveMedia, parse_identified, without_media
 from services.media.settings import MediaSettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
@@ -53,13 +55,16 @@ def build_app(settings: MediaSettings) -> FastAPI:
             timeout_s=settings.media_timeout_s,
         )
         stack.push_async_callback(downloader.aclose)
+        groq_clients = GroqClients(settings.groq_base_url, settings.media_timeout_s)
+        stack.push_async_callback(groq_clients.aclose)
         handler = ResolveMedia(
             whatsapp=whatsapp,
             twilio=twilio,
             groq_keys=keys,
             box=SecretBox(settings.secrets_key.get_secret_value()),
             downloader=downloader,
-            speech=Transcriber(settings.groq_base_url, settings.media_timeout_s),
+            speech=Transcriber(groq_clients),
+            vision=Vision(groq_clients),
             publish=broker_publisher(broker),
             retry_budget_s=settings.media_retry_budget_s,
             policies=policies,
@@ -71,6 +76,7 @@ def build_app(settings: MediaSettings) -> FastAPI:
             parse=parse_identified,
             handler=per_record(handler),
             options=ConsumerOptions(max_in_flight=settings.media_max_in_flight, max_batch=1),
+            skip=without_media,
         )
         return MediaComponents(feed, await started(stack, consumer))
 

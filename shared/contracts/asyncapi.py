@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.conversations import ConversationOwnerChanged
+from shared.contracts.media import MediaResolved
 from shared.contracts.messages import (
     MessageOutcome,
     MessageReceived,
@@ -30,6 +31,7 @@ from shared.contracts.topics import (
     CONVERSATION_OWNERS,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
+    MESSAGES_MEDIA,
     MESSAGES_RECEIVED,
 )
 
@@ -48,7 +50,19 @@ def build_specification() -> dict[str, Any]:
         MESSAGES_IDENTIFIED.name, schema=UserIdentified, title="identity: UserIdentified"
     )
     async def identify(event: MessageReceived) -> None:
-        """Maps the message to its tenant (WhatsApp config, then history, then none)."""
+        """Maps the message to its tenant (WhatsApp config, then history, then none).
+        Each record carries a `has-media: 0|1` header (whether `media` is set), so a reader
+        that only wants media skips the others unparsed."""
+
+    @broker.subscriber(
+        MESSAGES_IDENTIFIED.name, group_id="media", title="media: UserIdentified with media"
+    )
+    @broker.publisher(MESSAGES_MEDIA.name, schema=MediaResolved, title="media: MediaResolved")
+    async def resolve_media(event: UserIdentified) -> None:
+        """Downloads each media item with the tenant's credentials and publishes what it
+        became: a transcript, a document's text, what the tenant's vision model saw in an
+        image, or the polite text (unsupported, failed with a reason). Never a token, a
+        download URL or the media's bytes."""
 
     @broker.subscriber(
         MESSAGES_IDENTIFIED.name, group_id="responder", title="responder: UserIdentified"

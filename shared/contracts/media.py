@@ -22,7 +22,7 @@ __all__ = ["MediaKind", "MediaOutcome", "MediaRef", "MediaResolved"]
 
 class MediaOutcome(StrEnum):
     TRANSCRIBED = "transcribed"  # text = the transcript
-    IMAGE = "image"  # image_data_url = a downscaled JPEG for a vision model
+    IMAGE = "image"  # text = what the tenant's vision model saw (description + its text)
     DOCUMENT_TEXT = "document_text"  # text = the document's text (PDF / plain text)
     UNSUPPORTED = "unsupported"  # fallback_text = what to tell the customer
     FAILED = "failed"  # fallback_text = what to tell the customer; reason says why
@@ -36,12 +36,17 @@ class MediaResolved(MessageEvent):
     channel: Channel
     kind: MediaKind
     outcome: MediaOutcome
-    text: str | None = Field(default=None, description="Transcript or document text")
+    text: str | None = Field(
+        default=None,
+        description="Transcript, document text, or (IMAGE) what the tenant's vision model "
+        "saw: a description and any text in the image",
+    )
     language: str | None = Field(default=None, description="Detected language (ISO 639-1)")
     image_data_url: str | None = Field(
         default=None,
-        description="data:image/jpeg;base64,… downscaled to fit a vision request and a Kafka "
-        "record; only when the tenant enabled a vision model",
+        description="Deprecated, always None: the media service sends the image to the "
+        "vision model itself and publishes what it saw in `text` (images stay off Kafka)",
+        json_schema_extra={"deprecated": True},
     )
     vision_model: str | None = Field(default=None, description="The tenant's vision model")
     caption: str | None = None

@@ -84,6 +84,12 @@ class IdentifiedBy(StrEnum):
     NONE = "none"
 
 
+# Record header identity sets on messages.identified.v1: "1" when the message carries
+# media, "0" when not, so a reader that only wants media skips the rest unparsed.
+# A record without it (older ones) must be parsed to know.
+HAS_MEDIA = "has-media"
+
+
 class UserIdentified(MessageReceived):
     """The inbound message again, now with its tenant: the responder needs nothing else."""
 

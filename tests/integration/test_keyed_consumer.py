@@ -91,6 +91,7 @@ def _consumer(
     topic: str,
     handler: BatchHandler[str],
     group: str | None = None,
+    skip: Callable[[ConsumerRecord], bool] | None = None,
     **options: float | int | None,
 ) -> KeyedBatchConsumer[str]:
     return KeyedBatchConsumer(
@@ -100,6 +101,7 @@ def _consumer(
         parse=_text,
         handler=handler,
         options=ConsumerOptions(**options),  # type: ignore[arg-type]
+        skip=skip,
     )
 
 
@@ -190,6 +192,50 @@ async def test_commits_stop_at_unfinished_work_and_a_restart_redelivers_it(kafka
         release.set()
     assert redelivered == ["v2", "v3", "v4", "v5"]  # at least once, never skipped
     assert await _committed(kafka, group, topic) == 6
+
+
+async def test_skipped_records_are_committed_in_order_never_past_unfinished_work(
+    kafka: str,
+) -> None:
+    topic = await _topic(kafka)
+    values = ["v0", "skip-1", "v2", "skip-3", "v4"]
+    await _produce(kafka, topic, [(f"k{i}", v) for i, v in enumerate(values)])
+    group, release = f"g-{topic}", asyncio.Event()
+    seen: list[str] = []
+
+    def skipped(record: ConsumerRecord) -> bool:
+        return bool(record.value.startswith(b"skip"))
+
+    async def blocking(item: Received[str]) -> None:
+        seen.append(item.event)
+        if item.event == "v2":
+            await release.wait()
+
+    first = _consumer(
+        kafka, topic, per_record(blocking), group, skipped, max_batch=1, shutdown_timeout_s=0.5
+    )
+    await first.start()
+    await _until(lambda: len(seen) == 3)
+    await asyncio.sleep(0.3)
+    await first.stop()
+    assert seen == ["v0", "v2", "v4"]  # the skipped ones never reach the handler
+    assert await _committed(kafka, group, topic) == 2  # not past v2, skipped or not
+
+    redelivered: list[str] = []
+
+    async def recording(batch: Sequence[Received[str]]) -> None:
+        redelivered.extend(item.event for item in batch)
+
+    second = _consumer(kafka, topic, recording, group, skipped)
+    await second.start()
+    try:
+        await _until(lambda: len(redelivered) == 2)
+        await _until(lambda: second.in_flight == 0)
+    finally:
+        await second.stop()
+        release.set()
+    assert redelivered == ["v2", "v4"]
+    assert await _committed(kafka, group, topic) == 5  # the skipped tail is committed too
 
 
 async def test_poison_is_parked_at_once_and_its_batch_neighbours_succeed(kafka: str) -> None:

@@ -33,6 +33,7 @@ def running_stack(
     env = {
         "DELIVERY_MAX_ATTEMPTS": "4",
         "DELIVERY_LEASE_S": "5",
+        "MEDIA_RETRY_BUDGET_S": "4",  # the media retry e2e waits out the budget
         **service_env,
         "GROQ_BASE_URL": fakes["groq"].url,
         "WHATSAPP_GRAPH_URL": fakes["graph"].url,

@@ -9,7 +9,14 @@ from datetime import UTC, datetime, timedelta
 
 from services.identity.entrypoints.consumers import IdentifyMessages
 from shared.contracts.config_events import WhatsAppConfigChanged
-from shared.contracts.messages import Channel, IdentifiedBy, MessageReceived, UserIdentified
+from shared.contracts.media import MediaKind, MediaRef
+from shared.contracts.messages import (
+    HAS_MEDIA,
+    Channel,
+    IdentifiedBy,
+    MessageReceived,
+    UserIdentified,
+)
 from shared.views.twilio import TwilioDirectory
 from shared.views.whatsapp import WhatsAppDirectory
 from tests.support.seams import Published, received
@@ -75,3 +82,18 @@ async def test_a_batch_costs_one_history_read_and_one_upsert() -> None:
     ]
     assert [out.key for out in published.events] == [m.event.conversation_key for m in batch]
     assert [a.message_id for a in answers] == [m.event.message_id for m in batch]
+
+
+async def test_each_answer_says_in_a_header_whether_it_carries_media() -> None:
+    published = Published()
+    handler = IdentifyMessages(
+        WhatsAppDirectory(), TwilioDirectory(), FakeHistory({}), timedelta(days=90), published
+    )
+    voice = _message("+33600000005", n=1).model_copy(
+        update={"media": MediaRef(kind=MediaKind.AUDIO, media_id="M1", voice=True)}
+    )
+    await handler([received(_message("+33600000004")), received(voice)])
+    assert [dict(out.headers) for out in published.events] == [
+        {HAS_MEDIA: "0"},
+        {HAS_MEDIA: "1"},
+    ]

@@ -37,6 +37,17 @@ def test_polite_texts_default_to_french_and_can_be_overridden() -> None:
     assert polite_text(MediaKind.IMAGE, "fr", {"image": "Custom"}) == "Custom"
 
 
+def test_polite_texts_follow_the_customers_language_when_one_exists() -> None:
+    # Whisper heard Spanish: the built-in Spanish text wins over the tenant's French.
+    assert "mensaje de voz" in polite_text(MediaKind.AUDIO, "fr", None, "es")
+    assert "mensaje de voz" in polite_text(MediaKind.AUDIO, "fr", {"audio": "Perso"}, "es")
+    # Same language as the tenant: the tenant's own text stays.
+    assert polite_text(MediaKind.AUDIO, "fr", {"audio": "Perso"}, "fr") == "Perso"
+    # No built-in text for the customer's language: the tenant's language.
+    assert "vocal" in polite_text(MediaKind.AUDIO, "fr", None, "sw")
+    assert "Sprachnachricht" in polite_text(MediaKind.AUDIO, "de")
+
+
 def test_voice_notes_are_uploaded_as_ogg_and_billed_ten_seconds_at_least() -> None:
     assert audio_filename("audio/ogg; codecs=opus") == "audio.ogg"
     assert audio_filename(None) == "audio.ogg"

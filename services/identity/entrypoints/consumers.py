@@ -16,7 +16,7 @@ from prometheus_client import Counter
 from services.identity.adapters.history import HistoryStore
 from services.identity.domain.identify import Identification, from_history, identify_by_config
 from shared.consumer import Received
-from shared.contracts.messages import MessageReceived, UserIdentified
+from shared.contracts.messages import HAS_MEDIA, MessageReceived, UserIdentified
 from shared.contracts.topics import MESSAGES_IDENTIFIED
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
@@ -53,7 +53,14 @@ class IdentifyMessages:
         ]
         await self.publish(
             [
-                Outgoing(MESSAGES_IDENTIFIED, answer, answer.conversation_key, item.context)
+                Outgoing(
+                    MESSAGES_IDENTIFIED,
+                    answer,
+                    answer.conversation_key,
+                    item.context,
+                    # The media service skips text-only records on this header, unparsed.
+                    {HAS_MEDIA: "1" if answer.media is not None else "0"},
+                )
                 for item, answer in zip(batch, answers, strict=True)
             ]
         )

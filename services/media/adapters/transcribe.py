@@ -1,7 +1,8 @@
 """Speech to text through the official groq SDK (`audio.transcriptions.create`).
 
-The SDK never retries here (max_retries=0): the consumer's RetryLater does, bounded, so
-one tenant's 429 never holds a worker. 413/400 are final (too large, not audio).
+The SDK never retries here (max_retries=0, see groq_client): the consumer's RetryLater
+does, bounded, so one tenant's 429 never holds a worker. 413/400 are final (too large, not
+audio).
 """
 
 from __future__ import annotations
@@ -9,10 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import groq
-from groq import AsyncGroq
-
-from services.media.domain.resolve import MediaFailure, TransientFailure
+from services.media.adapters.groq_client import GroqClients
+from services.media.adapters.groq_errors import groq_failures
 
 
 @dataclass(frozen=True)
@@ -23,9 +22,8 @@ class Transcript:
 
 
 class Transcriber:
-    def __init__(self, base_url: str, timeout_s: float) -> None:
-        self._base_url = base_url
-        self._timeout_s = timeout_s
+    def __init__(self, clients: GroqClients) -> None:
+        self._clients = clients
 
     async def transcribe(
         self,
@@ -36,30 +34,15 @@ class Transcriber:
         model: str,
         language: str | None,
     ) -> Transcript:
-        client = AsyncGroq(
-            api_key=api_key, base_url=self._base_url, timeout=self._timeout_s, max_retries=0
-        )
+        client = self._clients.for_key(api_key)
         options: dict[str, Any] = {"language": language} if language else {}
-        try:
+        with groq_failures("transcription"):
             result = await client.audio.transcriptions.create(
                 file=(filename, content),
                 model=model,
                 response_format="verbose_json",
                 **options,
             )
-        except groq.RateLimitError as exc:
-            after = exc.response.headers.get("retry-after")
-            raise TransientFailure(
-                "transcription_rate_limited", float(after) if _number(after) else None
-            ) from None
-        except groq.APIStatusError as exc:
-            if exc.status_code >= 500:
-                raise TransientFailure("transcription_unavailable") from None
-            raise MediaFailure(f"transcription_rejected_{exc.status_code}") from None
-        except groq.APIConnectionError:
-            raise TransientFailure("transcription_unreachable") from None
-        finally:
-            await client.close()
         extra = result.model_extra or {}
         language_ = extra.get("language")
         duration = extra.get("duration")
@@ -68,13 +51,6 @@ class Transcriber:
             language=_iso(language_) if isinstance(language_, str) else None,
             duration_s=float(duration) if isinstance(duration, int | float) else None,
         )
-
-
-def _number(value: str | None) -> bool:
-    try:
-        return value is not None and float(value) >= 0
-    except ValueError:
-        return False
 
 
 _NAMES = {

@@ -1,7 +1,9 @@
-"""Images for a vision model: re-encoded as JPEG small enough for one Kafka record.
+"""Images for a vision model: re-encoded as a JPEG data URL within Groq's limit.
 
-Pillow only computes here (bytes in, a data URL out). Groq takes base64 images up to 4 MB;
-the Kafka record is the tighter bound, so the base64 text stays under `MAX_BASE64`.
+Pillow only computes here (bytes in, a data URL out). Groq takes a base64 image in a
+request of at most 4 MB, so the base64 text stays under `MAX_BASE64` (some room is left
+for the rest of the request). Re-encoding also drops EXIF (location) and odd formats.
+The image goes to the model from the media service itself, never onto Kafka.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from PIL import Image, UnidentifiedImageError
 
 from services.media.domain.resolve import MediaFailure
 
-MAX_BASE64 = 700_000  # characters of base64 (≈ 512 KB of JPEG)
+MAX_BASE64 = 3_900_000  # characters of base64 (≈ 2.9 MB of JPEG)
 MAX_SIDE = 1568  # what vision models downscale to anyway
 MAX_PIXELS = 40_000_000  # a decompression bomb is refused, not decoded
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS

@@ -41,15 +41,51 @@ POLITE_TEXTS: dict[str, dict[str, str]] = {
         "video": "Thanks for the video! I cannot watch it: could you type your question?",
         "sticker": "Thanks! Could you type your question?",
     },
+    "es": {
+        "audio": "Lo siento, no he podido escuchar su mensaje de voz. ¿Puede escribirlo?",
+        "image": "¡Gracias por la imagen! Todavía no puedo verla: ¿puede describirla?",
+        "document": "¡Gracias por el documento! Todavía no puedo leerlo: ¿puede escribirme "
+        "lo que contiene?",
+        "video": "¡Gracias por el vídeo! No puedo verlo: ¿puede escribirme su pregunta?",
+        "sticker": "¡Gracias! ¿Puede escribirme su pregunta?",
+    },
+    "de": {
+        "audio": "Entschuldigung, ich konnte Ihre Sprachnachricht nicht anhören. Können Sie "
+        "sie schreiben?",
+        "image": "Danke für das Bild! Ich kann es noch nicht sehen: Können Sie es beschreiben?",
+        "document": "Danke für das Dokument! Ich kann es noch nicht lesen: Können Sie mir "
+        "schreiben, was darin steht?",
+        "video": "Danke für das Video! Ich kann es nicht ansehen: Können Sie mir Ihre Frage "
+        "schreiben?",
+        "sticker": "Danke! Können Sie mir Ihre Frage schreiben?",
+    },
+    "pt": {
+        "audio": "Desculpe, não consegui ouvir a sua mensagem de voz. Pode escrevê-la?",
+        "image": "Obrigado pela imagem! Ainda não consigo vê-la: pode descrevê-la?",
+        "document": "Obrigado pelo documento! Ainda não consigo lê-lo: pode escrever-me o "
+        "que contém?",
+        "video": "Obrigado pelo vídeo! Não consigo vê-lo: pode escrever-me a sua pergunta?",
+        "sticker": "Obrigado! Pode escrever-me a sua pergunta?",
+    },
+    "it": {
+        "audio": "Mi dispiace, non sono riuscito ad ascoltare il suo messaggio vocale. Può "
+        "scriverlo?",
+        "image": "Grazie per l'immagine! Non posso ancora vederla: può descriverla?",
+        "document": "Grazie per il documento! Non posso ancora leggerlo: può scrivermi cosa "
+        "contiene?",
+        "video": "Grazie per il video! Non posso guardarlo: può scrivermi la sua domanda?",
+        "sticker": "Grazie! Può scrivermi la sua domanda?",
+    },
 }
 
 
 class MediaFailure(Exception):
     """The item cannot be understood; `reason` is short and safe to log and publish."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, language: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.language = language  # the customer's, when Whisper heard it before failing
 
 
 class TransientFailure(Exception):
@@ -61,11 +97,25 @@ class TransientFailure(Exception):
         self.after_s = after_s
 
 
-def polite_text(kind: MediaKind, language: str | None, custom: dict[str, str] | None = None) -> str:
+def _language(code: str | None) -> str | None:
+    return code.strip().lower()[:2] if code and code.strip() else None
+
+
+def polite_text(
+    kind: MediaKind,
+    language: str | None,
+    custom: dict[str, str] | None = None,
+    customer_language: str | None = None,
+) -> str:
+    """The customer's language when Whisper heard it and a text exists in it; otherwise
+    the tenant's own text, else the built-in text in the tenant's language (French by
+    default, and for a language without built-in texts)."""
+    tenant, customer = _language(language) or "fr", _language(customer_language)
+    if customer and customer != tenant and customer in POLITE_TEXTS:
+        return POLITE_TEXTS[customer][kind.value]
     if custom and custom.get(kind.value):
         return custom[kind.value]
-    texts = POLITE_TEXTS.get((language or "fr").lower()[:2], POLITE_TEXTS["fr"])
-    return texts[kind.value]
+    return POLITE_TEXTS.get(tenant, POLITE_TEXTS["fr"])[kind.value]
 
 
 def check_size(kind: MediaKind, size: int | None) -> None:
@@ -99,7 +149,6 @@ class Resolution:
     outcome: MediaOutcome
     text: str | None = None
     language: str | None = None
-    image_data_url: str | None = None
     vision_model: str | None = None
     fallback_text: str | None = None
     reason: str | None = None

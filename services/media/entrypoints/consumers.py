@@ -37,7 +37,7 @@ from services.media.domain.resolve import (
 )
 from shared.consumer import Received, RetryLater
 from shared.contracts.media import MediaKind, MediaOutcome, MediaRef, MediaResolved
-from shared.contracts.messages import Channel, UserIdentified
+from shared.contracts.messages import HAS_MEDIA, Channel, UserIdentified
 from shared.contracts.topics import MESSAGES_MEDIA
 from shared.crypto import SecretBox
 from shared.logging import get_logger
@@ -59,16 +59,34 @@ class Downloader(Protocol):
     ) -> Downloaded: ...
 
 
+class ImageReader(Protocol):
+    async def describe(
+        self, *, api_key: str, model: str, data_url: str, caption: str | None, language: str
+    ) -> str: ...
+
+
 class SpeechToText(Protocol):
     async def transcribe(
         self, *, api_key: str, content: bytes, filename: str, model: str, language: str | None
     ) -> Transcript: ...
 
 
-def parse_identified(record: ConsumerRecord) -> UserIdentified | None:
-    """None for an event type this service does not handle (a newer one on the topic)."""
-    event_type = orjson.loads(record.value).get("event_type")
-    if event_type != "UserIdentified":
+def without_media(record: ConsumerRecord[bytes, bytes]) -> bool:
+    """Most records are text: identity's headers say so, and such a record is skipped
+    before any parse, span or handler call. A record without them (older ones) is parsed."""
+    headers = dict(record.headers or ())
+    event_type = headers.get("event-type")
+    return (event_type is not None and event_type != b"UserIdentified") or headers.get(
+        HAS_MEDIA
+    ) == b"0"
+
+
+def parse_identified(record: ConsumerRecord[bytes, bytes]) -> UserIdentified | None:
+    """None for a record without media, or of an event type this service does not handle."""
+    if without_media(record):
+        return None
+    typed = any(name == "event-type" for name, _ in record.headers or ())
+    if not typed and orjson.loads(record.value).get("event_type") != "UserIdentified":
         return None
     return UserIdentified.model_validate_json(record.value)
 
@@ -81,6 +99,7 @@ class ResolveMedia:
     box: SecretBox
     downloader: Downloader
     speech: SpeechToText
+    vision: ImageReader
     publish: Publish
     retry_budget_s: float
     policies: MediaPolicies
@@ -96,9 +115,9 @@ class ResolveMedia:
         except TransientFailure as exc:
             if time.monotonic() - item.first_handled_at < self.retry_budget_s:
                 raise RetryLater(exc.reason, exc.after_s) from None
-            resolution = _failed(media, policy, "unavailable")
-        except MediaFailure as exc:
             resolution = _failed(media, policy, exc.reason)
+        except MediaFailure as exc:
+            resolution = _failed(media, policy, exc.reason, exc.language)
         event = _event(message, media, resolution)
         await self.publish(
             [Outgoing(MESSAGES_MEDIA, event, message.conversation_key, item.context)]
@@ -119,13 +138,7 @@ class ResolveMedia:
         if media.kind is MediaKind.AUDIO:
             return await self._transcribe(message, media, policy)
         if media.kind is MediaKind.IMAGE and policy.vision_model:
-            downloaded = await self._download(message, media)
-            return Resolution(
-                MediaOutcome.IMAGE,
-                image_data_url=to_data_url(downloaded.content),
-                vision_model=policy.vision_model,
-                size_bytes=len(downloaded.content),
-            )
+            return await self._see(message, media, policy, policy.vision_model)
         if (
             media.kind is MediaKind.DOCUMENT
             and policy.document_text_limit > 0
@@ -146,13 +159,36 @@ class ResolveMedia:
         # downloaded; the customer gets the polite text.
         return Resolution(MediaOutcome.UNSUPPORTED, fallback_text=_polite(media, policy))
 
+    async def _see(
+        self, message: UserIdentified, media: MediaRef, policy: MediaPolicy, model: str
+    ) -> Resolution:
+        downloaded = await self._download(message, media)
+        key = self._groq_key(message)
+        description = await self.vision.describe(
+            api_key=key,
+            model=model,
+            data_url=to_data_url(downloaded.content),
+            caption=media.caption or None,
+            language=policy.language,
+        )
+        return Resolution(
+            MediaOutcome.IMAGE,
+            text=description,
+            vision_model=model,
+            size_bytes=len(downloaded.content),
+        )
+
+    def _groq_key(self, message: UserIdentified) -> str:
+        key = self.box.try_decrypt(self.groq_keys.encrypted_key_for(message.user_id))
+        if key is None:
+            raise MediaFailure("no_groq_key")
+        return key
+
     async def _transcribe(
         self, message: UserIdentified, media: MediaRef, policy: MediaPolicy
     ) -> Resolution:
         downloaded = await self._download(message, media)
-        key = self.box.try_decrypt(self.groq_keys.encrypted_key_for(message.user_id))
-        if key is None:
-            raise MediaFailure("no_groq_key")
+        key = self._groq_key(message)
         transcript = await self.speech.transcribe(
             api_key=key,
             content=downloaded.content,
@@ -161,7 +197,7 @@ class ResolveMedia:
             language=policy.language_hint,
         )
         if not transcript.text:
-            raise MediaFailure("empty_transcript")
+            raise MediaFailure("empty_transcript", transcript.language)
         return Resolution(
             MediaOutcome.TRANSCRIBED,
             text=transcript.text,
@@ -189,12 +225,19 @@ class ResolveMedia:
         raise MediaFailure("unsupported_channel")
 
 
-def _polite(media: MediaRef, policy: MediaPolicy) -> str:
-    return polite_text(media.kind, policy.language, policy.texts)
+def _polite(media: MediaRef, policy: MediaPolicy, customer_language: str | None = None) -> str:
+    return polite_text(media.kind, policy.language, policy.texts, customer_language)
 
 
-def _failed(media: MediaRef, policy: MediaPolicy, reason: str) -> Resolution:
-    return Resolution(MediaOutcome.FAILED, reason=reason, fallback_text=_polite(media, policy))
+def _failed(
+    media: MediaRef, policy: MediaPolicy, reason: str, customer_language: str | None = None
+) -> Resolution:
+    return Resolution(
+        MediaOutcome.FAILED,
+        reason=reason,
+        language=customer_language,
+        fallback_text=_polite(media, policy, customer_language),
+    )
 
 
 def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> MediaResolved:
@@ -208,7 +251,6 @@ def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> 
         outcome=resolution.outcome,
         text=resolution.text,
         language=resolution.language,
-        image_data_url=resolution.image_data_url,
         vision_model=resolution.vision_model,
         caption=media.caption,
         fallback_text=resolution.fallback_text,

@@ -5,7 +5,8 @@ from __future__ import annotations
 from shared.contracts.media import MediaOutcome, MediaResolved
 from shared.contracts.messages import UserIdentified
 
-_READABLE = {MediaOutcome.TRANSCRIBED, MediaOutcome.DOCUMENT_TEXT}
+# IMAGE: text is what the tenant's vision model saw (the media service asked it).
+_READABLE = {MediaOutcome.TRANSCRIBED, MediaOutcome.DOCUMENT_TEXT, MediaOutcome.IMAGE}
 
 
 def _unanswered(resolved: MediaResolved) -> UserIdentified | None:
@@ -25,7 +26,7 @@ def spoken_message(resolved: MediaResolved) -> UserIdentified | None:
 
 def polite_text(resolved: MediaResolved) -> str | None:
     """What to tell the customer about an item the bot cannot read (an image: the
-    responder has no vision step yet; an unsupported or failed item)."""
+    tenant has no vision model; an unsupported or failed item)."""
     if _unanswered(resolved) is None or spoken_message(resolved) is not None:
         return None
     return resolved.fallback_text or None
