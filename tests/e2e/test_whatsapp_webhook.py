@@ -56,7 +56,11 @@ async def _sends(
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
-        sent = [r for r in await stack.fake_requests(stack.fake_graph) if predicate(r)]
+        sent = [  # text sends only: read receipts, typing and templates have no text body
+            r
+            for r in await stack.fake_requests(stack.fake_graph)
+            if "text" in r.get("body", {}) and predicate(r)
+        ]
         if len(sent) >= count or time.monotonic() > deadline:
             return sent
         await asyncio.sleep(0.1)
