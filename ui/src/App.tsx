@@ -1,6 +1,7 @@
-import { useEffect, useMemo, useState } from "react";
+import { Suspense, useEffect, useMemo, useState } from "react";
 import { makeClient } from "./api/client";
 import { forgetToken, gatewayUrl, readToken, storedToken, storeToken, takeFragment, type Session as SessionData, type SessionProblem } from "./auth";
+import { Loading } from "./components/ui";
 import { Session } from "./context";
 import { I18n, storedLanguage, storeLanguage, translator, useT, type Language, type TextKey } from "./i18n";
 import { resolve, routesFor } from "./routes";
@@ -141,7 +142,9 @@ function Shell({ session, onSignOut, language, onLanguage }: {
         </ul>
       </nav>
       <main id="main">
-        <Page key={route.path} />
+        <Suspense fallback={<Loading />}>
+          <Page key={route.path} />
+        </Suspense>
       </main>
     </Session.Provider>
   );

@@ -1,9 +1,8 @@
 // The page table: a page is a route here plus its API functions in api/endpoints.ts. Pages
 // show only for the role whose API they use (a tenant's /v1/me, an administrator's routes).
-import type { ReactElement } from "react";
+import { lazy, type ComponentType } from "react";
 import type { Role } from "./auth";
 import type { TextKey } from "./i18n";
-import { AdminAuditPage, MonitoringPage, SystemPage, TimelinePage } from "./pages/Admin";
 import { AuditPage, GroqPage, LinksPage, TestMessagePage } from "./pages/Tenant";
 import { TwilioPage } from "./pages/Twilio";
 import { WhatsAppPage } from "./pages/WhatsApp";
@@ -12,8 +11,16 @@ export interface Route {
   path: string;
   title: TextKey;
   role: Role;
-  page: () => ReactElement;
+  page: ComponentType;
 }
+
+// The administrator's pages (and the chart library) load only when an administrator opens one.
+const admin = (name: "SystemPage" | "MonitoringPage" | "TimelinePage" | "AdminAuditPage") =>
+  lazy(() => import("./pages/Admin").then((module) => ({ default: module[name] })));
+const SystemPage = admin("SystemPage");
+const MonitoringPage = admin("MonitoringPage");
+const TimelinePage = admin("TimelinePage");
+const AdminAuditPage = admin("AdminAuditPage");
 
 export const ROUTES: Route[] = [
   { path: "/whatsapp", title: "whatsapp.title", role: "authenticated", page: WhatsAppPage },
