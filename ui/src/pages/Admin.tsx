@@ -123,7 +123,7 @@ export function MonitoringPage() {
               <Tooltip />
               <Legend />
               <Bar dataKey="identified" stackId="m" name={t("monitor.identified")} fill="#1b7f4b" isAnimationActive={false} />
-              <Bar dataKey="unidentified" stackId="m" name={t("monitor.missing")} fill="#b3261e" isAnimationActive={false} />
+              <Bar dataKey="unidentified" stackId="m" name={t("monitor.unidentified")} fill="#b3261e" isAnimationActive={false} />
             </BarChart>
           </ResponsiveContainer>
         </div>
@@ -138,7 +138,7 @@ export function MonitoringPage() {
         <div className="chart" data-testid="chart-coverage" role="img" aria-label={t("monitor.coverage")}>
           <ResponsiveContainer width="100%" height={220}>
             <PieChart>
-              <Pie data={pie} dataKey="value" nameKey="name" outerRadius={80} isAnimationActive={false} label>
+              <Pie data={pie} dataKey="value" nameKey="name" outerRadius={70} isAnimationActive={false} label>
                 {pie.map((slice) => <Cell key={slice.name} fill={slice.color} />)}
               </Pie>
               <Legend />
