@@ -164,6 +164,15 @@ async def test_tenant_a_never_sees_tenant_b(browser: Browser, stack: Stack) -> N
         html = await page.content()
         assert b_number not in html and str(b_id) not in html, path
     assert not [body for body in ui.bodies if str(b_id) in body or b_number in body]
+    # B's number cannot be taken: the form shows the API's own words, and still nothing of B.
+    await go(page, "/whatsapp")
+    await _fill(page, "display_phone_number", b_number)
+    await _fill(page, "access_token", f"EAA{uuid.uuid4().hex}")
+    await page.get_by_role("button", name="Enregistrer").click()
+    await expect(
+        page.get_by_role("form", name="Numéro WhatsApp").get_by_role("alert")
+    ).to_have_text("this phone number (or phone number id) is already active for another account")
+    assert str(b_id) not in await page.content()
     # The administrator's pages are not offered to a tenant, and the API refuses them.
     await expect(page.get_by_role("link", name="Supervision")).to_have_count(0)
     await ui.close()

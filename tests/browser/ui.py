@@ -41,6 +41,9 @@ async def open_ui(
     """A fresh browser profile on the UI; with a token, signed in through the dev link
     (`#token=…&gateway=…`)."""
     context = await browser.new_context(viewport=viewport, locale="fr-FR")  # type: ignore[arg-type]
+    # axe-core as an init script: it runs before the page's own, unaffected by the page's
+    # Content-Security-Policy (which refuses any script not served by the config service).
+    await context.add_init_script(path=str(AXE))
     page = await context.new_page()
     session = UiSession(context, page)
 
@@ -53,8 +56,10 @@ async def open_ui(
     page.on("response", keep)
     fragment = f"#token={token}&gateway={stack.gateway.url}" if token else f"#{path}"
     await page.goto(f"{stack.config.url}/ui/{fragment}")
-    if token and path != "/":
-        await page.goto(f"{stack.config.url}/ui/#{path}")
+    if token:
+        await page.wait_for_function("() => window.location.hash === '#/'")
+        if path != "/":
+            await go(page, path)
     return session
 
 
@@ -64,7 +69,6 @@ async def go(page: Page, path: str) -> None:
 
 async def axe_violations(page: Page) -> list[dict[str, Any]]:
     """axe-core's serious and critical violations on the page as it is now."""
-    await page.add_script_tag(path=str(AXE))
     result = await page.evaluate("async () => JSON.stringify(await axe.run(document))")
     violations: list[dict[str, Any]] = json.loads(result)["violations"]
     return [v for v in violations if v.get("impact") in ("serious", "critical")]

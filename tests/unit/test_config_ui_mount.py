@@ -26,6 +26,8 @@ async def test_serves_the_built_files_under_ui(tmp_path: Path) -> None:
     assert (await _get(app, "/ui")).headers["location"] == "/ui/"
     index = await _get(app, "/ui/")
     assert index.status_code == 200 and "<title>ui</title>" in index.text
+    assert "frame-ancestors 'none'" in index.headers["content-security-policy"]
+    assert index.headers["referrer-policy"] == "no-referrer"
     assert (await _get(app, "/ui/assets/app.js")).text == "console.log(1)"
     assert (await _get(app, "/ui/../pyproject.toml")).status_code == 404
     assert "/ui/" not in app.openapi()["paths"]

@@ -1,6 +1,6 @@
 import { Suspense, useEffect, useMemo, useState } from "react";
 import { makeClient } from "./api/client";
-import { forgetToken, gatewayUrl, readToken, storedToken, storeToken, takeFragment, type Session as SessionData, type SessionProblem } from "./auth";
+import { forgetToken, gatewayUrl, readToken, storedToken, storeToken, type Session as SessionData, type SessionProblem } from "./auth";
 import { Loading } from "./components/ui";
 import { Session } from "./context";
 import { I18n, storedLanguage, storeLanguage, translator, useT, type Language, type TextKey } from "./i18n";
@@ -13,7 +13,6 @@ const PROBLEM_TEXT: Record<SessionProblem, TextKey> = {
 };
 
 function initialSession(): { session: SessionData | null; problem: TextKey | null } {
-  takeFragment(window.location, window.history);
   const token = storedToken();
   if (!token) return { session: null, problem: null };
   const read = readToken(token);
