@@ -4,6 +4,7 @@ monitoring charts from real data, the 360 px layout and axe-core's accessibility
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 
@@ -42,6 +43,16 @@ async def test_sign_in_by_pasted_token_and_by_dev_link(browser: Browser, stack: 
     await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
     await screenshot(page, "01-sign-in")
     assert not await axe_violations(page)
+
+    # Keyboard: the language picker, then the token field, then the button.
+    for _ in range(2):
+        await page.keyboard.press("Tab")
+    assert await page.evaluate("() => document.activeElement.id") == "token"
+    # English on demand; French stays the default.
+    await page.get_by_label("Langue").select_option("en")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    await page.get_by_label("Language").select_option("fr")
+    await expect(page.get_by_role("heading", name="Connexion")).to_be_visible()
 
     await page.locator("#token").fill("not-a-jwt")
     await page.get_by_role("button", name="Se connecter").click()
@@ -233,7 +244,7 @@ async def test_monitoring_charts_and_timeline_render_real_data(
             if timeline.status_code == 200 and len(timeline.json()["events"]) >= 3:
                 break
             assert time.monotonic() < deadline, timeline.text
-            await _sleep(0.2)
+            await asyncio.sleep(0.2)
         coverage = (await client.get("/v1/admin/config-coverage", headers=stack.admin())).json()
 
     ui = await open_ui(browser, stack, admin_token(stack.jwt_secret), path="/admin/monitoring")
@@ -282,7 +293,23 @@ async def test_every_page_fits_360px_and_passes_axe(browser: Browser, stack: Sta
         await ui.close()
 
 
-async def _sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)
+async def test_the_gateway_answers_the_ui_origin_without_credentials(stack: Stack) -> None:
+    """The test-message box is a cross-origin call: allowed for any origin, never with
+    cookies, and still refused without a gateway key."""
+    origin = {"Origin": stack.config.url}
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=10) as client:
+        preflight = await client.options(
+            "/api-chatbot",
+            headers={
+                **origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization,content-type",
+            },
+        )
+        assert preflight.status_code == 200
+        assert preflight.headers["access-control-allow-origin"] == "*"
+        assert "access-control-allow-credentials" not in preflight.headers
+        body = {"text": "hi", "source": "ui-test", "phoneNumber": random_number()}
+        refused = await client.post("/api-chatbot", json=body, headers=origin)
+        assert refused.status_code == 401
+        assert refused.headers["access-control-allow-origin"] == "*"
