@@ -4,7 +4,8 @@ import { Checkbox, CopyButton, Field, Loading, StatusLine, type Status } from ".
 import { useClient, useErrorText, useLoad } from "../components/hooks";
 import { Session } from "../context";
 import { useT, type TextKey } from "../i18n";
-import { e164, phoneNumberId, randomToken, required, validate } from "../validate";
+import { storeGatewayUrl } from "../auth";
+import { e164, httpUrl, phoneNumberId, randomToken, required, validate } from "../validate";
 
 type Fields = "phone_number_id" | "display_phone_number" | "access_token" | "app_secret" | "verify_token";
 
@@ -23,6 +24,8 @@ export function WhatsAppPage() {
     </>
   );
 }
+
+const reenter = (value: string): TextKey | null => (value.trim() ? null : "whatsapp.reenter");
 
 function WhatsAppForm({ saved, onSaved }: { saved: WhatsAppOut | null; onSaved: (v: WhatsAppOut) => void }) {
   const t = useT();
@@ -46,6 +49,9 @@ function WhatsAppForm({ saved, onSaved }: { saved: WhatsAppOut | null; onSaved: 
       phone_number_id: [required, phoneNumberId],
       display_phone_number: [required, e164],
       access_token: [required],
+      // A PUT replaces the whole config: an optional secret left empty would be erased.
+      app_secret: saved?.app_secret_set ? [reenter] : [],
+      verify_token: saved?.verify_token_set ? [reenter] : [],
     });
     setProblems(found);
     if (Object.keys(found).length) return;
@@ -76,9 +82,9 @@ function WhatsAppForm({ saved, onSaved }: { saved: WhatsAppOut | null; onSaved: 
       <p className="help">{t("whatsapp.secretsWriteOnly")}</p>
       <Field name="access_token" type="password" label="whatsapp.accessToken" value={values.access_token} onChange={set("access_token")} error={problems.access_token}
         help={saved ? t("whatsapp.hint", { hint: saved.access_token_hint }) : undefined} />
-      <Field name="app_secret" type="password" label="whatsapp.appSecret" value={values.app_secret} onChange={set("app_secret")}
+      <Field name="app_secret" type="password" label="whatsapp.appSecret" value={values.app_secret} onChange={set("app_secret")} error={problems.app_secret}
         help={saved ? secretState(saved.app_secret_set) : undefined} />
-      <Field name="verify_token" type="password" label="whatsapp.verifyToken" value={values.verify_token} onChange={set("verify_token")}
+      <Field name="verify_token" type="password" label="whatsapp.verifyToken" value={values.verify_token} onChange={set("verify_token")} error={problems.verify_token}
         help={saved ? secretState(saved.verify_token_set) : undefined} />
       <Checkbox name="is_active" label="whatsapp.active" checked={active} onChange={setActive} />
       <button type="submit" disabled={status.kind === "busy"}>{t("app.save")}</button>
@@ -90,11 +96,23 @@ function WhatsAppForm({ saved, onSaved }: { saved: WhatsAppOut | null; onSaved: 
 function MetaWebhook() {
   const t = useT();
   const { gatewayUrl } = useContext(Session);
+  const [gateway, setGateway] = useState(gatewayUrl);
   const [token, setToken] = useState("");
-  const url = `${gatewayUrl}/webhooks/whatsapp`;
+  const url = `${gateway.replace(/\/+$/, "")}/webhooks/whatsapp`;
   return (
     <section aria-labelledby="meta-webhook">
       <h2 id="meta-webhook">{t("webhook.title")}</h2>
+      <Field
+        name="gateway_url"
+        type="url"
+        label="webhook.gateway"
+        value={gateway}
+        error={httpUrl(gateway) ?? undefined}
+        onChange={(value) => {
+          setGateway(value);
+          if (!httpUrl(value)) storeGatewayUrl(value);
+        }}
+      />
       <div className="copy-row">
         <span className="label">{t("webhook.url")}</span>
         <code data-testid="webhook-url">{url}</code>
