@@ -1,6 +1,6 @@
 // The tenant's smaller pages: Groq, webhook links, audit log, test message.
 import { useContext, useState } from "react";
-import { api, type LinksOut } from "../api/endpoints";
+import { api, type AuditPage as AuditEntries, type LinksOut } from "../api/endpoints";
 import { Checkbox, Field, Loading, StatusLine, Table, when, type Status } from "../components/ui";
 import { useClient, useErrorText, useLoad } from "../components/hooks";
 import { Session } from "../context";
@@ -89,7 +89,7 @@ function LinksForm({ saved, onSaved }: { saved: LinksOut; onSaved: (v: LinksOut)
   );
 }
 
-export function AuditTable({ items, showTenant }: { items: import("../api/endpoints").AuditPage["items"]; showTenant: boolean }) {
+export function AuditTable({ items, showTenant }: { items: AuditEntries["items"]; showTenant: boolean }) {
   const t = useT();
   const { language } = useContext(I18n);
   const head = [t("audit.when"), ...(showTenant ? [t("audit.tenant")] : []), t("audit.entity"), t("audit.action"), t("audit.fields"), t("audit.actor")];
@@ -186,8 +186,4 @@ function TestAnswer({ result }: { result: TestResult }) {
   }
   if (result.kind === "unreachable") return <p role="alert" className="status error">{t("test.unreachable")}</p>;
   return <p role="alert" className="status error">{`${result.status}: ${result.error}`}</p>;
-}
-
-export function StatusMessage({ status }: { status: Status }) {
-  return <StatusLine status={status} />;
 }
