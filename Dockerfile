@@ -7,6 +7,22 @@
 # changes nothing here until the digest is updated on purpose (rebuild regularly for fixes).
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm@sha256:65a93d69fa75478d554f4ad27c85c1e69fa184956261b4301ebaf6dbb0a3543d
 
+# Node for the settings UI's build stage only (nothing of it reaches the runtime image).
+# Pinned by exact tag; add its digest (@sha256:…) at the first build on a Docker engine, as
+# for PYTHON_IMAGE above (no engine runs where this stage was written).
+ARG NODE_IMAGE=node:20.20.2-bookworm-slim
+
+# ---------------------------------------------------------------------------------------
+# ui: the settings UI built from package-lock.json; only ui/dist is copied on
+# ---------------------------------------------------------------------------------------
+FROM ${NODE_IMAGE} AS ui
+WORKDIR /ui
+COPY ui/package.json ui/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY ui/index.html ui/vite.config.ts ui/tsconfig.json ./
+COPY ui/src ./src
+RUN npx vite build
+
 # ---------------------------------------------------------------------------------------
 # builder: a virtualenv with the runtime dependencies only (never the `dev` extra)
 # ---------------------------------------------------------------------------------------
@@ -59,6 +75,8 @@ COPY alembic.ini ./
 COPY migrations ./migrations
 COPY shared ./shared
 COPY services ./services
+# The settings UI's static files, served by the config service under /ui/.
+COPY --from=ui /ui/dist ./ui/dist
 # Byte-compile at build time: at run time the filesystem is read-only.
 RUN python -m compileall -q /app
 

@@ -19,7 +19,8 @@ JAEGER := .cache/jaeger-$(JAEGER_VERSION)/jaeger
 GO_ENV := GOPATH=$(abspath .cache/go) GOCACHE=$(abspath .cache/go-build) GOFLAGS="$(GOFLAGS) -modcacherw" GOTOOLCHAIN=local
 CHECK_PYTHON := $(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
 
-.PHONY: up test test-fast lint lock traces-ui typecheck asyncapi asyncapi-check infra demo-groq bench clean help
+.PHONY: up test test-fast lint lock traces-ui typecheck asyncapi asyncapi-check infra demo-groq bench clean help \
+	ui ui-check ui-openapi ui-screenshots chromium
 
 help:
 	@echo "make up        start Kafka, PostgreSQL, migrations and the four services (Ctrl-C stops)"
@@ -30,6 +31,9 @@ help:
 	@echo "make asyncapi  regenerate docs/asyncapi.json from the event contracts"
 	@echo "make infra     only Kafka and PostgreSQL, in the foreground"
 	@echo "make demo-groq a fake Groq server on 127.0.0.1:8090 (demo without a Groq key)"
+	@echo "make ui        build the settings UI (ui/, served by the config service under /ui/)"
+	@echo "make ui-openapi regenerate ui/openapi/config.json and ui/src/api/schema.d.ts"
+	@echo "make ui-screenshots run the browser tests and save the pages' screenshots in docs/ui/"
 	@echo "make traces-ui Jaeger (built once with Go) on 127.0.0.1:16686; a make up started after it sends spans there"
 
 $(UV):
@@ -49,7 +53,9 @@ $(STAMP): pyproject.toml uv.lock | $(UV)
 lock: | $(UV)
 	$(UV) lock
 
+# The UI is built first when its sources changed; without npm the services still start.
 up: $(STAMP)
+	@$(MAKE) --no-print-directory ui || echo "settings UI not built (see above): /ui/ answers 503"
 	$(PY) -m devstack.up
 
 infra: $(STAMP)
@@ -86,11 +92,51 @@ asyncapi: $(STAMP)
 asyncapi-check: $(STAMP)
 	$(PY) -m shared.contracts.asyncapi --check
 
-test: lint asyncapi-check
+test: lint asyncapi-check ui-check ui chromium
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
-test-fast: lint asyncapi-check
+test-fast: lint asyncapi-check ui-check ui chromium
 	$(VENV)/bin/pytest -m "not slow" $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache ui/node_modules ui/dist
+
+# -- the settings UI (ui/): Node.js and npm from the machine, packages from package-lock.json --
+UI_STAMP := ui/node_modules/.installed
+UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+NPM_CHECK := command -v npm >/dev/null || { echo "the settings UI needs Node.js 20+ and npm (apt-get install nodejs npm)"; exit 2; }
+
+$(UI_STAMP): ui/package.json ui/package-lock.json
+	@$(NPM_CHECK)
+	cd ui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $(UI_STAMP)
+
+ui/dist/index.html: $(UI_STAMP) $(UI_SOURCES)
+	@echo "settings UI: sources changed, building ui/dist (served at /ui/ by the config service)"
+	cd ui && npx vite build --logLevel warn
+	@touch $@
+
+ui: ui/dist/index.html
+
+ui-openapi: $(STAMP) $(UI_STAMP)
+	$(PY) -m services.config.entrypoints.openapi_doc
+	cd ui && npx openapi-typescript openapi/config.json -o src/api/schema.d.ts
+
+# The generated OpenAPI document and types must match the config service, as
+# docs/asyncapi.json must match the contracts; then lint, types and the unit tests.
+ui-check: $(STAMP) $(UI_STAMP)
+	$(PY) -m services.config.entrypoints.openapi_doc --check
+	@cd ui && npx openapi-typescript openapi/config.json -o node_modules/.schema-check.d.ts >/dev/null 2>&1 \
+	  && cmp -s node_modules/.schema-check.d.ts src/api/schema.d.ts \
+	  || { echo "ui/src/api/schema.d.ts is stale: run \`make ui-openapi\`"; exit 1; }
+	cd ui && npm run --silent lint && npx tsc --noEmit && npx vitest run --reporter=dot
+
+# Debian's Chromium for the browser tests (never a browser downloaded by a test tool).
+chromium:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then DEBIAN_FRONTEND=noninteractive apt-get install -y chromium \
+	    || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }; \
+	  else echo "the browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 2; fi; }
+
+ui-screenshots: $(STAMP) ui chromium
+	UI_SCREENSHOTS=docs/ui $(VENV)/bin/pytest -q tests/browser $(PYTEST_ARGS)

@@ -39,6 +39,11 @@ def ready_lines(
         f"  Gateway      {gateway}   (POST /api-chatbot, /webhooks/whatsapp, /webhooks/twilio)",
         f"  Config API   {config}   (docs: {config}/docs, OpenAPI: {config}/openapi.json)",
         "",
+        # The token travels in the fragment: browsers never send it to a server or a log.
+        f"  Settings UI  {config}/ui/",
+        f"    sign in as the dev user:  {config}/ui/#token={user}&gateway={gateway}",
+        f"    sign in as administrator: {config}/ui/#token={admin}&gateway={gateway}",
+        "",
         "  Operations endpoints:",
     ]
     for name, port in ports.items():

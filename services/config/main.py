@@ -16,6 +16,7 @@ from services.config.api.deps import ApiDeps
 from services.config.domain.projection import ProjectedEvent
 from services.config.entrypoints import admin_api, api, conversations_api
 from services.config.entrypoints.projector import projection_consumer, stop_within
+from services.config.entrypoints.ui import mount_ui
 from services.config.settings import ConfigSettings
 from shared.consumer import KeyedBatchConsumer
 from shared.crypto import SecretBox
@@ -69,6 +70,7 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         "monitoring, message timelines and the audit log.",
     ).build()
     errors.install(app)
+    mount_ui(app)
     return app
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import httpx
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
 
 from services.gateway.adapters.api_outcomes import ApiOutcomes
@@ -164,6 +165,16 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         public_api=True,
         description="Provider webhooks in, replies out; the seed's api-chatbot endpoint.",
     ).build()
+    # The settings UI (another origin: the config service) sends test messages here. The
+    # endpoint takes a bearer key and never a cookie, so any origin may ask; without a key
+    # it gains nothing.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=["*"],
+        allow_methods=["POST"],
+        allow_headers=["Authorization", "Content-Type"],
+        expose_headers=["X-Trace-Id"],
+    )
     # Last, so outermost: whatever answered early, the client may finish sending and read it.
     app.add_middleware(DrainUnreadBody, max_bytes=settings.gateway_drain_max_bytes)
     return app

@@ -794,7 +794,9 @@ def test_dockerfile_is_multi_stage_pinned_non_root_and_layers_dependencies_first
     args = dict(a.split("=", 1) for k, a in instructions if k == "ARG" and "=" in a)
     base = args["PYTHON_IMAGE"]
     assert re.fullmatch(r"python:3\.11\.\d+-slim-\w+@sha256:[0-9a-f]{64}", base), base
-    builder, runtime = stages()
+    ui, builder, runtime = stages()
+    assert ui[0] == ("FROM", "${NODE_IMAGE} AS ui")  # the settings UI, built from its lock
+    assert any(k == "RUN" and "npm ci" in a for k, a in ui)
     assert builder[0] == ("FROM", "${PYTHON_IMAGE} AS builder")
     assert runtime[0] == ("FROM", "${PYTHON_IMAGE} AS runtime")
     # dependencies: pyproject.toml and uv.lock alone, the locked install, and only then the code
