@@ -129,7 +129,9 @@ async def _redeliver_refused(stack: Stack, hooks: list[Webhook], deadline: float
 
 async def _sends_per_customer(stack: Stack, tag: str) -> Counter[str]:
     sent = await stack.fake_requests(stack.fake_graph)
-    return Counter(r["body"]["to"] for r in sent if tag in r["body"].get("text", {}).get("body", ""))
+    return Counter(
+        r["body"]["to"] for r in sent if tag in r["body"].get("text", {}).get("body", "")
+    )
 
 
 async def _until(check: Callable[[], Awaitable[bool]], deadline: float) -> bool:

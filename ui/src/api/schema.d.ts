@@ -106,6 +106,93 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/conversation-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Conversation Settings
+         * @description The tenant's turn window, typing / read, human expiry, handoff phrases and
+         *     re-engagement template; the defaults (`updated_at: null`) when never set.
+         */
+        get: operations["get_conversation_settings_v1_me_conversation_settings_get"];
+        /**
+         * Put Conversation Settings
+         * @description Replace them (fields left out take their defaults); publishes
+         *     ConversationSettingsChanged on config.changes.v1.
+         */
+        put: operations["put_conversation_settings_v1_me_conversation_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/conversations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List Conversations
+         * @description The tenant's conversations, most recent traffic first: channel, customer, message
+         *     count, current owner (and who changed it, why, until when), and the tenant-wide switch.
+         */
+        get: operations["list_conversations_v1_me_conversations_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/conversations/owner": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Tenant Owner
+         * @description Pause (or hand to a human) every conversation at once, or resume them (`bot`).
+         */
+        put: operations["put_tenant_owner_v1_me_conversations_owner_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/conversations/{conversation_key}/owner": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Put Conversation Owner
+         * @description Who answers this conversation: bot, human (stored, not answered) or paused.
+         */
+        put: operations["put_conversation_owner_v1_me_conversations__conversation_key__owner_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/groq-config": {
         parameters: {
             query?: never;
@@ -120,6 +207,32 @@ export interface paths {
         post?: never;
         /** Delete My Groq */
         delete: operations["delete_my_groq_v1_me_groq_config_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/media-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Media Settings
+         * @description Transcription and vision models, language hint, polite texts, document limit; the
+         *     defaults (`updated_at: null`) when never set.
+         */
+        get: operations["get_media_settings_v1_me_media_settings_get"];
+        /**
+         * Put Media Settings
+         * @description Replace them (fields left out take their defaults); publishes MediaSettingsChanged
+         *     on config.changes.v1.
+         */
+        put: operations["put_media_settings_v1_me_media_settings_put"];
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -260,6 +373,121 @@ export interface components {
             /** Offset */
             offset: number;
         };
+        /** ConversationOut */
+        ConversationOut: {
+            /** Business Phone */
+            business_phone: string | null;
+            /** Channel */
+            channel: string | null;
+            /** Conversation Key */
+            conversation_key: string;
+            /** Customer Phone */
+            customer_phone: string | null;
+            /** First Message At */
+            first_message_at: string | null;
+            /** Last Message At */
+            last_message_at: string | null;
+            /** Message Count */
+            message_count: number;
+            owner: components["schemas"]["OwnerState"];
+        };
+        /**
+         * ConversationOwner
+         * @enum {string}
+         */
+        ConversationOwner: "bot" | "human" | "paused";
+        /**
+         * ConversationSettingsIn
+         * @description The whole set (PUT replaces it); a field left out takes its default.
+         */
+        ConversationSettingsIn: {
+            /**
+             * Handoff Phrases
+             * @description Phrases by which a customer asks for a person (at most 50, each up to 100 characters); [] = the French and English defaults
+             */
+            handoff_phrases?: string[];
+            /**
+             * Human Expiry S
+             * @description A human or a pause hands the conversation back to the bot after this
+             * @default 43200
+             */
+            human_expiry_s: number;
+            /**
+             * Read Receipts
+             * @description Mark the customer's last message read
+             * @default true
+             */
+            read_receipts: boolean;
+            /**
+             * Reengagement Template
+             * @description Approved WhatsApp template sent instead of a reply once the 24-hour window has closed (lower-case letters, digits, underscores); null = none
+             */
+            reengagement_template?: string | null;
+            /**
+             * Template Language
+             * @description The template's language code (fr, en_US)
+             * @default fr
+             */
+            template_language: string;
+            /**
+             * Turn Max Ms
+             * @description Longest wait from the turn's first message
+             * @default 8000
+             */
+            turn_max_ms: number;
+            /**
+             * Turn Quiet Ms
+             * @description Quiet time after a customer's message before the turn is answered; 0 = one reply per message (the /api-chatbot endpoint always works so)
+             * @default 2000
+             */
+            turn_quiet_ms: number;
+            /**
+             * Typing Indicator
+             * @description Show 'typing…' while the model runs
+             * @default true
+             */
+            typing_indicator: boolean;
+        };
+        /** ConversationSettingsOut */
+        ConversationSettingsOut: {
+            /** Handoff Phrases */
+            handoff_phrases: string[];
+            /** Human Expiry S */
+            human_expiry_s: number;
+            /** Read Receipts */
+            read_receipts: boolean;
+            /** Reengagement Template */
+            reengagement_template: string | null;
+            /** Template Language */
+            template_language: string;
+            /** Turn Max Ms */
+            turn_max_ms: number;
+            /** Turn Quiet Ms */
+            turn_quiet_ms: number;
+            /** Typing Indicator */
+            typing_indicator: boolean;
+            /**
+             * Updated At
+             * @description null: never set, these are the defaults
+             */
+            updated_at: string | null;
+        };
+        /** ConversationsPage */
+        ConversationsPage: {
+            /**
+             * Items
+             * @description Most recent traffic first
+             */
+            items: components["schemas"]["ConversationOut"][];
+            /** Limit */
+            limit: number;
+            /** Offset */
+            offset: number;
+            /** @description The latest tenant-wide pause / resume, if any (it applies to every conversation, alongside each one's own owner) */
+            tenant_owner: components["schemas"]["OwnerState"] | null;
+            /** Total */
+            total: number;
+        };
         /** CoveragePage */
         CoveragePage: {
             /** Configured */
@@ -339,6 +567,74 @@ export interface components {
              */
             total_messages: number;
         };
+        /**
+         * MediaKind
+         * @enum {string}
+         */
+        MediaKind: "audio" | "image" | "document" | "video" | "sticker";
+        /**
+         * MediaSettingsIn
+         * @description The whole set (PUT replaces it); a field left out takes its default.
+         */
+        MediaSettingsIn: {
+            /**
+             * Document Text Limit
+             * @description Characters of a PDF/text document read; 0 = none
+             * @default 20000
+             */
+            document_text_limit: number;
+            /**
+             * Language Hint
+             * @description ISO 639-1 hint for transcription; null = detect
+             */
+            language_hint?: string | null;
+            /**
+             * Polite Texts
+             * @description Media kind → the tenant's own text for items the bot cannot answer (each up to 1000 characters); {} = the defaults
+             */
+            polite_texts?: {
+                [key: string]: string;
+            };
+            /**
+             * Text Language
+             * @description Language of the polite texts
+             * @default fr
+             */
+            text_language: string;
+            /**
+             * Transcription Model
+             * @description Groq speech-to-text model
+             * @default whisper-large-v3-turbo
+             */
+            transcription_model: string;
+            /**
+             * Vision Model
+             * @description Groq vision model for images; null = images get the polite text
+             */
+            vision_model?: string | null;
+        };
+        /** MediaSettingsOut */
+        MediaSettingsOut: {
+            /** Document Text Limit */
+            document_text_limit: number;
+            /** Language Hint */
+            language_hint: string | null;
+            /** Polite Texts */
+            polite_texts: {
+                [key: string]: string;
+            };
+            /** Text Language */
+            text_language: string;
+            /** Transcription Model */
+            transcription_model: string;
+            /**
+             * Updated At
+             * @description null: never set, these are the defaults
+             */
+            updated_at: string | null;
+            /** Vision Model */
+            vision_model: string | null;
+        };
         /** MessageTimeline */
         MessageTimeline: {
             /** Events */
@@ -360,6 +656,65 @@ export interface components {
              * @description `trace_id` in the trace viewer, when TRACE_UI_URL is set
              */
             trace_url?: string | null;
+        };
+        /**
+         * OwnerChangedBy
+         * @enum {string}
+         */
+        OwnerChangedBy: "tenant_api" | "business_echo" | "customer_request" | "model_handoff" | "repeated_failures" | "expiry";
+        /** OwnerIn */
+        OwnerIn: {
+            /** @description bot | human | paused */
+            owner: components["schemas"]["ConversationOwner"];
+            /**
+             * Until
+             * @description When the bot takes over again. Left out: now + the tenant's human_expiry_s (for human / paused); null: no expiry. Must be in the future; must be left out or null for bot
+             */
+            until?: string | null;
+        };
+        /** OwnerOut */
+        OwnerOut: {
+            /**
+             * Changed At
+             * Format: date-time
+             */
+            changed_at: string;
+            changed_by: components["schemas"]["OwnerChangedBy"];
+            /**
+             * Conversation Key
+             * @description null: every conversation of the tenant
+             */
+            conversation_key: string | null;
+            /**
+             * Event Id
+             * Format: uuid
+             * @description The ConversationOwnerChanged event published
+             */
+            event_id: string;
+            owner: components["schemas"]["ConversationOwner"];
+            /** Until */
+            until: string | null;
+        };
+        /** OwnerState */
+        OwnerState: {
+            /** Actor */
+            actor: string | null;
+            /** Changed At */
+            changed_at: string | null;
+            /**
+             * Changed By
+             * @description tenant_api, business_echo, customer_request, …
+             */
+            changed_by: string | null;
+            /**
+             * Owner
+             * @description bot | human | paused
+             */
+            owner: string;
+            /** Reason */
+            reason: string | null;
+            /** Until */
+            until: string | null;
         };
         /** SystemSettingsIn */
         SystemSettingsIn: {
@@ -887,6 +1242,288 @@ export interface operations {
             };
         };
     };
+    get_conversation_settings_v1_me_conversation_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationSettingsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_conversation_settings_v1_me_conversation_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConversationSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationSettingsOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    list_conversations_v1_me_conversations_get: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description Items to skip */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConversationsPage"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_tenant_owner_v1_me_conversations_owner_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnerIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnerOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_conversation_owner_v1_me_conversations__conversation_key__owner_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description As listed by GET /v1/me/conversations (`channel:business:customer`) */
+                conversation_key: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OwnerIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OwnerOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No conversation of yours has this key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_my_groq_v1_me_groq_config_get: {
         parameters: {
             query?: never;
@@ -1035,6 +1672,104 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    get_media_settings_v1_me_media_settings_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaSettingsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_media_settings_v1_me_media_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["MediaSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaSettingsOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
                 };
             };
         };
