@@ -18,6 +18,7 @@ from faststream.kafka import KafkaBroker
 from faststream.specification import AsyncAPI
 
 from shared.contracts.config_events import ConfigEvent
+from shared.contracts.groq_health import GroqKeyFailed
 from shared.contracts.messages import (
     MessageOutcome,
     MessageReceived,
@@ -26,6 +27,7 @@ from shared.contracts.messages import (
 )
 from shared.contracts.topics import (
     CONFIG_CHANGES,
+    GROQ_HEALTH,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
     MESSAGES_RECEIVED,
@@ -58,6 +60,14 @@ def build_specification() -> dict[str, Any]:
     )
     async def respond(event: UserIdentified) -> None:
         """Answers with the tenant's Groq config or the enabled system fallback."""
+
+    @broker.publisher(GROQ_HEALTH.name, schema=GroqKeyFailed, title="responder: GroqKeyFailed")
+    async def key_failed() -> None:
+        """A call a tenant's key did not answer (401/403, 429, 5xx, decommissioned model)."""
+
+    @broker.subscriber(GROQ_HEALTH.name, group_id="config-key-health", title="config: key health")
+    async def key_health(event: GroqKeyFailed) -> None:
+        """Marks refused keys invalid, records decommissioned models (tenant status)."""
 
     @broker.subscriber(MESSAGE_OUTCOMES.name, group_id="gateway", title="gateway: outcomes")
     async def deliver(event: ResponseGenerated) -> None:
