@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Actor, ActorRole
+from services.config.adapters.key_pool_store import KeyPoolStore
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tenancy import DbRole, Tenancy
 from services.config.api.auth import Admin, UserId
@@ -26,6 +28,12 @@ from shared.crypto import SecretBox
 from shared.telemetry import current_trace_id
 
 VERSION_HEADER = "X-Config-Version"
+
+
+@dataclass(frozen=True)
+class KeyPoolUnit:
+    store: KeyPoolStore
+    repo: ConfigRepository
 
 
 class UnitOfWork:
@@ -50,10 +58,18 @@ class UnitOfWork:
                 deps.audits(unit.session, self._actor),
                 unit,
                 secrets_equal(self.box),
+                session=unit.session,
             )
         offset = outbox.offset_of(unit.published)
         if offset is not None:  # None: committed, the relay publishes it within seconds
             self._response.headers[VERSION_HEADER] = str(offset)
+
+    @asynccontextmanager
+    async def key_pool(self) -> AsyncIterator[KeyPoolUnit]:
+        """The key pool's reads and writes (issue 16), in an outbox unit like `repository`."""
+        async with self.repository() as repo:
+            session = repo.session
+            yield KeyPoolUnit(KeyPoolStore(session), repo)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

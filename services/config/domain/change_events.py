@@ -9,6 +9,7 @@ from typing import Any
 from services.config.domain.changes import Entity
 from shared.contracts.config_events import (
     GroqConfigChanged,
+    GroqKeyPoolChanged,
     SystemSettingsChanged,
     TwilioConfigChanged,
     WebhookLinksChanged,
@@ -21,6 +22,7 @@ ConfigChange = (
     | TwilioConfigChanged
     | WebhookLinksChanged
     | SystemSettingsChanged
+    | GroqKeyPoolChanged
 )
 Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 

@@ -23,6 +23,8 @@ class Entity(StrEnum):
     WEBHOOK_LINKS = "webhook_links"
     SYSTEM_GROQ = "system_groq_config"
     SYSTEM_SETTINGS = "system_settings"
+    GROQ_KEY = "groq_key"  # one key of the tenant's pool (issue 16)
+    GROQ_KEY_POOL = "groq_key_pool"  # the pool's fallback/cheaper model and model status
 
 
 class Action(StrEnum):
@@ -30,6 +32,7 @@ class Action(StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     ROTATED = "rotated"
+    MARKED_INVALID = "marked_invalid"  # Groq refused the key (responder or health check)
 
 
 def field_name(column: str) -> str:
