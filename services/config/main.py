@@ -14,7 +14,7 @@ from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.api import errors
 from services.config.api.deps import ApiDeps
 from services.config.domain.projection import ProjectedEvent
-from services.config.entrypoints import admin_api, api, keys_api
+from services.config.entrypoints import admin_api, api, keys_api, usage_api
 from services.config.entrypoints.key_health_wiring import start_key_health
 from services.config.entrypoints.projector import projection_consumer, stop_within
 from services.config.settings import ConfigSettings
@@ -63,7 +63,7 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         "Config API",
         start,
         checks={"database": _database_ready, "projection": lambda c: c.projection.alive},
-        routers=[api.router, admin_api.router, keys_api.router],
+        routers=[api.router, admin_api.router, keys_api.router, usage_api.router],
         public_api=True,
         trace_header=TRACE_HEADER,
         description="Groq, WhatsApp and Twilio settings per tenant, the system fallback, "

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.contracts.topics import (
+    GROQ_HEALTH,
     MESSAGE_DELIVERIES,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
@@ -30,6 +31,7 @@ SERVICE_BY_TOPIC = {
     MESSAGE_OUTCOMES.name: "responder",
     MESSAGE_DELIVERIES.name: "gateway",
     MESSAGES_MEDIA.name: "media",
+    GROQ_HEALTH.name: "responder",  # issue 16: key failures, counted in the usage
 }
 PROJECTED_TOPICS = tuple(SERVICE_BY_TOPIC)
 
@@ -50,7 +52,12 @@ _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
         "model",
         "prompt_tokens",
         "completion_tokens",
+        # issue 16 (usage per key): the key that answered and Groq's x-ratelimit-* values
+        "key_id",
+        "rate_limits",
+        "model_fallback_reason",
     ),
+    "GroqKeyFailed": ("key_id", "model", "kind", "status", "code", "retry_after_s"),
     "ResponseFailed": ("channel", "reason", "retryable", "detail"),
     "ReplyDelivered": ("channel", "parts", "provider_message_ids"),
     "ReplyFailed": ("channel", "reason", "status_code", "attempts", "detail"),
