@@ -7,6 +7,9 @@ never visible to another tenant (API and row-level security)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -16,8 +19,11 @@ import httpx
 import pytest
 from sqlalchemy import text
 
+from shared.contracts.topics import ALL_TOPICS
 from shared.groq_models import DEFAULT_CHAT_MODEL
 from tests.support.db import engine_for
+from tests.support.kafka import lag
+from tests.support.processes import ROOT
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e
@@ -262,3 +268,34 @@ async def test_usage_is_what_groq_reported_and_each_tenant_sees_only_its_own(
         "GET", "/v1/me/usage?from=2026-02-01&to=2026-01-01", stack.user(a)
     )
     assert bad.status_code == 422
+
+    # usage is the projection's, which the config replay rebuilds from the log identically
+    await _until(lambda: _projection_settled(stack), "the projection caught up", timeout=60)
+    rebuilt = await _config_replay(stack, "--compare")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    assert "message_events: identical" in rebuilt.stdout
+
+
+async def _projection_settled(stack: Stack) -> bool:
+    kafka = stack.gateway.env["KAFKA_BOOTSTRAP_SERVERS"]
+    topics = tuple(s.name for s in ALL_TOPICS if s.name != "config.changes.v1")
+    return await lag(kafka, {"config-projection": topics}) == 0
+
+
+async def _config_replay(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": stack.gateway.env["KAFKA_BOOTSTRAP_SERVERS"],
+        "DATABASE_URL": stack.database_url,
+    }
+    command = [sys.executable, "-m", "services.config.entrypoints.replay", *args]
+    return await asyncio.to_thread(
+        subprocess.run,
+        command,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )

@@ -129,7 +129,11 @@ async def add_key(body: GroqKeyIn, user_id: UserId, uow: TenantUow, deps: Deps) 
 async def change_key(
     key_id: uuid.UUID, body: GroqKeyPatch, user_id: UserId, uow: TenantUow, deps: Deps
 ) -> GroqKeyOut:
-    values: dict[str, Any] = body.model_dump(exclude_unset=True, exclude={"api_key"})
+    values: dict[str, Any] = {
+        name: value
+        for name, value in body.model_dump(exclude_unset=True, exclude={"api_key"}).items()
+        if value is not None or name == "organization"  # null: "no organization"; else unchanged
+    }
     check = await _checked(deps, body.api_key) if body.api_key else None
     async with uow.key_pool() as pool:
         old = await pool.store.key(user_id, key_id)

@@ -76,15 +76,19 @@ ToDay = Annotated[date | None, Query(description="Last UTC day, included (defaul
 
 
 def _range(start: date | None, end: date | None) -> tuple[date, date, datetime, datetime]:
-    end = end or datetime.now(UTC).date()
-    start = start or end - timedelta(days=29)
+    refused = HTTPException(
+        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        detail=f"'from' must be on or before 'to', at most {MAX_DAYS} days apart",
+    )
+    try:
+        end = end or datetime.now(UTC).date()
+        start = start or end - timedelta(days=29)
+        low = datetime.combine(start, time.min, UTC)
+        high = datetime.combine(end + timedelta(days=1), time.min, UTC)
+    except OverflowError as exc:  # year 1 or 9999: outside what a day range can hold
+        raise refused from exc
     if start > end or (end - start).days >= MAX_DAYS:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
-            detail=f"'from' must be on or before 'to', at most {MAX_DAYS} days apart",
-        )
-    low = datetime.combine(start, time.min, UTC)
-    high = datetime.combine(end + timedelta(days=1), time.min, UTC)
+        raise refused
     return start, end, low, high
 
 
