@@ -181,7 +181,13 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         fake: FakeGroqState = app.state.fake
         key = _bearer(request)
         fake.requests.append(
-            {"path": request.url.path, "authorization": request.headers.get("authorization")}
+            {
+                "path": request.url.path,
+                "authorization": request.headers.get("authorization"),
+                "traceparent": request.headers.get("traceparent"),
+                "body": {},
+                "at": time.time(),
+            }
         )
         script = fake.keys.get(key)
         if script is not None and time.time() < script.fail_until:
