@@ -14,6 +14,7 @@ request (path, Authorization header, JSON body) and can be told to fail:
        the models /openai/v1/models lists, and those a chat call refuses with 400
        `model_decommissioned` (as Groq does for a retired model)
   GET  /openai/v1/models          -> Groq's model list for the caller's key
+  GET  /_fake/model-requests      -> the recorded /models calls (not in /_fake/requests)
 Every answer carries Groq's x-ratelimit-* headers (requests per day counting down per key).
   GET  /_fake/requests            -> the recorded requests
   POST /_fake/reset
@@ -65,6 +66,7 @@ class FakeGroqState:
     models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
     decommissioned: set[str] = field(default_factory=lambda: set(DECOMMISSIONED))
     answered: dict[str, int] = field(default_factory=dict)  # per key, for the headers
+    model_requests: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -180,14 +182,9 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
     async def models(request: Request) -> JSONResponse:
         fake: FakeGroqState = app.state.fake
         key = _bearer(request)
-        fake.requests.append(
-            {
-                "path": request.url.path,
-                "authorization": request.headers.get("authorization"),
-                "traceparent": request.headers.get("traceparent"),
-                "body": {},
-                "at": time.time(),
-            }
+        # kept apart from the chat calls, which tests read as completions (body.messages)
+        fake.model_requests.append(
+            {"authorization": request.headers.get("authorization"), "at": time.time()}
         )
         script = fake.keys.get(key)
         if script is not None and time.time() < script.fail_until:
@@ -237,6 +234,10 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             models=body.get("models"),
         )
         return {"status": "ok"}
+
+    @app.get("/_fake/model-requests")
+    async def model_requests() -> list[dict[str, Any]]:
+        return list(app.state.fake.model_requests)
 
     @app.get("/_fake/requests")
     async def recorded() -> list[dict[str, Any]]:
