@@ -196,3 +196,28 @@ async def test_a_model_the_pool_lists_unavailable_goes_straight_to_the_fallback(
     )
     assert (await _ask(failover, resolved))[1] == "qwen/qwen3-32b"
     assert [model for _, model in groq.calls] == ["qwen/qwen3-32b"]
+
+
+def test_the_view_orders_the_pool_and_never_lends_a_tenants_keys_to_the_fallback() -> None:
+    view = GroqSettingsView()
+    view.apply(
+        GroqConfigChanged(user_id=None, api_key_encrypted="sys", model="fb", temperature=0.1)
+    )
+    pool_only = uuid.uuid4()
+    view.apply(
+        GroqKeyPoolChanged(
+            user_id=pool_only,
+            keys=[
+                GroqPoolKey(key_id="late", priority=5, api_key_encrypted="c-late"),
+                GroqPoolKey(key_id="early", priority=1, api_key_encrypted="c-early"),
+            ],
+        )
+    )
+    resolved = view.resolve(pool_only)
+    assert resolved is not None and resolved.account.model == DEFAULT_CHAT_MODEL
+    assert {m.key.key_id for m in resolved.members()} == {"late", "early"}
+    # a pool emptied and no groq-config: the tenant has no config of its own
+    view.apply(GroqKeyPoolChanged(user_id=pool_only, keys=[]))
+    fallback = view.resolve(pool_only)
+    assert fallback is not None and [m.key.key_id for m in fallback.members()] == ["system"]
+    assert [m.api_key_encrypted for m in fallback.members()] == ["sys"]
