@@ -13,7 +13,8 @@ from cryptography.fernet import Fernet
 
 from services.responder.adapters.groq_client import Completion
 from services.responder.domain.failures import GroqFailure
-from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.groq_settings import GroqSettingsView, PoolMember, ResolvedGroq
+from services.responder.domain.key_pool import PoolKey
 from services.responder.entrypoints.key_failover import KeyFailover
 from shared.contracts.config_events import (
     GroqConfigChanged,
@@ -221,3 +222,25 @@ def test_the_view_orders_the_pool_and_never_lends_a_tenants_keys_to_the_fallback
     fallback = view.resolve(pool_only)
     assert fallback is not None and [m.key.key_id for m in fallback.members()] == ["system"]
     assert [m.api_key_encrypted for m in fallback.members()] == ["sys"]
+
+
+async def test_two_tenants_with_the_same_organization_label_do_not_share_a_cooldown() -> None:
+    groq = KeyedGroq({"k1": GroqFailure(429, retry_after_s=30)})
+    failover = KeyFailover(groq, BOX, Published())
+    limited = _resolved(("k1", 0, "acme"))
+    limited = ResolvedGroq(limited.source, limited.account, None, keys=limited.keys[:1])
+    with pytest.raises(GroqFailure):
+        await _ask(failover, limited)
+    other_tenant = await failover.complete(
+        resolved=ResolvedGroq(
+            limited.source,
+            limited.account,
+            None,
+            keys=(PoolMember(PoolKey("k9", 0, "acme"), BOX.encrypt("k9")),),
+        ),
+        user_id=uuid.uuid4(),
+        message_id="m2",
+        base_url="http://groq.test",
+        messages=[{"role": "user", "content": "hi"}],
+    )
+    assert other_tenant.key_id == "k9"

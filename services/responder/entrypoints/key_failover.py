@@ -72,7 +72,9 @@ class KeyFailover:
     box: SecretBox
     publish: Publish
     same_key_retries: int = 0
-    cooling_until: dict[str, float] = field(default_factory=dict)
+    # Per tenant ("system" for the fallback): organization labels and the "groq-config" key
+    # id are the tenant's own names, so two tenants' "acme" never share a cooldown.
+    cooling_until: dict[str, dict[str, float]] = field(default_factory=dict)
     # Ciphertexts of keys a 401/403 removed here, until the config service's pool says so
     # (a replaced key has a new ciphertext, so it is tried again).
     refused: set[str] = field(default_factory=set)
@@ -94,11 +96,15 @@ class KeyFailover:
         skip = {m.key.key_id for m in members.values() if m.api_key_encrypted in self.refused}
         tries: dict[str, int] = {}
         last: GroqFailure | None = None
+        scope = str(user_id) if user_id is not None else "system"
+        started = time.monotonic()
+        # shared with the tenant's concurrent calls (mutated in place); expired ones dropped
+        cooling = self.cooling_until.setdefault(scope, {})
+        for bucket in [b for b, until in cooling.items() if until <= started]:
+            del cooling[bucket]
         while True:
             now = time.monotonic()
-            choice = choose(
-                [m.key for m in members.values()], self.cooling_until, now, frozenset(skip)
-            )
+            choice = choose([m.key for m in members.values()], cooling, now, frozenset(skip))
             if choice.key is None:
                 if choice.wait_s is not None:
                     raise GroqFailure(429, retry_after_s=max(choice.wait_s, 0.0))
@@ -120,12 +126,10 @@ class KeyFailover:
                     self.refused.add(member.api_key_encrypted)
                     skip.add(member.key.key_id)
                 elif kind is KeyFailureKind.RATE_LIMITED:
-                    self.cooling_until = cool_down(
-                        self.cooling_until,
-                        member.key,
-                        time.monotonic(),
-                        error.retry_after_s if error.retry_after_s is not None else DEFAULT_COOL_S,
+                    wait = (
+                        error.retry_after_s if error.retry_after_s is not None else DEFAULT_COOL_S
                     )
+                    cooling.update(cool_down(cooling, member.key, time.monotonic(), wait))
                     skip.add(member.key.key_id)  # never twice per call, even with retry-after 0
                 elif kind is KeyFailureKind.MODEL_DECOMMISSIONED:
                     other = _replacement(resolved, model)
@@ -139,7 +143,9 @@ class KeyFailover:
                 else:
                     raise
                 continue
-            self.cooling_until.pop(member.key.bucket, None)
+            cooling.pop(member.key.bucket, None)
+            if not cooling and self.cooling_until.get(scope) is cooling:
+                del self.cooling_until[scope]
             key_id = None if resolved.source is ConfigSource.FALLBACK else member.key.key_id
             return PoolAnswer(completion, key_id, model, reason)
 
