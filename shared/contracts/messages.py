@@ -153,8 +153,6 @@ class ResponseFailed(MessageEvent):
     reason: FailureReason
     retryable: bool
     detail: str = Field(default="", description="Operator-facing; never a secret")
-    key_id: str | None = Field(default=None, max_length=64, description="The last key tried")
-    model: str | None = Field(default=None, max_length=200, description="The last model tried")
 
 
 MessageOutcome = Annotated[ResponseGenerated | ResponseFailed, Field(discriminator="event_type")]
