@@ -5,9 +5,17 @@ request (path, Authorization header, JSON body) and can be told to fail:
   POST /_fake/fail {"status": 429|500|401|..., "times": N, "retry_after": 0}
   POST /_fake/delay {"seconds": 0.3, "slow_every": 50, "slow_seconds": 3}
   POST /_fake/keys {"key": "gsk_...", "status": 429, "for_seconds": 15, "retry_after": 1,
-                    "delay_s": 0.3}
-       one key only: fail with `status` (and retry-after) for the next `for_seconds`, and
-       answer after `delay_s` (a slow model or a 20 s response); later calls replace it
+                    "delay_s": 0.3, "code": "...", "models": ["openai/gpt-oss-20b"]}
+       one key only: fail with `status` (and retry-after, and error `code`) for the next
+       `for_seconds` (chat and /models alike), answer after `delay_s` (a slow model or a
+       20 s response), and list `models` on /models (absent: the server's list); later
+       calls replace it
+  POST /_fake/models {"models": [...], "decommissioned": [...]}
+       the models /openai/v1/models lists, and those a chat call refuses with 400
+       `model_decommissioned` (as Groq does for a retired model)
+  GET  /openai/v1/models          -> Groq's model list for the caller's key
+  GET  /_fake/model-requests      -> the recorded /models calls (not in /_fake/requests)
+Every answer carries Groq's x-ratelimit-* headers (requests per day counting down per key).
   GET  /_fake/requests            -> the recorded requests
   POST /_fake/reset
 Run: python -m fakes.groq --port 8090   (then set GROQ_BASE_URL=http://127.0.0.1:8090)
@@ -28,6 +36,20 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from fakes import groq_audio, groq_vision
+from shared.groq_models import DEFAULT_CHAT_MODEL
+
+DEFAULT_MODELS = (
+    DEFAULT_CHAT_MODEL,
+    "openai/gpt-oss-20b",
+    "qwen/qwen3-32b",
+    "whisper-large-v3-turbo",
+    "meta-llama/llama-4-scout-17b-16e-instruct",
+)
+# Retired by Groq (the seed's default): a chat call naming it gets 400 model_decommissioned.
+# Tests retire more with /_fake/models (the suite still names later-retired models).
+DECOMMISSIONED = ("llama3-70b-8192",)
+REQUESTS_PER_DAY = 14400
+TOKENS_PER_MINUTE = 6000
 
 
 @dataclass
@@ -41,6 +63,10 @@ class FakeGroqState:
     slow_s: float = 0.0
     counter: itertools.count[int] = field(default_factory=itertools.count)
     keys: dict[str, KeyScript] = field(default_factory=dict)
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    decommissioned: set[str] = field(default_factory=lambda: set(DECOMMISSIONED))
+    answered: dict[str, int] = field(default_factory=dict)  # per key, for the headers
+    model_requests: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -52,6 +78,8 @@ class KeyScript:
     fail_until: float = 0.0
     retry_after: str = "0"
     delay_s: float = 0.0
+    code: str | None = None
+    models: list[str] | None = None
 
 
 def reply_text(messages: list[dict[str, Any]], model: str) -> str:
@@ -60,12 +88,27 @@ def reply_text(messages: list[dict[str, Any]], model: str) -> str:
     return f"[{model}] reply to: {last}"
 
 
-def _failure(status: int, retry_after: str) -> JSONResponse:
+def _failure(status: int, retry_after: str, code: str | None = None) -> JSONResponse:
     return JSONResponse(
-        {"error": {"message": "fake failure", "type": "fake", "code": str(status)}},
+        {"error": {"message": "fake failure", "type": "fake", "code": code or str(status)}},
         status_code=status,
         headers={"retry-after": retry_after},
     )
+
+
+def rate_limit_headers(answered: int) -> dict[str, str]:
+    return {
+        "x-ratelimit-limit-requests": str(REQUESTS_PER_DAY),
+        "x-ratelimit-remaining-requests": str(max(REQUESTS_PER_DAY - answered, 0)),
+        "x-ratelimit-reset-requests": "2m59.56s",
+        "x-ratelimit-limit-tokens": str(TOKENS_PER_MINUTE),
+        "x-ratelimit-remaining-tokens": str(TOKENS_PER_MINUTE - 19),
+        "x-ratelimit-reset-tokens": "7.66s",
+    }
+
+
+def _bearer(request: Request) -> str:
+    return (request.headers.get("authorization") or "").removeprefix("Bearer ")
 
 
 def build_app(state: FakeGroqState | None = None) -> FastAPI:
@@ -86,11 +129,23 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
                 "at": time.time(),
             }
         )
-        key = (request.headers.get("authorization") or "").removeprefix("Bearer ")
+        key = _bearer(request)
         script = fake.keys.get(key)
         if script is not None and time.time() < script.fail_until:
             fake.requests[-1]["status"] = script.status
-            return _failure(script.status, script.retry_after)
+            return _failure(script.status, script.retry_after, script.code)
+        if body.get("model") in fake.decommissioned:
+            fake.requests[-1]["status"] = 400
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": f"The model `{body.get('model')}` has been decommissioned",
+                        "type": "invalid_request_error",
+                        "code": "model_decommissioned",
+                    }
+                },
+                status_code=400,
+            )
         if fake.fail_times > 0 and fake.fail_status:
             fake.fail_times -= 1
             fake.requests[-1]["status"] = fake.fail_status
@@ -102,8 +157,11 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             await asyncio.sleep(delay)
         model = body.get("model", "unknown")
         text = reply_text(body.get("messages", []), model)
+        fake.answered[key] = fake.answered.get(key, 0) + 1
+        fake.requests[-1]["status"] = 200
         return JSONResponse(
-            {
+            headers=rate_limit_headers(fake.answered[key]),
+            content={
                 "id": f"chatcmpl-{uuid.uuid4().hex}",
                 "object": "chat.completion",
                 "created": int(time.time()),
@@ -117,8 +175,36 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
                     }
                 ],
                 "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-            }
+            },
         )
+
+    @app.get("/openai/v1/models")
+    async def models(request: Request) -> JSONResponse:
+        fake: FakeGroqState = app.state.fake
+        key = _bearer(request)
+        # kept apart from the chat calls, which tests read as completions (body.messages)
+        fake.model_requests.append(
+            {"authorization": request.headers.get("authorization"), "at": time.time()}
+        )
+        script = fake.keys.get(key)
+        if script is not None and time.time() < script.fail_until:
+            return _failure(script.status, script.retry_after, script.code)
+        names = script.models if script is not None and script.models is not None else fake.models
+        data = [
+            {"id": name, "object": "model", "owned_by": "fake", "active": True}
+            for name in names
+            if name not in fake.decommissioned
+        ]
+        return JSONResponse({"object": "list", "data": data})
+
+    @app.post("/_fake/models")
+    async def set_models(request: Request) -> dict[str, str]:
+        body = await request.json()
+        if "models" in body:
+            app.state.fake.models = [str(m) for m in body["models"]]
+        if "decommissioned" in body:
+            app.state.fake.decommissioned = {str(m) for m in body["decommissioned"]}
+        return {"status": "ok"}
 
     @app.post("/_fake/fail")
     async def fail(request: Request) -> dict[str, str]:
@@ -144,8 +230,14 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             fail_until=time.time() + float(body.get("for_seconds", 0)),
             retry_after=str(body.get("retry_after", 0)),
             delay_s=float(body.get("delay_s", 0)),
+            code=body.get("code"),
+            models=body.get("models"),
         )
         return {"status": "ok"}
+
+    @app.get("/_fake/model-requests")
+    async def model_requests() -> list[dict[str, Any]]:
+        return list(app.state.fake.model_requests)
 
     @app.get("/_fake/requests")
     async def recorded() -> list[dict[str, Any]]:

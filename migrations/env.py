@@ -21,6 +21,7 @@ if config.config_file_name is not None and not config.attributes.get("quiet"):
 # are the one place that sees all of them; no service imports another's.
 TABLE_MODULES = (
     "services.config.adapters.tables",
+    "services.config.adapters.key_tables",
     "services.gateway.adapters.tables",
     "services.identity.adapters.tables",
     "services.responder.adapters.tables",

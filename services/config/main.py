@@ -14,7 +14,8 @@ from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.api import errors
 from services.config.api.deps import ApiDeps
 from services.config.domain.projection import ProjectedEvent
-from services.config.entrypoints import admin_api, api, conversations_api
+from services.config.entrypoints import admin_api, api, conversations_api, keys_api, usage_api
+from services.config.entrypoints.key_health_wiring import start_key_health
 from services.config.entrypoints.projector import projection_consumer, stop_within
 from services.config.entrypoints.ui import mount_ui
 from services.config.settings import ConfigSettings
@@ -56,17 +57,25 @@ def build_app(settings: ConfigSettings) -> FastAPI:
         await projection.start()
         stack.push_async_callback(stop_within, projection, PROJECTION_STOP_S)
         box = SecretBox(settings.secrets_key.get_secret_value())
+        await start_key_health(stack, settings, outbox, box)
         return ConfigComponents(settings, box, engine, outbox, projection)
 
     app = ServiceApp(
         "Config API",
         start,
         checks={"database": _database_ready, "projection": lambda c: c.projection.alive},
-        routers=[api.router, conversations_api.router, admin_api.router],
+        routers=[
+            api.router,
+            conversations_api.router,
+            admin_api.router,
+            keys_api.router,
+            usage_api.router,
+        ],
         public_api=True,
         trace_header=TRACE_HEADER,
         description="Groq, WhatsApp and Twilio settings per tenant, conversation and media "
-        "settings, conversation owners (bot / human / paused), the system fallback, "
+        "settings, conversation owners (bot / human / paused), Groq key pools and usage, "
+        "the system fallback, "
         "monitoring, message timelines and the audit log.",
     ).build()
     errors.install(app)

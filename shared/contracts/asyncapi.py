@@ -19,6 +19,7 @@ from faststream.specification import AsyncAPI
 
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.conversations import ConversationOwnerChanged
+from shared.contracts.groq_health import GroqKeyFailed
 from shared.contracts.media import MediaResolved
 from shared.contracts.messages import (
     MessageOutcome,
@@ -29,6 +30,7 @@ from shared.contracts.messages import (
 from shared.contracts.topics import (
     CONFIG_CHANGES,
     CONVERSATION_OWNERS,
+    GROQ_HEALTH,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
     MESSAGES_MEDIA,
@@ -74,6 +76,14 @@ def build_specification() -> dict[str, Any]:
     )
     async def respond(event: UserIdentified) -> None:
         """Answers with the tenant's Groq config or the enabled system fallback."""
+
+    @broker.publisher(GROQ_HEALTH.name, schema=GroqKeyFailed, title="responder: GroqKeyFailed")
+    async def key_failed() -> None:
+        """A call a tenant's key did not answer (401/403, 429, 5xx, decommissioned model)."""
+
+    @broker.subscriber(GROQ_HEALTH.name, group_id="config-key-health", title="config: key health")
+    async def key_health(event: GroqKeyFailed) -> None:
+        """Marks refused keys invalid, records decommissioned models (tenant status)."""
 
     @broker.subscriber(MESSAGE_OUTCOMES.name, group_id="gateway", title="gateway: outcomes")
     async def deliver(event: ResponseGenerated) -> None:

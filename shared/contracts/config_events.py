@@ -7,9 +7,10 @@ a consumer without the key learns nothing from the topic.
 from __future__ import annotations
 
 import uuid
+from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.envelope import Envelope
 
@@ -109,6 +110,53 @@ class MediaSettingsChanged(_ConfigChange):
     document_text_limit: int = Field(20000, ge=0, le=200000, description="0 = not read")
 
 
+class KeyStatus(StrEnum):
+    ACTIVE = "active"  # checked against Groq's /models and accepted
+    UNCHECKED = "unchecked"  # Groq was unreachable when saved; checked again later
+    INVALID = "invalid"  # Groq refused it (401/403): skipped until the tenant replaces it
+
+
+class GroqPoolKey(BaseModel):
+    """One key of a tenant's pool, as the responder needs it (no hint, no label text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key_id: str = Field(min_length=1, max_length=64, description="Stable id of the key")
+    label: str = Field("", max_length=100, description="The tenant's name for the key")
+    organization: str | None = Field(
+        default=None,
+        max_length=100,
+        description="Groq organization label: keys of one organization share its rate "
+        "limits, so a 429 cools them all; None = the key is its own organization",
+    )
+    priority: int = Field(0, ge=0, le=1000, description="Lower is tried first")
+    enabled: bool = True
+    status: KeyStatus = KeyStatus.UNCHECKED
+    api_key_encrypted: str = Field(description="Fernet ciphertext made with SECRETS_KEY")
+
+
+class GroqKeyPoolChanged(_ConfigChange):
+    """A tenant's Groq key pool (issue 16): tried in priority order before the tenant's
+    single groq-config key, which stays the pool's last member. keys [] = no pool."""
+
+    event_type: Literal["GroqKeyPoolChanged"] = "GroqKeyPoolChanged"
+    user_id: uuid.UUID
+    keys: list[GroqPoolKey] = Field(default_factory=list)
+    fallback_model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Used when the tenant's model is decommissioned; None = the system default",
+    )
+    cheaper_model: str | None = Field(
+        default=None, max_length=200, description="Used first when a limit is reached"
+    )
+    unavailable_models: list[str] = Field(
+        default_factory=list,
+        description="Models Groq reported decommissioned or absent for this tenant: the "
+        "responder goes straight to the fallback model",
+    )
+
+
 class SystemSettingsChanged(_ConfigChange):
     event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
     fallback_enabled: bool
@@ -121,7 +169,8 @@ ConfigEvent = Annotated[
     | WebhookLinksChanged
     | ConversationSettingsChanged
     | SystemSettingsChanged
-    | MediaSettingsChanged,
+    | MediaSettingsChanged
+    | GroqKeyPoolChanged,
     Field(discriminator="event_type"),
 ]
 
@@ -133,7 +182,8 @@ def config_event_key(
     | WebhookLinksChanged
     | ConversationSettingsChanged
     | SystemSettingsChanged
-    | MediaSettingsChanged,
+    | MediaSettingsChanged
+    | GroqKeyPoolChanged,
 ) -> str:
     """Compaction key: the latest event per key is the current state of that entity."""
     if isinstance(event, SystemSettingsChanged):

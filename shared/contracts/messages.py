@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.envelope import Envelope
+from shared.contracts.groq_health import RateLimits
 
 
 class Channel(StrEnum):
@@ -126,6 +127,20 @@ class ResponseGenerated(MessageEvent):
         default=None,
         description="ISO time of the customer's last message: the 24-hour window closes "
         "24 h after it, and the gateway checks that before sending free text",
+    )
+    key_id: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The tenant's pool key that answered ('groq-config' = the single key); "
+        "None for the system fallback or no model call",
+    )
+    rate_limits: RateLimits | None = Field(
+        default=None, description="The x-ratelimit-* values of this answer (usage)"
+    )
+    model_fallback_reason: str | None = Field(
+        default=None,
+        max_length=300,
+        description="Why another model than the tenant's answered (e.g. decommissioned)",
     )
 
 

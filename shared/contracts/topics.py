@@ -34,6 +34,9 @@ CONVERSATION_OWNERS = TopicSpec(
     12,
     {"cleanup.policy": "compact", "min.compaction.lag.ms": "604800000"},
 )
+# GroqKeyFailed (shared/contracts/groq_health.py), keyed by tenant: the responder's facts
+# about keys and models; the config service's key health and usage are built from it.
+GROQ_HEALTH = TopicSpec("groq.health.v1", 3, dict(KEEP_FOREVER))
 # One partition keeps every config change in one total order; compaction keeps the latest
 # event per entity forever, so a service rebuilds its view by reading the topic from the start.
 CONFIG_CHANGES = TopicSpec(
@@ -49,5 +52,6 @@ ALL_TOPICS = (
     MESSAGE_OUTCOMES,
     MESSAGE_DELIVERIES,
     CONVERSATION_OWNERS,
+    GROQ_HEALTH,
     CONFIG_CHANGES,
 )

@@ -74,6 +74,14 @@ ENDPOINTS: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("GET", "/v1/admin/config-coverage", None, ADMIN),
     ("GET", "/v1/admin/messages/some-message/timeline", None, ADMIN),
     ("GET", "/v1/admin/audit", None, ADMIN),
+    ("GET", "/v1/me/groq-keys", None, ME),
+    ("POST", "/v1/me/groq-keys", {"api_key": "not a groq key"}, ME),
+    ("PATCH", f"/v1/me/groq-keys/{uuid.uuid4()}", {"label": "x"}, ME),
+    ("DELETE", f"/v1/me/groq-keys/{uuid.uuid4()}", None, ME),
+    ("GET", f"/v1/me/groq-keys/{uuid.uuid4()}/models", None, ME),
+    ("PUT", "/v1/me/groq-pool-settings", {"fallback_model": ""}, ME),
+    ("GET", "/v1/me/usage", None, ME),
+    ("GET", "/v1/admin/usage?top=5", None, ADMIN),
 ]
 
 
@@ -215,7 +223,9 @@ async def test_an_unfiltered_query_through_the_service_role_sees_one_tenant(stac
                     ),
                     {"b": b},
                 )
-        for forbidden in ("system_groq_config", "system_settings", "message_events"):
+        # its own projected events only (its usage, issue 16), under row-level security
+        assert await _users(tenant, "message_events") <= {a}
+        for forbidden in ("system_groq_config", "system_settings"):
             with pytest.raises(DBAPIError, match="permission denied"):
                 async with tenant.begin_nested():
                     await tenant.execute(text(f"select * from {forbidden}"))  # noqa: S608

@@ -32,7 +32,10 @@ from shared.contracts.messages import (
     ResponseGenerated,
     UserIdentified,
 )
+from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
+from shared.groq_models import DEFAULT_CHAT_MODEL
+from shared.messaging import Outgoing
 from tests.support.seams import Published, received
 
 BOX = SecretBox(Fernet.generate_key().decode())
@@ -129,15 +132,20 @@ async def _run(
     return published, groq, store
 
 
+def _outcome_records(published: Published) -> list[Outgoing]:
+    """What went to the outcomes topic (key-health facts go to groq.health.v1)."""
+    return [out for out in published.events if out.topic == MESSAGE_OUTCOMES]
+
+
 def _only_failure(published: Published) -> ResponseFailed:
-    [event] = [out.event for out in published.events]
+    [event] = [out.event for out in _outcome_records(published)]
     assert isinstance(event, ResponseFailed)
     return event
 
 
 async def test_a_reply_is_stored_then_announced_under_the_conversation_key() -> None:
     published, groq, store = await _run()
-    [out] = published.events
+    [out] = _outcome_records(published)
     assert isinstance(out.event, ResponseGenerated)
     assert out.key == "whatsapp:pn1:+33600000001"
     assert out.event.response == "reply to bonjour"
@@ -167,9 +175,13 @@ async def test_refusals_are_final_and_not_retryable(
     published, groq, store = await _run(GroqFailure(status, code=code))
     failure = _only_failure(published)
     assert (failure.reason, failure.retryable) == (reason, False)
-    assert len(groq.calls) == 1 and not store.saved
+    assert not store.saved
     if code == "model_decommissioned":
+        # the system default model is tried once before the refusal is final (issue 16)
         assert "decommissioned" in failure.detail
+        assert [call["model"] for call in groq.calls] == ["tenant-model", DEFAULT_CHAT_MODEL]
+    else:
+        assert len(groq.calls) == 1
 
 
 async def test_429_defers_a_whatsapp_message_by_its_retry_after_and_publishes_nothing() -> None:
@@ -273,7 +285,7 @@ async def test_while_a_key_waits_out_its_retry_after_other_conversations_neither
     with pytest.raises(RetryLater) as later:
         await handler(received(_message()))  # another conversation of the same key
     assert later.value.after_s is not None and 29 < later.value.after_s <= 30 * 1.2
-    assert len(store.admitted) == 1 and len(groq.calls) == 1 and not published.events
+    assert len(store.admitted) == 1 and len(groq.calls) == 1 and not _outcome_records(published)
     # an API caller cannot wait that long: its message makes its one try and fails fast
     published_api = Published()
     api_handler = _handler(_view(), store, groq, published_api)
@@ -335,7 +347,7 @@ async def test_a_transcript_is_answered_as_the_customers_text() -> None:
     store, groq, published = FakeStore(), FakeGroq(), Published()
     resolved = _resolved(MediaOutcome.TRANSCRIBED, "où est ma commande", None)
     await _handler(_view(), store, groq, published)(received(resolved))
-    [out] = published.events
+    [out] = _outcome_records(published)
     assert isinstance(out.event, ResponseGenerated)
     assert out.event.message_id == resolved.message_id
     assert out.event.response == "reply to où est ma commande"
@@ -345,7 +357,7 @@ async def test_an_item_that_cannot_be_read_gets_the_polite_text_without_a_model_
     store, groq, published = FakeStore(), FakeGroq(), Published()
     resolved = _resolved(MediaOutcome.FAILED, None, "Je ne peux pas lire ce fichier.")
     await _handler(_view(), store, groq, published)(received(resolved))
-    [out] = published.events
+    [out] = _outcome_records(published)
     assert isinstance(out.event, ResponseGenerated)
     assert (out.event.response, out.event.config_source, groq.calls) == (
         "Je ne peux pas lire ce fichier.",

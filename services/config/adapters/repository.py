@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Audit
 from services.config.adapters.config_store import ConfigStore
@@ -28,12 +29,29 @@ class Stager(Protocol):
 
 class ConfigRepository:
     def __init__(
-        self, store: ConfigStore, audit: Audit, unit: Stager, secrets_equal: SecretsEqual
+        self,
+        store: ConfigStore,
+        audit: Audit,
+        unit: Stager,
+        secrets_equal: SecretsEqual,
+        session: AsyncSession | None = None,
     ) -> None:
+        self._session = session
         self._store = store
         self._audit = audit
         self._unit = unit
         self._secrets_equal = secrets_equal
+
+    @property
+    def session(self) -> AsyncSession:
+        """The unit's transaction, for writes of tables beside the settings (the key pool)."""
+        if self._session is None:
+            raise RuntimeError("this repository was built without its session")
+        return self._session
+
+    @property
+    def audit(self) -> Audit:
+        return self._audit
 
     async def get(self, entity: Entity, user_id: uuid.UUID | None) -> Row | None:
         return await self._store.get(entity, user_id)

@@ -17,6 +17,8 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Audit
+from services.config.adapters.key_pool_store import KeyPoolStore
+from services.config.adapters.key_tables import groq_pool_keys
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import (
     system_groq_config,
@@ -100,7 +102,39 @@ async def rotate_all(
                 report.secrets[entity.value] += len(rotated)
             await repo.stage(event_for(entity, owner, row))
             report.entities += 1
+    await rotate_pool_keys(session, repo, audit, box, report)
     return report
+
+
+async def rotate_pool_keys(
+    session: AsyncSession,
+    repo: ConfigRepository,
+    audit: Audit,
+    box: SecretBox,
+    report: RotationReport,
+) -> None:
+    """The tenants' key pools (issue 16): each key re-encrypted, each pool re-staged."""
+    table = groq_pool_keys
+    rows = (await session.execute(select(table).with_for_update())).mappings().all()
+    owners: set[uuid.UUID] = set()
+    for row in rows:
+        try:
+            rotated = box.rotate(row["api_key_encrypted"])
+        except InvalidToken as exc:
+            raise UnreadableSecret(
+                f"{Entity.GROQ_KEY.value} {row['key_id']} of user {row['user_id']}: api_key "
+                "opens with no key in SECRETS_KEY; add the key it was encrypted with and run "
+                "again"
+            ) from exc
+        await session.execute(
+            update(table).where(table.c.key_id == row["key_id"]).values(api_key_encrypted=rotated)
+        )
+        await audit.record(Entity.GROQ_KEY, Action.ROTATED, row["user_id"], ["api_key"])
+        report.secrets[Entity.GROQ_KEY.value] += 1
+        owners.add(row["user_id"])
+    for owner in sorted(owners, key=str):
+        await KeyPoolStore(session).stage_pool(repo, owner)
+        report.entities += 1
 
 
 async def check_all(session: AsyncSession, first_key: SecretBox) -> RotationReport:
@@ -117,4 +151,8 @@ async def check_all(session: AsyncSession, first_key: SecretBox) -> RotationRepo
                 report.secrets[entity.value] += 1
                 if first_key.try_decrypt(row[column]) is None:
                     report.not_under_first_key[entity.value] += 1
+    for encrypted in (await session.execute(select(groq_pool_keys.c.api_key_encrypted))).scalars():
+        report.secrets[Entity.GROQ_KEY.value] += 1
+        if first_key.try_decrypt(encrypted) is None:
+            report.not_under_first_key[Entity.GROQ_KEY.value] += 1
     return report

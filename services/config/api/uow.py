@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Response
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Actor, ActorRole
 from services.config.adapters.conversations_store import ConversationDirectory
+from services.config.adapters.key_pool_store import KeyPoolStore
 from services.config.adapters.owner_changes import OwnerChanges
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tenancy import DbRole, Tenancy
@@ -28,6 +30,12 @@ from shared.crypto import SecretBox
 from shared.telemetry import current_trace_id
 
 VERSION_HEADER = "X-Config-Version"
+
+
+@dataclass(frozen=True)
+class KeyPoolUnit:
+    store: KeyPoolStore
+    repo: ConfigRepository
 
 
 class UnitOfWork:
@@ -52,6 +60,7 @@ class UnitOfWork:
                 deps.audits(unit.session, self._actor),
                 unit,
                 secrets_equal(self.box),
+                session=unit.session,
             )
         offset = outbox.offset_of(unit.published)
         if offset is not None:  # None: committed, the relay publishes it within seconds
@@ -78,6 +87,13 @@ class UnitOfWork:
         """The tenant's conversations, read-only."""
         async with self.session() as session:
             yield self._deps.conversations(session)
+
+    @asynccontextmanager
+    async def key_pool(self) -> AsyncIterator[KeyPoolUnit]:
+        """The key pool's reads and writes (issue 16), in an outbox unit like `repository`."""
+        async with self.repository() as repo:
+            session = repo.session
+            yield KeyPoolUnit(KeyPoolStore(session), repo)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

@@ -10,6 +10,7 @@ from services.config.domain.changes import Entity
 from shared.contracts.config_events import (
     ConversationSettingsChanged,
     GroqConfigChanged,
+    GroqKeyPoolChanged,
     MediaSettingsChanged,
     SystemSettingsChanged,
     TwilioConfigChanged,
@@ -25,6 +26,7 @@ ConfigChange = (
     | SystemSettingsChanged
     | ConversationSettingsChanged
     | MediaSettingsChanged
+    | GroqKeyPoolChanged
 )
 Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 

@@ -26,6 +26,8 @@ class Entity(StrEnum):
     CONVERSATION_SETTINGS = "conversation_settings"
     MEDIA_SETTINGS = "media_settings"
     CONVERSATION_OWNER = "conversation_owner"  # audit only: the change itself is an event
+    GROQ_KEY = "groq_key"  # one key of the tenant's pool (issue 16)
+    GROQ_KEY_POOL = "groq_key_pool"  # the pool's fallback/cheaper model and model status
 
 
 class Action(StrEnum):
@@ -33,6 +35,7 @@ class Action(StrEnum):
     UPDATED = "updated"
     DELETED = "deleted"
     ROTATED = "rotated"
+    MARKED_INVALID = "marked_invalid"  # Groq refused the key (responder or health check)
 
 
 def field_name(column: str) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 from shared.contracts.topics import (
     CONVERSATION_OWNERS,
+    GROQ_HEALTH,
     MESSAGE_DELIVERIES,
     MESSAGE_OUTCOMES,
     MESSAGES_IDENTIFIED,
@@ -32,6 +33,7 @@ SERVICE_BY_TOPIC = {
     MESSAGE_DELIVERIES.name: "gateway",
     MESSAGES_MEDIA.name: "media",
     CONVERSATION_OWNERS.name: "responder",  # by default; the writer follows changed_by
+    GROQ_HEALTH.name: "responder",  # issue 16: key failures, counted in the usage
 }
 PROJECTED_TOPICS = tuple(SERVICE_BY_TOPIC)
 # conversations.owner.v1 has three writers: which one, from who changed the owner.
@@ -54,7 +56,12 @@ _SUMMARY_FIELDS: dict[str, tuple[str, ...]] = {
         "model",
         "prompt_tokens",
         "completion_tokens",
+        # issue 16 (usage per key): the key that answered and Groq's x-ratelimit-* values
+        "key_id",
+        "rate_limits",
+        "model_fallback_reason",
     ),
+    "GroqKeyFailed": ("key_id", "model", "kind", "status", "code", "retry_after_s"),
     "ResponseFailed": ("channel", "reason", "retryable", "detail"),
     "ReplyDelivered": ("channel", "parts", "provider_message_ids"),
     "ReplyFailed": ("channel", "reason", "status_code", "error_code", "attempts", "detail"),

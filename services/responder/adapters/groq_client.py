@@ -21,6 +21,7 @@ import httpx
 from groq import AsyncGroq
 
 from services.responder.domain.failures import GroqFailure
+from shared.contracts.groq_health import RateLimits
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Completion:
     text: str
     prompt_tokens: int | None
     completion_tokens: int | None
+    rate_limits: RateLimits | None = None
 
 
 class GroqClient(Protocol):
@@ -89,11 +91,12 @@ class GroqGateway:
     ) -> Completion:
         client = self._client(api_key, base_url)
         try:
-            result = await client.chat.completions.create(
+            raw = await client.chat.completions.with_raw_response.create(
                 model=model,
                 temperature=temperature,
                 messages=messages,  # type: ignore[arg-type]
             )
+            result = await raw.parse()
         except groq.APITimeoutError as exc:
             raise GroqFailure(None, timed_out=True) from exc
         except groq.APIStatusError as exc:
@@ -111,6 +114,7 @@ class GroqGateway:
             text=text.strip(),
             prompt_tokens=usage.prompt_tokens if usage else None,
             completion_tokens=usage.completion_tokens if usage else None,
+            rate_limits=rate_limits(raw.headers),
         )
 
     async def close(self) -> None:
@@ -124,6 +128,28 @@ def _error_code(body: object) -> str | None:
     error = body.get("error") if isinstance(body, dict) else None
     code = error.get("code") if isinstance(error, dict) else None
     return str(code) if code is not None else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def rate_limits(headers: httpx.Headers) -> RateLimits | None:
+    """Groq's x-ratelimit-* headers (requests per day, tokens per minute); None if absent."""
+    prefix = "x-ratelimit-"
+    if not any(name.startswith(prefix) for name in headers):
+        return None
+    return RateLimits(
+        limit_requests=_int(headers.get(prefix + "limit-requests")),
+        remaining_requests=_int(headers.get(prefix + "remaining-requests")),
+        reset_requests=(headers.get(prefix + "reset-requests") or "")[:32] or None,
+        limit_tokens=_int(headers.get(prefix + "limit-tokens")),
+        remaining_tokens=_int(headers.get(prefix + "remaining-tokens")),
+        reset_tokens=(headers.get(prefix + "reset-tokens") or "")[:32] or None,
+    )
 
 
 def retry_after(headers: httpx.Headers) -> float | None:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.contracts.groq_health import RateLimits
+
 
 @dataclass(frozen=True)
 class BotReply:
@@ -18,6 +20,11 @@ class BotReply:
     # When it was generated: the bot row's created_at and its ResponseGenerated's occurred_at
     # (a re-announced reply keeps it), so a replay of the log writes the same row.
     created_at: datetime
+    # Issue 16: which pool key answered, Groq's x-ratelimit-* values, why another model than
+    # the tenant's answered. Only on a fresh answer (a stored reply re-announced has none).
+    key_id: str | None = None
+    rate_limits: RateLimits | None = None
+    fallback_reason: str | None = None
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,9 @@ def answered(message: UserIdentified, reply: BotReply) -> ResponseGenerated:
         prompt_tokens=reply.prompt_tokens,
         completion_tokens=reply.completion_tokens,
         occurred_at=reply.created_at,
+        key_id=reply.key_id,
+        rate_limits=reply.rate_limits,
+        model_fallback_reason=reply.fallback_reason,
     )
 
 

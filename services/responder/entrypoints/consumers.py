@@ -37,6 +37,7 @@ from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
+from services.responder.entrypoints.key_failover import KeyFailover
 from shared.consumer import Received, RetryLater
 from shared.contracts.media import MediaResolved
 from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
@@ -89,6 +90,10 @@ class AnswerMessages:
     publish: Publish
     settings: AnswerSettings
     gate: RateGate = field(default_factory=RateGate)
+    failover: KeyFailover | None = None  # None: built from groq, box and publish
+
+    def __post_init__(self) -> None:
+        self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
 
     async def __call__(self, item: Received[Inbound]) -> None:
         if isinstance(item.event, MediaResolved):
@@ -170,20 +175,23 @@ class AnswerMessages:
     async def _ask_groq(
         self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
     ) -> BotReply:
-        message, account = item.event, resolved.account
+        message = item.event
         log.debug("asking Groq", source=resolved.source.value, message_id=message.message_id)
         started = time.perf_counter()
         try:
-            completion = await self.groq.complete(
-                api_key=self.box.decrypt(account.api_key_encrypted),
+            # Issue 16: the tenant's keys in priority order (entrypoints/key_failover.py).
+            answer = await self._pool.complete(
+                resolved=resolved,
+                user_id=message.user_id,
+                message_id=message.message_id,
                 base_url=resolved.base_url or self.settings.default_base_url,
-                model=account.model,
-                temperature=account.temperature,
                 messages=build_prompt(self.settings.system_prompt, admission.history, message.text),
+                context=item.context,
             )
         finally:
             GROQ_LATENCY.observe(time.perf_counter() - started)
-        item.span.set_attribute("gen_ai.request.model", account.model)
+        completion = answer.completion
+        item.span.set_attribute("gen_ai.request.model", answer.model)
         if completion.prompt_tokens is not None:
             item.span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
         if completion.completion_tokens is not None:
@@ -194,10 +202,13 @@ class AnswerMessages:
         return BotReply(
             content=completion.text,
             config_source=resolved.source.value,
-            model=account.model,
+            model=answer.model,
             prompt_tokens=completion.prompt_tokens,
             completion_tokens=completion.completion_tokens,
             created_at=datetime.now(UTC),
+            key_id=answer.key_id,
+            rate_limits=completion.rate_limits,
+            fallback_reason=answer.fallback_reason,
         )
 
     def _delay(self, item: Received[UserIdentified], failure: Failure) -> float | None:

@@ -89,6 +89,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** All Usage */
+        get: operations["all_usage_v1_admin_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/audit": {
         parameters: {
             query?: never;
@@ -212,6 +229,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/me/groq-keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List Keys */
+        get: operations["list_keys_v1_me_groq_keys_get"];
+        put?: never;
+        /** Add Key */
+        post: operations["add_key_v1_me_groq_keys_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/groq-keys/{key_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete Key */
+        delete: operations["delete_key_v1_me_groq_keys__key_id__delete"];
+        options?: never;
+        head?: never;
+        /** Change Key */
+        patch: operations["change_key_v1_me_groq_keys__key_id__patch"];
+        trace?: never;
+    };
+    "/v1/me/groq-keys/{key_id}/models": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Key Models */
+        get: operations["key_models_v1_me_groq_keys__key_id__models_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/groq-pool-settings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Put Pool Settings */
+        put: operations["put_pool_settings_v1_me_groq_pool_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/me/media-settings": {
         parameters: {
             query?: never;
@@ -252,6 +339,23 @@ export interface paths {
         post?: never;
         /** Delete My Twilio */
         delete: operations["delete_my_twilio_v1_me_twilio_config_delete"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/usage": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** My Usage */
+        get: operations["my_usage_v1_me_usage_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -334,6 +438,26 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /** AdminUsageOut */
+        AdminUsageOut: {
+            /**
+             * From
+             * Format: date
+             * @description First UTC day included
+             */
+            from: string;
+            /**
+             * Tenants
+             * @description The top tenants by tokens, then requests
+             */
+            tenants: components["schemas"]["TenantUsageOut"][];
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day included
+             */
+            to: string;
+        };
         /** AuditEntry */
         AuditEntry: {
             /** Action */
@@ -537,6 +661,162 @@ export interface components {
              */
             updated_at: string;
         };
+        /** GroqKeyIn */
+        GroqKeyIn: {
+            /**
+             * Api Key
+             * @description Write-only Groq API key (gsk_…); never returned, only its hint
+             */
+            api_key: string;
+            /**
+             * Enabled
+             * @description A disabled key is kept but never used
+             * @default true
+             */
+            enabled: boolean;
+            /**
+             * Label
+             * @description Your name for the key
+             * @default
+             */
+            label: string;
+            /** Organization */
+            organization?: string | null;
+            /**
+             * Priority
+             * @description Lower is tried first
+             * @default 0
+             */
+            priority: number;
+        };
+        /** GroqKeyOut */
+        GroqKeyOut: {
+            /**
+             * Api Key Hint
+             * @description The key's first and last characters, never the key
+             */
+            api_key_hint: string;
+            /**
+             * Checked At
+             * @description Last check with Groq; None = never
+             */
+            checked_at: string | null;
+            /**
+             * Enabled
+             * @description A disabled key is never used
+             */
+            enabled: boolean;
+            /**
+             * Key Id
+             * Format: uuid
+             * @description The key's id in the pool
+             */
+            key_id: string;
+            /**
+             * Label
+             * @description Your name for the key
+             */
+            label: string;
+            /**
+             * Organization
+             * @description Groq organization label; None = its own
+             */
+            organization: string | null;
+            /**
+             * Priority
+             * @description Lower is tried first
+             */
+            priority: number;
+            /** @description active: Groq accepted it; unchecked: Groq was unreachable when saved, checked again later; invalid: Groq refused it (401/403), it is skipped */
+            status: components["schemas"]["KeyStatus"];
+            /**
+             * Status Detail
+             * @description Why the status is what it is, for the tenant
+             */
+            status_detail: string;
+            /**
+             * Updated At
+             * Format: date-time
+             * @description Last change of the key's settings
+             */
+            updated_at: string;
+        };
+        /** GroqKeyPatch */
+        GroqKeyPatch: {
+            /**
+             * Api Key
+             * @description A replacement key (checked with Groq like a new one)
+             */
+            api_key?: string | null;
+            /** Enabled */
+            enabled?: boolean | null;
+            /** Label */
+            label?: string | null;
+            /** Organization */
+            organization?: string | null;
+            /** Priority */
+            priority?: number | null;
+        };
+        /** GroqKeyPoolOut */
+        GroqKeyPoolOut: {
+            /**
+             * Cheaper Model
+             * @description Used first when a limit is reached
+             */
+            cheaper_model: string | null;
+            /**
+             * Fallback Model
+             * @description None = the system default model
+             */
+            fallback_model: string | null;
+            /**
+             * Keys
+             * @description In the order they are tried
+             */
+            keys: components["schemas"]["GroqKeyOut"][];
+            /**
+             * Model
+             * @description The model your messages ask for (groq-config)
+             */
+            model: string;
+            /**
+             * Model Status
+             * @description What happened to your model, '' when all is well
+             */
+            model_status: string;
+            /**
+             * Unavailable Models
+             * @description Models Groq reported decommissioned or absent for your keys
+             */
+            unavailable_models: string[];
+        };
+        /** GroqModelsOut */
+        GroqModelsOut: {
+            /**
+             * Key Id
+             * Format: uuid
+             * @description The key that was asked
+             */
+            key_id: string;
+            /**
+             * Models
+             * @description Model ids this key can use, for the model picker
+             */
+            models: string[];
+        };
+        /** GroqPoolSettingsIn */
+        GroqPoolSettingsIn: {
+            /**
+             * Cheaper Model
+             * @description Answers first when one of your limits is reached
+             */
+            cheaper_model?: string | null;
+            /**
+             * Fallback Model
+             * @description Answers when your model is decommissioned or unavailable; None = the system default model
+             */
+            fallback_model?: string | null;
+        };
         /**
          * GroqStatus
          * @enum {string}
@@ -567,6 +847,11 @@ export interface components {
              */
             total_messages: number;
         };
+        /**
+         * KeyStatus
+         * @enum {string}
+         */
+        KeyStatus: "active" | "unchecked" | "invalid";
         /**
          * MediaKind
          * @enum {string}
@@ -716,6 +1001,39 @@ export interface components {
             /** Until */
             until: string | null;
         };
+        /** RateLimitsOut */
+        RateLimitsOut: {
+            /**
+             * Limit Requests
+             * @description Requests per day (x-ratelimit)
+             */
+            limit_requests?: number | null;
+            /**
+             * Limit Tokens
+             * @description Tokens per minute
+             */
+            limit_tokens?: number | null;
+            /**
+             * Remaining Requests
+             * @description Requests left today
+             */
+            remaining_requests?: number | null;
+            /**
+             * Remaining Tokens
+             * @description Tokens left this minute
+             */
+            remaining_tokens?: number | null;
+            /**
+             * Reset Requests
+             * @description When the request count resets
+             */
+            reset_requests?: string | null;
+            /**
+             * Reset Tokens
+             * @description When the token count resets
+             */
+            reset_tokens?: string | null;
+        };
         /** SystemSettingsIn */
         SystemSettingsIn: {
             /** Fallback Enabled */
@@ -727,6 +1045,39 @@ export interface components {
             fallback_enabled: boolean;
             /** Updated At */
             updated_at: string | null;
+        };
+        /** TenantUsageOut */
+        TenantUsageOut: {
+            /**
+             * Audio Seconds
+             * @description Seconds of audio transcribed
+             */
+            audio_seconds: number;
+            /**
+             * Completion Tokens
+             * @description Completion tokens
+             */
+            completion_tokens: number;
+            /**
+             * Failures
+             * @description Key failures
+             */
+            failures: number;
+            /**
+             * Prompt Tokens
+             * @description Prompt tokens
+             */
+            prompt_tokens: number;
+            /**
+             * Requests
+             * @description Answers from Groq
+             */
+            requests: number;
+            /**
+             * User Id
+             * @description The tenant
+             */
+            user_id: string | null;
         };
         /** TimelineEvent */
         TimelineEvent: {
@@ -815,6 +1166,72 @@ export interface components {
             offset: number;
             /** Total */
             total: number;
+        };
+        /** UsageOut */
+        UsageOut: {
+            /**
+             * From
+             * Format: date
+             * @description First UTC day included
+             */
+            from: string;
+            /**
+             * Rows
+             * @description Per key, model and day
+             */
+            rows: components["schemas"]["UsageRowOut"][];
+            /**
+             * To
+             * Format: date
+             * @description Last UTC day included
+             */
+            to: string;
+        };
+        /** UsageRowOut */
+        UsageRowOut: {
+            /**
+             * Audio Seconds
+             * @description Seconds of audio transcribed
+             */
+            audio_seconds: number;
+            /**
+             * Completion Tokens
+             * @description Completion tokens Groq reported (usage)
+             */
+            completion_tokens: number;
+            /**
+             * Day
+             * Format: date
+             * @description UTC day
+             */
+            day: string;
+            /**
+             * Failures
+             * @description Calls this key did not answer (401/403, 429, 5xx…)
+             */
+            failures: number;
+            /**
+             * Key Id
+             * @description Pool key id; 'groq-config' = your single key; '' = the system fallback or audio transcription
+             */
+            key_id: string;
+            /**
+             * Model
+             * @description Model that answered; 'audio' = voice notes transcribed
+             */
+            model: string;
+            /**
+             * Prompt Tokens
+             * @description Prompt tokens Groq reported (usage)
+             */
+            prompt_tokens: number;
+            /** @description The last x-ratelimit-* values Groq sent that day for this key */
+            rate_limits: components["schemas"]["RateLimitsOut"] | null;
+            /**
+             * Requests
+             * @description Answers from Groq
+             */
+            requests: number;
         };
         /** UserCoverage */
         UserCoverage: {
@@ -1187,6 +1604,58 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
                 };
+            };
+        };
+    };
+    all_usage_v1_admin_usage_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day (default: 29 days before to) */
+                from?: string | null;
+                /** @description Last UTC day, included (default: today) */
+                to?: string | null;
+                /** @description How many tenants */
+                top?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AdminUsageOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description from after to, or more than 366 days */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };
@@ -1676,6 +2145,352 @@ export interface operations {
             };
         };
     };
+    list_keys_v1_me_groq_keys_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroqKeyPoolOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    add_key_v1_me_groq_keys_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroqKeyIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroqKeyOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Groq refused the key, the key cannot use your model, or bad input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    delete_key_v1_me_groq_keys__key_id__delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    change_key_v1_me_groq_keys__key_id__patch: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroqKeyPatch"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroqKeyOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Groq refused the key, the key cannot use your model, or bad input */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+        };
+    };
+    key_models_v1_me_groq_keys__key_id__models_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                key_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroqModelsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description No such key */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Groq refused the key */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Groq did not answer; try again */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_pool_settings_v1_me_groq_pool_settings_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["GroqPoolSettingsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GroqKeyPoolOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     get_media_settings_v1_me_media_settings_get: {
         parameters: {
             query?: never;
@@ -1932,6 +2747,56 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
                 };
+            };
+        };
+    };
+    my_usage_v1_me_usage_get: {
+        parameters: {
+            query?: {
+                /** @description First UTC day (default: 29 days before to) */
+                from?: string | null;
+                /** @description Last UTC day, included (default: today) */
+                to?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UsageOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description from after to, or more than 366 days */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
         };
     };

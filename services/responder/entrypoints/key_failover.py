@@ -1,0 +1,183 @@
+"""A tenant's Groq call through its key pool (issue 16): keys in priority order
+(domain/key_pool.py chooses), each failure published as a `GroqKeyFailed` fact.
+
+- 401/403 → the key is skipped at once for this process (the config service marks it
+  invalid and republishes the pool, so every replica skips it) and the next key is used;
+- 429 → the key's organization cools for retry-after; a key of another organization is
+  used at once, else the call fails with the shortest wait (the consumer's `RetryLater`);
+- 5xx/timeouts → the next key at once (`same_key_retries` more tries on that key first);
+  when no key is left the failure is retryable and the consumer's retry policy (bounded,
+  with backoff) tries the pool again later;
+- `model_decommissioned` (or a model the pool lists as unavailable) → the tenant's fallback
+  model, else the system default, and the reply says why.
+Cooldowns live in process memory on purpose: they are Groq's state, relearned from its next
+429; a key's durable status is the config service's.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from opentelemetry import context as otel_context
+
+from services.responder.adapters.groq_client import Completion, GroqClient
+from services.responder.domain.failures import GroqFailure
+from services.responder.domain.groq_settings import PoolMember, ResolvedGroq
+from services.responder.domain.key_pool import choose, cool_down
+from shared.contracts.groq_health import GroqKeyFailed, KeyFailureKind
+from shared.contracts.messages import ConfigSource
+from shared.contracts.topics import GROQ_HEALTH
+from shared.crypto import SecretBox
+from shared.groq_models import DEFAULT_CHAT_MODEL
+from shared.logging import get_logger
+from shared.messaging import Outgoing, Publish
+
+log = get_logger(__name__)
+DEFAULT_COOL_S = 1.0  # a 429 without retry-after
+
+
+@dataclass(frozen=True)
+class PoolAnswer:
+    completion: Completion
+    key_id: str | None  # None: the system fallback
+    model: str
+    fallback_reason: str | None
+
+
+def failure_kind(error: GroqFailure) -> KeyFailureKind:
+    if error.status in (401, 403):
+        return KeyFailureKind.INVALID_KEY
+    if error.status == 429:
+        return KeyFailureKind.RATE_LIMITED
+    if error.code == "model_decommissioned":
+        return KeyFailureKind.MODEL_DECOMMISSIONED
+    if error.status is None or error.status >= 500 or error.status in (408, 409):
+        return KeyFailureKind.UNAVAILABLE
+    return KeyFailureKind.REJECTED
+
+
+def _replacement(resolved: ResolvedGroq, model: str) -> str | None:
+    for candidate in (resolved.fallback_model, DEFAULT_CHAT_MODEL):
+        if candidate and candidate != model and candidate not in resolved.unavailable_models:
+            return candidate
+    return None
+
+
+@dataclass
+class KeyFailover:
+    groq: GroqClient
+    box: SecretBox
+    publish: Publish
+    same_key_retries: int = 0
+    # Per tenant ("system" for the fallback): organization labels and the "groq-config" key
+    # id are the tenant's own names, so two tenants' "acme" never share a cooldown.
+    cooling_until: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Ciphertexts of keys a 401/403 removed here, until the config service's pool says so
+    # (a replaced key has a new ciphertext, so it is tried again).
+    refused: set[str] = field(default_factory=set)
+
+    async def complete(
+        self,
+        *,
+        resolved: ResolvedGroq,
+        user_id: uuid.UUID | None,
+        message_id: str,
+        base_url: str,
+        messages: Sequence[Mapping[str, str]],
+        context: otel_context.Context | None = None,
+    ) -> PoolAnswer:
+        members = {m.key.key_id: m for m in resolved.members()}
+        model, reason = resolved.account.model, None
+        if model in resolved.unavailable_models and (other := _replacement(resolved, model)):
+            model, reason = other, f"{model} is decommissioned; {other} answered"
+        skip = {m.key.key_id for m in members.values() if m.api_key_encrypted in self.refused}
+        tries: dict[str, int] = {}
+        last: GroqFailure | None = None
+        scope = str(user_id) if user_id is not None else "system"
+        started = time.monotonic()
+        # shared with the tenant's concurrent calls (mutated in place); expired ones dropped
+        cooling = self.cooling_until.setdefault(scope, {})
+        for bucket in [b for b, until in cooling.items() if until <= started]:
+            del cooling[bucket]
+        while True:
+            now = time.monotonic()
+            choice = choose([m.key for m in members.values()], cooling, now, frozenset(skip))
+            if choice.key is None:
+                if choice.wait_s is not None:
+                    raise GroqFailure(429, retry_after_s=max(choice.wait_s, 0.0))
+                raise last or GroqFailure(401)
+            member = members[choice.key.key_id]
+            try:
+                completion = await self.groq.complete(
+                    api_key=self.box.decrypt(member.api_key_encrypted),
+                    base_url=base_url,
+                    model=model,
+                    temperature=resolved.account.temperature,
+                    messages=messages,
+                )
+            except GroqFailure as error:
+                last = error
+                kind = failure_kind(error)
+                await self._report(member, user_id, model, kind, error, message_id, context)
+                if kind is KeyFailureKind.INVALID_KEY:
+                    self.refused.add(member.api_key_encrypted)
+                    skip.add(member.key.key_id)
+                elif kind is KeyFailureKind.RATE_LIMITED:
+                    wait = (
+                        error.retry_after_s if error.retry_after_s is not None else DEFAULT_COOL_S
+                    )
+                    cooling.update(cool_down(cooling, member.key, time.monotonic(), wait))
+                    skip.add(member.key.key_id)  # never twice per call, even with retry-after 0
+                elif kind is KeyFailureKind.MODEL_DECOMMISSIONED:
+                    other = _replacement(resolved, model)
+                    if other is None or reason is not None:
+                        raise
+                    model, reason = other, f"{model} is decommissioned; {other} answered"
+                elif kind is KeyFailureKind.UNAVAILABLE:
+                    tries[member.key.key_id] = tries.get(member.key.key_id, 0) + 1
+                    if tries[member.key.key_id] > self.same_key_retries:
+                        skip.add(member.key.key_id)
+                else:
+                    raise
+                continue
+            cooling.pop(member.key.bucket, None)
+            if not cooling and self.cooling_until.get(scope) is cooling:
+                del self.cooling_until[scope]
+            key_id = None if resolved.source is ConfigSource.FALLBACK else member.key.key_id
+            return PoolAnswer(completion, key_id, model, reason)
+
+    async def _report(
+        self,
+        member: PoolMember,
+        user_id: uuid.UUID | None,
+        model: str,
+        kind: KeyFailureKind,
+        error: GroqFailure,
+        message_id: str,
+        context: otel_context.Context | None,
+    ) -> None:
+        event = GroqKeyFailed(
+            user_id=user_id,
+            key_id=member.key.key_id,
+            model=model,
+            kind=kind,
+            status=error.status,
+            code=(error.code or "")[:100] or None,
+            retry_after_s=error.retry_after_s,
+            message_id=message_id,
+        )
+        key = str(user_id) if user_id is not None else "system"
+        try:
+            await self.publish([Outgoing(GROQ_HEALTH, event, key, context)])
+        except Exception as exc:  # a fact lost is a status late, never a reply lost
+            log.warning("key health not published", error=type(exc).__name__, kind=kind.value)
+        log.info(
+            "groq key failed",
+            key_id=member.key.key_id,
+            kind=kind.value,
+            status=error.status,
+            message_id=message_id,
+        )
