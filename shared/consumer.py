@@ -71,6 +71,9 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+# `caught_up` turns true at the latest this long after the first assignment (a record stuck
+# in retries must not hold back timer-driven work forever).
+CAUGHT_UP_GRACE_S = 20.0
 CONSUMER_LAG = Gauge(
     "kafka_consumer_lag",
     "Records behind the partition's end (high watermark minus committed offset)",
@@ -172,6 +175,8 @@ class KeyedBatchConsumer(Generic[T]):
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._last_commit = 0.0
+        self._assigned_since: float | None = None
+        self._caught_up = False
 
     async def start(self) -> None:
         await self._dlq.start()
@@ -198,6 +203,29 @@ class KeyedBatchConsumer(Generic[T]):
     def alive(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether, since this process started, the consumer has read its partitions up to
+        their end and handled what it read (or tried for CAUGHT_UP_GRACE_S): work driven by
+        a timer (the responder's turns) waits for it so a record still in the log after a
+        restart is not overtaken."""
+        return self._caught_up
+
+    async def _check_caught_up(self) -> None:
+        assignment = self._consumer.assignment()
+        if self._caught_up or not assignment:
+            return
+        now = time.monotonic()
+        self._assigned_since = self._assigned_since or now
+        if now - self._assigned_since > CAUGHT_UP_GRACE_S:
+            self._caught_up = True
+            return
+        for tp in assignment:
+            end = self._consumer.highwater(tp)
+            if end is None or await self._consumer.position(tp) < end:
+                return
+        self._caught_up = all(set(p.pending) <= p.finished for p in self._progress.values())
+
     # -- fetching -------------------------------------------------------------------------
 
     async def _run(self) -> None:
@@ -217,6 +245,7 @@ class KeyedBatchConsumer(Generic[T]):
                     self._enqueue(_Entry(record, tp))
             self._dispatch()
             await self._commit_if_due()
+            await self._check_caught_up()
             self._report()
 
     def _enqueue(self, entry: _Entry) -> None:
