@@ -5,6 +5,8 @@ as the config service would) and owner changes published on conversations.owner.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import time
 import uuid
 from collections.abc import Callable
@@ -33,9 +35,11 @@ pytestmark = pytest.mark.e2e
 
 
 class Tenant:
-    def __init__(self, user_id: uuid.UUID, number_id: str, number: str, key: str, secret: str):
+    def __init__(
+        self, user_id: uuid.UUID, number_id: str, number: str, key: str, secret: str, token: str
+    ):
         self.user_id, self.number_id, self.number = user_id, number_id, number
-        self.key, self.secret = key, secret
+        self.key, self.secret, self.token = key, secret, token
 
 
 async def _publish(stack: Stack, topic: str, key: str, event: BaseModel) -> int:
@@ -55,10 +59,11 @@ async def _publish(stack: Stack, topic: str, key: str, event: BaseModel) -> int:
 async def _tenant(stack: Stack, quiet_ms: int = 2000) -> Tenant:
     user_id, number = uuid.uuid4(), random_number()
     number_id, secret = f"PN{uuid.uuid4().hex[:12]}", f"app-secret-{uuid.uuid4().hex}"
+    token = f"EAAtok{uuid.uuid4().hex}"
     body = {
         "phone_number_id": number_id,
         "display_phone_number": number,
-        "access_token": f"EAAtok{uuid.uuid4().hex}",
+        "access_token": token,
         "app_secret": secret,
         "verify_token": f"vt-{user_id}",
     }
@@ -71,7 +76,7 @@ async def _tenant(stack: Stack, quiet_ms: int = 2000) -> Tenant:
         stack, CONFIG_CHANGES.name, f"ConversationSettingsChanged:{user_id}", settings
     )
     await stack.wait_config_applied(offset)
-    return Tenant(user_id, number_id, number, key, secret)
+    return Tenant(user_id, number_id, number, key, secret, token)
 
 
 async def _owner(stack: Stack, change: ConversationOwnerChanged) -> None:
@@ -86,9 +91,12 @@ async def _owner(stack: Stack, change: ConversationOwnerChanged) -> None:
 
 async def _say(stack: Stack, tenant: Tenant, customer: str, text: str) -> str:
     message_id = wamid()
-    body = whatsapp_payload(
-        tenant.number_id, tenant.number, [text_message(customer, text, message_id)]
-    )
+    await _post_message(stack, tenant, text_message(customer, text, message_id))
+    return message_id
+
+
+async def _post_message(stack: Stack, tenant: Tenant, message: dict[str, Any]) -> None:
+    body = whatsapp_payload(tenant.number_id, tenant.number, [message])
     async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as client:
         response = await client.post(
             "/webhooks/whatsapp",
@@ -99,7 +107,6 @@ async def _say(stack: Stack, tenant: Tenant, customer: str, text: str) -> str:
             },
         )
     assert response.status_code == 200, response.text
-    return message_id
 
 
 async def _sends(stack: Stack, customer: str) -> list[dict[str, Any]]:
@@ -275,3 +282,47 @@ async def test_when_the_human_s_time_expires_the_bot_answers_again(stack: Stack)
     await _say(stack, tenant, customer, after)
     [sent] = await _settled_sends(stack, customer, 1)
     assert after in sent["body"]["text"]["body"]
+
+
+async def test_text_voice_note_text_make_one_turn_in_arrival_order(stack: Stack) -> None:
+    tenant, customer = await _tenant(stack), random_number()
+    voice = b"OggS\x00\x02turn-voice-note" + uuid.uuid4().bytes
+    media_id = f"MID{uuid.uuid4().hex}"
+    async with httpx.AsyncClient(base_url=stack.fake_graph.url, timeout=5) as client:
+        registered = await client.post(
+            "/_fake/media",
+            json={
+                "media_id": media_id,
+                "token": tenant.token,
+                "mime_type": "audio/ogg",
+                "content_b64": base64.b64encode(voice).decode(),
+            },
+        )
+        assert registered.status_code == 200
+    digest = hashlib.sha256(voice).hexdigest()
+    first, last = f"hello {uuid.uuid4()}", f"thanks {uuid.uuid4().hex[:6]}"
+
+    await _say(stack, tenant, customer, first)
+    await asyncio.sleep(1)
+    note = {
+        "from": customer.removeprefix("+"),
+        "id": wamid(),
+        "timestamp": str(int(time.time())),
+        "type": "audio",
+        "audio": {"id": media_id, "mime_type": "audio/ogg; codecs=opus", "voice": True}
+        | {"sha256": digest},
+    }
+    await _post_message(stack, tenant, note)
+    await asyncio.sleep(1)
+    await _say(stack, tenant, customer, last)
+
+    [sent] = await _settled_sends(stack, customer, 1)
+    [call] = await _calls(stack, tenant)
+    assert _user_texts(call)[-3:] == [first, f"transcript of {digest[:8]} audio.ogg", last]
+    assert last in sent["body"]["text"]["body"]
+    [row] = await rows(
+        stack.database_url,
+        "select content from customer_conversations where message_id = :id and sender = 'user'",
+        id=note["id"],
+    )
+    assert row["content"] == f"transcript of {digest[:8]} audio.ogg"

@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from services.responder.adapters.groq_client import Completion
 from services.responder.adapters.turns import ClaimedTurn, TurnMessage
-from services.responder.domain.conversation import BotReply, Turn, build_turn_prompt
+from services.responder.domain.conversation import Admission, BotReply, Turn, build_turn_prompt
 from services.responder.domain.failures import GroqFailure
 from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.domain.retry import RetryPolicy
@@ -25,6 +25,7 @@ from services.responder.domain.turns import (
     handoff_acknowledgement,
     superseded,
 )
+from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
 from services.responder.entrypoints.turns import AnswerTurns, TurnPolicy
 from shared.contracts.config_events import ConversationSettingsChanged, GroqConfigChanged
 from shared.contracts.conversations import (
@@ -33,16 +34,19 @@ from shared.contracts.conversations import (
     OwnerChangedBy,
     TurnStarted,
 )
+from shared.contracts.media import MediaOutcome, MediaResolved
 from shared.contracts.messages import (
     Channel,
     IdentifiedBy,
+    MediaKind,
+    MediaRef,
     ResponseFailed,
     ResponseGenerated,
     UserIdentified,
 )
 from shared.crypto import SecretBox
 from shared.views.conversation_owners import ConversationOwners
-from tests.support.seams import Published
+from tests.support.seams import Published, received
 
 BOX = SecretBox(Fernet.generate_key().decode())
 TENANT = uuid.uuid4()
@@ -349,3 +353,89 @@ async def test_a_voice_note_that_could_not_be_read_gets_its_polite_text() -> Non
     assert groq.calls == []
     [reply] = published.of_type(ResponseGenerated)
     assert reply.response == "Merci, je ne peux pas lire"
+
+
+# -- the consumer's side: a message joins its turn, a transcript resolves its message -------
+
+
+@dataclass
+class JoiningTurns(FakeTurnStore):
+    joined: list[str] = field(default_factory=list)
+    resolved: list[tuple[str, str | None]] = field(default_factory=list)
+
+    async def join(self, message: UserIdentified, settings: TurnSettings, now: datetime) -> bool:
+        self.joined.append(message.message_id)
+        return True
+
+    async def resolve_media(
+        self, message_id: str, text: str | None, fallback: str | None, now: datetime
+    ) -> bool:
+        self.resolved.append((message_id, text))
+        return True
+
+
+class Conversations:
+    def __init__(self) -> None:
+        self.admitted: list[str] = []
+        self.transcribed: list[tuple[str, str]] = []
+
+    async def admit(self, message: UserIdentified) -> Admission:
+        self.admitted.append(message.message_id)
+        return Admission(None, ())
+
+    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+        raise AssertionError("a turn's message is never answered by the consumer")
+
+    async def transcribe(self, message: UserIdentified) -> None:
+        self.transcribed.append((message.message_id, message.text))
+
+
+def _consumer_handler(
+    turns: JoiningTurns, store: Conversations, groq: FakeGroq, published: Published
+) -> AnswerMessages:
+    view = _answer(FakeTurnStore(), groq, published, ConversationOwners()).view
+    settings = AnswerSettings("be brief", "http://groq.test", RetryPolicy())
+    return AnswerMessages(view, store, groq, BOX, published, settings, turns=turns)
+
+
+async def test_a_whatsapp_message_is_stored_and_joins_its_turn_without_a_call() -> None:
+    turns, store, groq, published = JoiningTurns(), Conversations(), FakeGroq(), Published()
+    message = _message("hi")
+    await _consumer_handler(turns, store, groq, published)(received(message, key=KEY))
+    assert (store.admitted, turns.joined) == ([message.message_id], [message.message_id])
+    assert (groq.calls, published.events) == ([], [])
+
+
+async def test_the_api_channel_is_answered_at_once_as_before() -> None:
+    turns, groq, published = JoiningTurns(), FakeGroq(), Published()
+    store = FakeConversations()
+    message = _message("hi", channel=Channel.API)
+    await _consumer_handler(turns, store, groq, published)(received(message))
+    assert turns.joined == []
+    assert len(groq.calls) == 1 and len(published.of_type(ResponseGenerated)) == 1
+
+
+async def test_a_transcript_is_stored_as_the_message_text_and_resolves_it_in_its_turn() -> None:
+    turns, store, groq, published = JoiningTurns(), Conversations(), FakeGroq(), Published()
+    voice = _message("").model_copy(
+        update={"media": MediaRef(kind=MediaKind.AUDIO, media_id="m1", voice=True)}
+    )
+    resolved = MediaResolved(
+        message_id=voice.message_id,
+        conversation_key=KEY,
+        user_id=TENANT,
+        channel=Channel.WHATSAPP,
+        kind=MediaKind.AUDIO,
+        outcome=MediaOutcome.TRANSCRIBED,
+        text="where is my order",
+        message=voice,
+    )
+    await _consumer_handler(turns, store, groq, published)(received(resolved, key=KEY))
+    assert store.transcribed == [(voice.message_id, "where is my order")]
+    assert turns.resolved == [(voice.message_id, "where is my order")]
+    assert (groq.calls, published.events) == ([], [])
+
+
+class FakeConversations(Conversations):
+    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+        return reply

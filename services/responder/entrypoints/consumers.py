@@ -108,6 +108,8 @@ class AnswerMessages:
         """A voice note's transcript is answered as the customer's text; an item the bot
         cannot read gets the tenant's polite text, without a model call."""
         spoken = spoken_message(resolved)
+        if spoken is not None:
+            await self.store.transcribe(spoken)
         if self.turns is not None and resolved.message is not None:
             held = await self.turns.resolve_media(
                 resolved.message.message_id,
