@@ -317,8 +317,11 @@ async def test_text_voice_note_text_make_one_turn_in_arrival_order(stack: Stack)
     await _say(stack, tenant, customer, last)
 
     [sent] = await _settled_sends(stack, customer, 1)
-    [call] = await _calls(stack, tenant)
-    assert _user_texts(call)[-3:] == [first, f"transcript of {digest[:8]} audio.ogg", last]
+    # One reply for the turn. On a loaded machine the pipeline may bring the last text after
+    # the turn came due (the voice note's window is 4 s): that generation is superseded and
+    # not sent, and the one reply's call holds all three in order.
+    calls = await _calls(stack, tenant)
+    assert _user_texts(calls[-1])[-3:] == [first, f"transcript of {digest[:8]} audio.ogg", last]
     assert last in sent["body"]["text"]["body"]
     [row] = await rows(
         stack.database_url,
