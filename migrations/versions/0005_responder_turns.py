@@ -58,6 +58,11 @@ def upgrade() -> None:
         postgresql_where=sa.text("state = 'open'"),
     )
     op.create_index(
+        "ix_responder_turns_conversation",
+        "responder_turns",
+        ["conversation_key", "updated_at"],
+    )
+    op.create_index(
         "ix_responder_turns_due",
         "responder_turns",
         ["due_at"],
@@ -88,5 +93,6 @@ def downgrade() -> None:
     op.drop_index("ix_responder_turn_messages_turn", table_name="responder_turn_messages")
     op.drop_table("responder_turn_messages")
     op.drop_index("ix_responder_turns_due", table_name="responder_turns")
+    op.drop_index("ix_responder_turns_conversation", table_name="responder_turns")
     op.drop_index("uq_responder_turns_open_conversation", table_name="responder_turns")
     op.drop_table("responder_turns")

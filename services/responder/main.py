@@ -78,6 +78,7 @@ def turn_policy(settings: ResponderSettings) -> TurnPolicy:
         context_window=timedelta(hours=settings.responder_context_hours),
         poll_interval_s=settings.responder_turn_poll_s,
         lease_s=settings.responder_turn_lease_s,
+        handoff_after_failures=settings.responder_handoff_after_failures,
     )
 
 

@@ -37,3 +37,5 @@ class ResponderSettings(BaseServiceSettings):
     responder_turn_media_wait_s: float = Field(default=30.0, gt=0)
     responder_turn_lease_s: float = Field(default=15.0, gt=0)
     responder_turn_poll_s: float = Field(default=0.2, gt=0)
+    # Failed turns in a row (each after its retries) that hand a conversation to a person.
+    responder_handoff_after_failures: int = Field(default=3, ge=0)

@@ -17,12 +17,16 @@ from services.responder.domain.failures import GroqFailure
 from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
+    HANDOFF_MARKER,
+    ModelAnswer,
     TurnSettings,
     TurnSettingsView,
     asks_for_human,
     assembles,
     due_at,
+    failures_in_a_row,
     handoff_acknowledgement,
+    read_model_answer,
     superseded,
 )
 from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
@@ -100,6 +104,27 @@ def test_handoff_phrases_in_french_and_english_and_the_tenants_own() -> None:
     assert handoff_acknowledgement(["je veux parler à un humain"]).startswith("Bien sûr")
 
 
+def test_the_model_hands_off_by_structured_answer_or_by_marker() -> None:
+    assert read_model_answer('{"reply": "Je transmets.", "action": "handoff"}') == ModelAnswer(
+        "Je transmets.", True
+    )
+    assert read_model_answer('{"reply": "Voici.", "action": "none"}') == ModelAnswer(
+        "Voici.", False
+    )
+    assert read_model_answer("[HANDOFF] Someone will answer here.") == ModelAnswer(
+        "Someone will answer here.", True
+    )
+    assert read_model_answer("Your order ships today.") == ModelAnswer(
+        "Your order ships today.", False
+    )
+    assert read_model_answer("{not json") == ModelAnswer("{not json", False)
+
+
+def test_failures_in_a_row_count_from_the_newest() -> None:
+    assert failures_in_a_row(["failed", "failed", "done", "failed"]) == 2
+    assert failures_in_a_row(["done", "failed"]) == 0
+
+
 def test_the_settings_view_follows_the_config_feed_with_defaults() -> None:
     view = TurnSettingsView()
     assert view.of(TENANT).quiet_ms == 2000
@@ -161,6 +186,7 @@ class FakeTurnStore:
     replies: list[tuple[str, BotReply]] = field(default_factory=list)
     finished: list[str] = field(default_factory=list)
     deferred: list[datetime] = field(default_factory=list)
+    states: list[str] = field(default_factory=list)  # earlier finished turns, newest first
 
     async def join(self, message: UserIdentified, settings: TurnSettings, now: datetime) -> bool:
         return True
@@ -199,10 +225,14 @@ class FakeTurnStore:
     async def release(self, turn_id: uuid.UUID) -> None:
         return None
 
+    async def latest_states(self, conversation_key: str, limit: int) -> list[str]:
+        return [s for s in reversed(self.finished) if s in ("done", "failed")] + self.states
+
 
 class FakeGroq:
-    def __init__(self, failure: GroqFailure | None = None) -> None:
+    def __init__(self, failure: GroqFailure | None = None, answer: str = "one answer") -> None:
         self.failure = failure
+        self.answer = answer
         self.calls: list[list[Mapping[str, str]]] = []
 
     async def complete(
@@ -217,7 +247,7 @@ class FakeGroq:
         self.calls.append(list(messages))
         if self.failure is not None:
             raise self.failure
-        return Completion("one answer for all", 10, 5)
+        return Completion(self.answer, 10, 5)
 
 
 def _answer(
@@ -344,6 +374,30 @@ async def test_a_retryable_failure_defers_the_turn_and_a_final_one_fails_its_las
     [failure] = published.of_type(ResponseFailed)
     assert failure.message_id == turn.last.message_id
     assert store.finished == ["failed"]
+
+
+async def test_the_model_handing_off_sends_its_reply_then_gives_the_conversation_away() -> None:
+    groq = FakeGroq(answer=f"{HANDOFF_MARKER} A colleague will answer you here.")
+    published, groq, _, owners = await _run(_turn("my parcel is broken"), groq=groq)
+
+    assert HANDOFF_MARKER in groq.calls[0][0]["content"]  # the system prompt asks for it
+    [reply] = published.of_type(ResponseGenerated)
+    assert reply.response == "A colleague will answer you here."
+    [change] = published.of_type(ConversationOwnerChanged)
+    assert change.changed_by is OwnerChangedBy.MODEL_HANDOFF
+    assert not owners.current(TENANT, KEY, T0).bot_answers
+
+
+async def test_failed_turns_in_a_row_hand_the_conversation_to_a_person() -> None:
+    store = FakeTurnStore(states=["failed", "failed"])
+    published, _, _, owners = await _run(_turn("hi"), store=store, groq=FakeGroq(GroqFailure(401)))
+    [change] = published.of_type(ConversationOwnerChanged)
+    assert change.changed_by is OwnerChangedBy.REPEATED_FAILURES
+    assert not owners.current(TENANT, KEY, T0).bot_answers
+
+    store = FakeTurnStore(states=["done", "failed"])
+    published, _, _, _ = await _run(_turn("hi"), store=store, groq=FakeGroq(GroqFailure(401)))
+    assert published.of_type(ConversationOwnerChanged) == []
 
 
 async def test_a_voice_note_that_could_not_be_read_gets_its_polite_text() -> None:

@@ -85,6 +85,8 @@ responder_turns = Table(
         unique=True,
         postgresql_where=text("state = 'open'"),
     ),
+    # A conversation's latest finished turns (failures in a row hand it to a person).
+    Index("ix_responder_turns_conversation", "conversation_key", "updated_at"),
     Index(
         "ix_responder_turns_due",
         "due_at",

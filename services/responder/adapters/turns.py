@@ -84,6 +84,8 @@ class TurnStore(Protocol):
 
     async def release(self, turn_id: uuid.UUID) -> None: ...
 
+    async def latest_states(self, conversation_key: str, limit: int) -> list[str]: ...
+
 
 _OPEN_TURN = text(
     "SELECT turn_id, version, first_at, awaiting_media, media_deadline FROM responder_turns "
@@ -173,6 +175,10 @@ _DEFER = text(
     "UPDATE responder_turns SET due_at = greatest(due_at, :until), failures = failures + 1, "
     "failing_since = :failing_since, lease_until = NULL, updated_at = now() "
     "WHERE turn_id = :turn_id AND state = 'open'"
+)
+_LATEST_STATES = text(
+    "SELECT state FROM responder_turns WHERE conversation_key = :key "
+    "AND state IN ('done', 'failed') ORDER BY updated_at DESC LIMIT :limit"
 )
 _RELEASE = text("UPDATE responder_turns SET lease_until = NULL WHERE turn_id = :turn_id")
 _HISTORY = """
@@ -378,6 +384,12 @@ class SqlTurnStore:
     async def release(self, turn_id: uuid.UUID) -> None:
         async with self._sessions.begin() as session:
             await session.execute(_RELEASE, {"turn_id": turn_id})
+
+    async def latest_states(self, conversation_key: str, limit: int) -> list[str]:
+        """The states of the conversation's latest answered or failed turns, newest first."""
+        async with self._sessions() as session:
+            rows = await session.execute(_LATEST_STATES, {"key": conversation_key, "limit": limit})
+            return [row.state for row in rows]
 
 
 async def _save_bot_row(session: AsyncSession, message: UserIdentified, reply: BotReply) -> None:

@@ -8,6 +8,7 @@ complete (half the quiet time), a voice note or a trailing ellipsis announces mo
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import uuid
@@ -138,3 +139,45 @@ def language_of(texts: Sequence[str]) -> str:
 
 def handoff_acknowledgement(texts: Sequence[str]) -> str:
     return _ACKNOWLEDGEMENTS[language_of(texts)]
+
+
+# The model hands a conversation to a person with a structured answer where it gives one
+# (`{"reply": …, "action": "handoff" | "none"}`), else by this marker, which the turn
+# prompt asks for; the customer never sees either.
+HANDOFF_MARKER = "[handoff]"
+HANDOFF_INSTRUCTION = (
+    f"If the customer needs a person from the business, begin your reply with {HANDOFF_MARKER}"
+    " and tell them someone will answer here."
+)
+
+
+@dataclass(frozen=True)
+class ModelAnswer:
+    reply: str
+    handoff: bool
+
+
+def read_model_answer(content: str) -> ModelAnswer:
+    stripped = content.strip()
+    if stripped.startswith("{"):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("reply"), str):
+            return ModelAnswer(parsed["reply"].strip(), parsed.get("action") == "handoff")
+    at = stripped.casefold().find(HANDOFF_MARKER)
+    if at < 0:
+        return ModelAnswer(content, False)
+    without = stripped[:at] + stripped[at + len(HANDOFF_MARKER) :]
+    return ModelAnswer(re.sub(r"\s{2,}", " ", without).strip(), True)
+
+
+def failures_in_a_row(states: Sequence[str]) -> int:
+    """How many of a conversation's latest finished turns (newest first) failed in a row."""
+    count = 0
+    for state in states:
+        if state != "failed":
+            break
+        count += 1
+    return count

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,9 +38,12 @@ from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGr
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
+    HANDOFF_INSTRUCTION,
     TurnSettingsView,
     asks_for_human,
+    failures_in_a_row,
     handoff_acknowledgement,
+    read_model_answer,
 )
 from shared.contracts.conversations import (
     ConversationOwner,
@@ -82,6 +86,8 @@ class TurnPolicy:
     poll_interval_s: float = 0.2
     lease_s: float = 15.0
     max_concurrent: int = 32
+    # This many failed turns in a row hand the conversation to a person (0: never).
+    handoff_after_failures: int = 3
 
 
 def _now() -> datetime:
@@ -160,7 +166,9 @@ class AnswerTurns:
                 model=account.model,
                 temperature=account.temperature,
                 messages=build_turn_prompt(
-                    self.policy.system_prompt, history, [m.event.text for m in turn.messages]
+                    f"{self.policy.system_prompt}\n\n{HANDOFF_INSTRUCTION}",
+                    history,
+                    [m.event.text for m in turn.messages],
                 ),
             )
         except GroqFailure as error:
@@ -169,8 +177,10 @@ class AnswerTurns:
         except SecretBoxError:
             await self._fail(turn, UNDECRYPTABLE_KEY)
             return
+        answer = read_model_answer(completion.text)
+        texts = [m.event.text for m in turn.messages if m.event.text.strip()]
         reply = BotReply(
-            content=completion.text,
+            content=answer.reply or handoff_acknowledgement(texts),
             config_source=resolved.source.value,
             model=account.model,
             prompt_tokens=completion.prompt_tokens,
@@ -180,15 +190,20 @@ class AnswerTurns:
         if not self._bot_answers(turn):  # a human took over while the model ran
             await self._skip(turn, "the owner changed during the generation")
             return
-        await self._store_and_publish(turn, reply)
+        published = await self._store_and_publish(turn, reply)
+        if published and answer.handoff and turn.user_id is not None:
+            await self._hand_over(
+                turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"
+            )
 
-    async def _store_and_publish(self, turn: ClaimedTurn, reply: BotReply) -> None:
+    async def _store_and_publish(self, turn: ClaimedTurn, reply: BotReply) -> bool:
         stored = await self.store.store_reply(turn, reply, self.clock())
         if stored is None:
             SUPERSEDED.inc()
             log.info("generation superseded", turn_id=str(turn.turn_id), version=turn.version)
-            return
+            return False
         await self._announce(turn, stored)
+        return True
 
     async def _reannounce(self, turn: ClaimedTurn) -> None:
         stored = await self.store.stored_reply(turn)
@@ -215,25 +230,33 @@ class AnswerTurns:
 
     async def _handoff(self, turn: ClaimedTurn, texts: list[str]) -> None:
         assert turn.user_id is not None
+        # The acknowledgement goes out first: a gateway that re-checks the owner before
+        # sending should find the bot still answering for it.
         now = self.clock()
-        expiry = timedelta(seconds=self.settings.of(turn.user_id).human_expiry_s)
+        ack = BotReply(handoff_acknowledgement(texts), ConfigSource.NONE.value, "", None, None, now)
+        await self._store_and_publish(turn, ack)
+        await self._hand_over(
+            turn, turn.user_id, OwnerChangedBy.CUSTOMER_REQUEST, "the customer asked for a person"
+        )
+
+    async def _hand_over(
+        self, turn: ClaimedTurn, user_id: uuid.UUID, by: OwnerChangedBy, reason: str
+    ) -> None:
+        now = self.clock()
+        expiry = timedelta(seconds=self.settings.of(user_id).human_expiry_s)
         change = ConversationOwnerChanged(
-            user_id=turn.user_id,
+            user_id=user_id,
             conversation_key=turn.conversation_key,
             owner=ConversationOwner.HUMAN,
             until=now + expiry,
-            changed_by=OwnerChangedBy.CUSTOMER_REQUEST,
+            changed_by=by,
             message_id=turn.last.message_id,
-            reason="the customer asked for a person",
+            reason=reason,
         )
-        # The acknowledgement goes out first: a gateway that re-checks the owner before
-        # sending should find the bot still answering for it.
-        ack = BotReply(handoff_acknowledgement(texts), ConfigSource.NONE.value, "", None, None, now)
-        await self._store_and_publish(turn, ack)
         await self.publish([Outgoing(CONVERSATION_OWNERS, change, owner_key(change))])
         self.owners.apply(change)  # this replica knows at once; the feed tells the others
-        TURNS.labels("handoff").inc()
-        log.info("customer asked for a human", message_id=turn.last.message_id)
+        TURNS.labels(f"handoff_{by.value}").inc()
+        log.info("conversation handed to a person", message_id=turn.last.message_id, by=by.value)
 
     async def _retry_or_fail(self, turn: ClaimedTurn, failure: Failure) -> None:
         now = self.clock()
@@ -262,6 +285,16 @@ class AnswerTurns:
             reason=failure.reason.value,
             detail=failure.detail,
         )
+        limit = self.policy.handoff_after_failures
+        if limit and turn.user_id is not None:
+            states = await self.store.latest_states(turn.conversation_key, limit)
+            if failures_in_a_row(states) >= limit:
+                await self._hand_over(
+                    turn,
+                    turn.user_id,
+                    OwnerChangedBy.REPEATED_FAILURES,
+                    f"{limit} turns in a row could not be answered",
+                )
 
     async def _skip(self, turn: ClaimedTurn, why: str) -> None:
         await self.store.finish(turn.turn_id, "skipped")
