@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from services.responder.adapters.turns import SqlTurnStore
+from services.responder.adapters.turns import ClaimedTurn, SqlTurnStore
 from services.responder.domain.conversation import BotReply
 from services.responder.domain.turns import TurnSettings
 from shared.contracts.messages import Channel, IdentifiedBy, MediaKind, MediaRef, UserIdentified
@@ -52,6 +52,10 @@ def _message(customer: str, text_: str, media: MediaRef | None = None) -> UserId
 
 def _customer() -> str:
     return f"+3361{uuid.uuid4().int % 10**7:07d}"
+
+
+async def _claimed(store: SqlTurnStore, customer: str, at: datetime) -> list[ClaimedTurn]:
+    return [t for t in await store.claim(at, 100) if customer in t.conversation_key]
 
 
 async def _due(store: SqlTurnStore, customer: str, at: datetime) -> list[str]:
@@ -146,7 +150,9 @@ async def test_a_voice_note_holds_its_turn_until_its_transcript_or_the_timeout(
     await store.join(_message(customer, "hello"), SETTINGS, t0)
     await store.join(voice, SETTINGS, t0 + timedelta(seconds=1))
     assert await _due(store, customer, t0 + timedelta(seconds=10)) == []  # no transcript yet
-    assert await store.resolve_media(voice.message_id, "my order", None, t0 + timedelta(seconds=11))
+    assert await store.resolve_media(
+        voice.message_id, "my order", None, SETTINGS, t0 + timedelta(seconds=11)
+    )
     [turn] = [
         t
         for t in await store.claim(t0 + timedelta(seconds=11), 100)
@@ -158,4 +164,13 @@ async def test_a_voice_note_holds_its_turn_until_its_transcript_or_the_timeout(
     lost = _message(other, "", MediaRef(kind=MediaKind.AUDIO, media_id="n", voice=True))
     await store.join(lost, SETTINGS, t0)
     assert len(await _due(store, other, t0 + MEDIA_WAIT + timedelta(seconds=1))) == 1
-    assert not await store.resolve_media("wamid.unknown", "x", None, t0)
+    assert not await store.resolve_media("wamid.unknown", "x", None, SETTINGS, t0)
+
+    # Its turn went without it; the late transcript opens the conversation's next turn.
+    [went] = await _claimed(store, other, t0 + MEDIA_WAIT + LEASE + timedelta(seconds=2))
+    await store.finish(went.turn_id, "skipped")
+    later = t0 + timedelta(minutes=2)
+    assert await store.resolve_media(lost.message_id, "late words", None, SETTINGS, later)
+    [next_turn] = await _claimed(store, other, later + timedelta(seconds=5))
+    assert next_turn.turn_id != went.turn_id
+    assert [m.event.text for m in next_turn.messages] == ["late words"]

@@ -192,7 +192,12 @@ class FakeTurnStore:
         return True
 
     async def resolve_media(
-        self, message_id: str, text: str | None, fallback: str | None, now: datetime
+        self,
+        message_id: str,
+        text: str | None,
+        fallback: str | None,
+        settings: TurnSettings,
+        now: datetime,
     ) -> bool:
         return False
 
@@ -422,7 +427,12 @@ class JoiningTurns(FakeTurnStore):
         return True
 
     async def resolve_media(
-        self, message_id: str, text: str | None, fallback: str | None, now: datetime
+        self,
+        message_id: str,
+        text: str | None,
+        fallback: str | None,
+        settings: TurnSettings,
+        now: datetime,
     ) -> bool:
         self.resolved.append((message_id, text))
         return True

@@ -63,7 +63,12 @@ class TurnStore(Protocol):
     ) -> bool: ...
 
     async def resolve_media(
-        self, message_id: str, text: str | None, fallback: str | None, now: datetime
+        self,
+        message_id: str,
+        text: str | None,
+        fallback: str | None,
+        settings: TurnSettings,
+        now: datetime,
     ) -> bool: ...
 
     async def claim(self, now: datetime, limit: int) -> list[ClaimedTurn]: ...
@@ -108,7 +113,7 @@ _ADD_MESSAGE = text(
     ":awaiting, :now)"
 )
 _MEDIA_OF = text(
-    "SELECT m.turn_id, m.awaiting_media, t.state FROM responder_turn_messages m "
+    "SELECT m.turn_id, m.awaiting_media, m.event, t.state FROM responder_turn_messages m "
     "JOIN responder_turns t ON t.turn_id = m.turn_id WHERE m.message_id = :id "
     "FOR UPDATE OF t, m"
 )
@@ -116,6 +121,10 @@ _RESOLVE_MESSAGE = text(
     "UPDATE responder_turn_messages SET awaiting_media = false, fallback_text = :fallback, "
     "event = CASE WHEN CAST(:text AS text) IS NULL THEN event "
     "ELSE jsonb_set(event, '{text}', to_jsonb(CAST(:text AS text))) END "
+    "WHERE message_id = :id"
+)
+_MOVE_MESSAGE = text(
+    "UPDATE responder_turn_messages SET turn_id = :turn_id, position = :position "
     "WHERE message_id = :id"
 )
 _RESOLVE_TURN = text(
@@ -221,42 +230,10 @@ class SqlTurnStore:
         """Add the message to its conversation's open turn (or open one). False: it was
         already in a turn (a redelivery), nothing changed."""
         awaiting = _awaits_media(message)
-        voice = awaiting and message.media is not None and message.media.kind is MediaKind.AUDIO
         async with self._sessions.begin() as session:
             if (await session.execute(_KNOWN, {"id": message.message_id})).first():
                 return False
-            turn = (await session.execute(_OPEN_TURN, {"key": message.conversation_key})).first()
-            deadline = now + self._media_wait if awaiting else None
-            if turn is None:
-                turn_id, position = uuid.uuid4(), 1
-                await session.execute(
-                    _NEW_TURN,
-                    {
-                        "turn_id": turn_id,
-                        "key": message.conversation_key,
-                        "user_id": message.user_id,
-                        "now": now,
-                        "due_at": due_at(now, now, message.text, voice, settings),
-                        "awaiting": int(awaiting),
-                        "media_deadline": deadline,
-                    },
-                )
-            else:
-                turn_id = turn.turn_id
-                if turn.media_deadline is not None:
-                    deadline = max(turn.media_deadline, deadline or turn.media_deadline)
-                position = (
-                    await session.execute(
-                        _GROW_TURN,
-                        {
-                            "turn_id": turn_id,
-                            "now": now,
-                            "due_at": due_at(turn.first_at, now, message.text, voice, settings),
-                            "awaiting": int(awaiting),
-                            "media_deadline": deadline,
-                        },
-                    )
-                ).scalar_one()
+            turn_id, position = await self._open_or_grow(session, message, settings, now)
             await session.execute(
                 _ADD_MESSAGE,
                 {
@@ -270,11 +247,57 @@ class SqlTurnStore:
             )
         return True
 
+    async def _open_or_grow(
+        self, session: AsyncSession, message: UserIdentified, settings: TurnSettings, now: datetime
+    ) -> tuple[uuid.UUID, int]:
+        """The conversation's open turn with this message as its newest (a new turn when
+        none is open): its id and the message's position."""
+        awaiting = _awaits_media(message)
+        voice = awaiting and message.media is not None and message.media.kind is MediaKind.AUDIO
+        turn = (await session.execute(_OPEN_TURN, {"key": message.conversation_key})).first()
+        deadline = now + self._media_wait if awaiting else None
+        if turn is None:
+            turn_id = uuid.uuid4()
+            await session.execute(
+                _NEW_TURN,
+                {
+                    "turn_id": turn_id,
+                    "key": message.conversation_key,
+                    "user_id": message.user_id,
+                    "now": now,
+                    "due_at": due_at(now, now, message.text, voice, settings),
+                    "awaiting": int(awaiting),
+                    "media_deadline": deadline,
+                },
+            )
+            return turn_id, 1
+        if turn.media_deadline is not None:
+            deadline = max(turn.media_deadline, deadline or turn.media_deadline)
+        position: int = (
+            await session.execute(
+                _GROW_TURN,
+                {
+                    "turn_id": turn.turn_id,
+                    "now": now,
+                    "due_at": due_at(turn.first_at, now, message.text, voice, settings),
+                    "awaiting": int(awaiting),
+                    "media_deadline": deadline,
+                },
+            )
+        ).scalar_one()
+        return turn.turn_id, position
+
     async def resolve_media(
-        self, message_id: str, text: str | None, fallback: str | None, now: datetime
+        self,
+        message_id: str,
+        text: str | None,
+        fallback: str | None,
+        settings: TurnSettings,
+        now: datetime,
     ) -> bool:
         """A media item's text (a transcript) or polite text for a message held by a turn;
-        False when no turn holds the message (it took the one-message path)."""
+        False when no turn holds the message (it took the one-message path). A transcript
+        arriving after its turn went without it joins the conversation's next turn."""
         async with self._sessions.begin() as session:
             row = (await session.execute(_MEDIA_OF, {"id": message_id})).first()
             if row is None:
@@ -286,6 +309,14 @@ class SqlTurnStore:
             )
             if row.state == "open":
                 await session.execute(_RESOLVE_TURN, {"turn_id": row.turn_id, "now": now})
+            elif text:
+                late = UserIdentified.model_validate(row.event).model_copy(
+                    update={"text": text, "media": None}
+                )
+                turn_id, position = await self._open_or_grow(session, late, settings, now)
+                await session.execute(
+                    _MOVE_MESSAGE, {"id": message_id, "turn_id": turn_id, "position": position}
+                )
         return True
 
     async def claim(self, now: datetime, limit: int) -> list[ClaimedTurn]:

@@ -115,6 +115,7 @@ class AnswerMessages:
                 resolved.message.message_id,
                 spoken.text if spoken is not None else None,
                 polite_text(resolved),
+                self.turn_settings.of(resolved.message.user_id),
                 datetime.now(UTC),
             )
             if held:  # its turn answers it, in arrival order with the turn's other messages
