@@ -405,6 +405,18 @@ async def test_failed_turns_in_a_row_hand_the_conversation_to_a_person() -> None
     assert published.of_type(ConversationOwnerChanged) == []
 
 
+async def test_an_unexpected_error_is_retried_within_the_budget_then_fails_the_turn() -> None:
+    store, published = FakeTurnStore(), Published()
+    answer = _answer(store, FakeGroq(), published, ConversationOwners())
+    await answer.failed_unexpectedly(_turn("hi"), RuntimeError("bug"))
+    assert len(store.deferred) == 1 and published.events == []
+
+    spent = replace(_turn("hi"), failures=3, failing_since=T0 - timedelta(hours=2))
+    await answer.failed_unexpectedly(spent, RuntimeError("bug"))
+    [failure] = published.of_type(ResponseFailed)
+    assert failure.reason.value == "internal" and store.finished == ["failed"]
+
+
 async def test_a_voice_note_that_could_not_be_read_gets_its_polite_text() -> None:
     turn = _turn("")
     turn = replace(turn, messages=[TurnMessage(turn.last, False, "Merci, je ne peux pas lire")])

@@ -51,7 +51,7 @@ from shared.contracts.conversations import (
     OwnerChangedBy,
     owner_key,
 )
-from shared.contracts.messages import ConfigSource
+from shared.contracts.messages import ConfigSource, FailureReason
 from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_OUTCOMES
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
@@ -137,6 +137,12 @@ class AnswerTurns:
             await self._fail(turn, NO_CONFIG)
             return
         await self._generate(turn, resolved)
+
+    async def failed_unexpectedly(self, turn: ClaimedTurn, error: Exception) -> None:
+        """A bug or an outage mid-turn: retried within the budget like a Groq outage, then
+        the turn's ResponseFailed, never retried forever."""
+        detail = f"unexpected {type(error).__name__}"
+        await self._retry_or_fail(turn, Failure(FailureReason.INTERNAL, True, detail))
 
     def _bot_answers(self, turn: ClaimedTurn) -> bool:
         if turn.user_id is None:
@@ -350,8 +356,12 @@ class TurnPoller:
         started = time.monotonic()
         try:
             await self.answer(turn)
-        except Exception as exc:  # its lease ends and another claim tries again
-            log.exception("turn failed unexpectedly", turn_id=str(turn.turn_id), error=str(exc))
+        except Exception as exc:
+            log.exception("turn failed unexpectedly", turn_id=str(turn.turn_id))
+            try:
+                await self.answer.failed_unexpectedly(turn, exc)
+            except Exception:  # the database is gone too: the lease ends, a claim retries
+                log.warning("unexpected turn failure not recorded", turn_id=str(turn.turn_id))
         finally:
             heartbeat.cancel()
             log.debug("turn handled", seconds=round(time.monotonic() - started, 3))
