@@ -97,6 +97,8 @@ def provide_stack(
         "PYTHONUNBUFFERED": "1",
         "GROQ_BASE_URL": groq.url,
         "WHATSAPP_GRAPH_URL": graph.url,
+        # A reply per message, as the scenarios count them (window 0: the path without turns).
+        "RESPONDER_TURN_QUIET_MS": "0",
         **({"OTEL_EXPORTER_OTLP_ENDPOINT": sink.url} if sink else {}),
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
         **env_overrides,

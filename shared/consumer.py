@@ -154,6 +154,16 @@ class KeyedBatchConsumer(Generic[T]):
     def alive(self) -> bool:
         return self._loop_task is not None and not self._loop_task.done()
 
+    @property
+    def caught_up(self) -> bool:
+        """Whether, since this process started, the consumer has read its partitions up to
+        their end and handled what it read (or tried for CAUGHT_UP_GRACE_S): work driven by
+        a timer (the responder's turns) waits for it so a record still in the log after a
+        restart is not overtaken."""
+        return self._commits.caught_up
+
+    # -- fetching -------------------------------------------------------------------------
+
     async def _run(self) -> None:
         schedule = self._schedule
         while not self._stopping:
@@ -177,6 +187,7 @@ class KeyedBatchConsumer(Generic[T]):
             IN_FLIGHT.labels(self._group).set(schedule.running)
             BUFFERED.labels(self._group).set(schedule.buffered)
             self._commits.report_lag()
+            await self._commits.check_caught_up()
 
     def _entry(self, record: ConsumerRecord, tp: TopicPartition) -> Entry:
         entry = Entry(record, tp)

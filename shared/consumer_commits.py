@@ -15,6 +15,7 @@ CONSUMER_LAG = Gauge(
     "Records behind the partition's end (high watermark minus committed offset)",
     ["group", "topic", "partition"],
 )
+CAUGHT_UP_GRACE_S = 20.0
 
 
 @dataclass
@@ -44,10 +45,30 @@ class OffsetCommits:
         self._interval_s = interval_s
         self._progress: dict[TopicPartition, _PartitionProgress] = {}
         self._last_commit = 0.0
+        self._assigned_since: float | None = None
+        self.caught_up = False
 
     @property
     def partitions(self) -> set[TopicPartition]:
         return set(self._progress)
+
+    async def check_caught_up(self) -> None:
+        """`caught_up`: the partitions were read up to their end and every record fetched
+        was handled, or CAUGHT_UP_GRACE_S passed since the first assignment (a record stuck
+        in retries must not hold back timer-driven work forever)."""
+        assignment = self._consumer.assignment()
+        if self.caught_up or not assignment:
+            return
+        now = time.monotonic()
+        self._assigned_since = self._assigned_since or now
+        if now - self._assigned_since > CAUGHT_UP_GRACE_S:
+            self.caught_up = True
+            return
+        for tp in assignment:
+            end = self._consumer.highwater(tp)
+            if end is None or await self._consumer.position(tp) < end:
+                return
+        self.caught_up = all(set(p.pending) <= p.finished for p in self._progress.values())
 
     def fetched(self, tp: TopicPartition, offset: int) -> None:
         self._progress.setdefault(tp, _PartitionProgress()).pending.append(offset)

@@ -53,6 +53,10 @@ def service_env(bootstrapped: dict[str, str]) -> dict[str, str]:
         "GROQ_MAX_RETRIES": "0",
         "WHATSAPP_APP_SECRET": WHATSAPP_APP_SECRET,
         "WHATSAPP_VERIFY_TOKEN": WHATSAPP_VERIFY_TOKEN,
+        # Tenants without conversation settings get a reply per message, as the tests
+        # written before turn assembly expect; tests/e2e/test_turns.py gives its tenants a
+        # window through their ConversationSettingsChanged.
+        "RESPONDER_TURN_QUIET_MS": "0",
     }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from datetime import timedelta
@@ -10,30 +12,38 @@ from fastapi import FastAPI
 
 from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.groq_client import GroqGateway
+from services.responder.adapters.turns import SqlTurnStore
 from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.tenancy import tenant_group
+from services.responder.domain.turns import TurnSettings, TurnSettingsView
 from services.responder.entrypoints.consumers import (
     AnswerMessages,
     AnswerSettings,
     Inbound,
     parse_inbound,
 )
+from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.turns import AnswerTurns, TurnPolicy, TurnPoller
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import ConsumerOptions, KeyedBatchConsumer, per_record
+from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGES_IDENTIFIED, MESSAGES_MEDIA
 from shared.crypto import SecretBox
 from shared.db import Statements
 from shared.messaging import broker_publisher
+from shared.owner_feed import OwnerFeed
 from shared.service import (
     ServiceApp,
     open_broker,
     open_config_feed,
     open_engine,
+    open_owner_feed,
     run_service,
     started,
 )
+from shared.views.conversation_owners import ConversationOwners
 
 SERVICE = "responder"
 
@@ -41,7 +51,9 @@ SERVICE = "responder"
 @dataclass(frozen=True)
 class ResponderComponents:
     feed: ConfigFeed
+    owners: OwnerFeed
     consumer: KeyedBatchConsumer[Inbound]
+    turns: TurnPoller
 
 
 def answer_settings(settings: ResponderSettings) -> AnswerSettings:
@@ -57,15 +69,52 @@ def answer_settings(settings: ResponderSettings) -> AnswerSettings:
     )
 
 
+def turn_policy(settings: ResponderSettings) -> TurnPolicy:
+    answer = answer_settings(settings)
+    return TurnPolicy(
+        system_prompt=answer.system_prompt,
+        default_base_url=answer.default_base_url,
+        retry=answer.retry,
+        context_messages=settings.responder_context_messages,
+        context_window=timedelta(hours=settings.responder_context_hours),
+        poll_interval_s=settings.responder_turn_poll_s,
+        lease_s=settings.responder_turn_lease_s,
+        handoff_after_failures=settings.responder_handoff_after_failures,
+    )
+
+
+def turn_settings_view(settings: ResponderSettings) -> TurnSettingsView:
+    if settings.responder_turn_quiet_ms is None:
+        return TurnSettingsView()
+    return TurnSettingsView(TurnSettings(quiet_ms=settings.responder_turn_quiet_ms))
+
+
 def build_app(settings: ResponderSettings) -> FastAPI:
     view = GroqSettingsView()
+    turn_settings = turn_settings_view(settings)
+    owners = ConversationOwners()
+
+    def apply_config(event: ConfigEvent) -> None:
+        view.apply(event)
+        turn_settings.apply(event)
 
     async def start(stack: AsyncExitStack) -> ResponderComponents:
         engine = await open_engine(stack, settings)
         broker = await open_broker(stack, settings, SERVICE)
-        feed = await open_config_feed(stack, settings, view.apply)
+        feed = await open_config_feed(stack, settings, apply_config)
+        owner_feed = await open_owner_feed(stack, settings, owners.apply)
+        box = SecretBox(settings.secrets_key.get_secret_value())
+        replica = f"{socket.gethostname()}:{os.getpid()}"[:64]
+        turn_store = SqlTurnStore(
+            engine,
+            replica,
+            lease=timedelta(seconds=settings.responder_turn_lease_s),
+            media_wait=timedelta(seconds=settings.responder_turn_media_wait_s),
+        )
         groq = GroqGateway(settings.groq_timeout_s)
         stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
+        publish = broker_publisher(broker)
+        failover = KeyFailover(groq, box, publish)
         handler = AnswerMessages(
             view=view,
             store=SqlConversationStore(
@@ -74,9 +123,12 @@ def build_app(settings: ResponderSettings) -> FastAPI:
                 timedelta(hours=settings.responder_context_hours),
             ),
             groq=groq,
-            box=SecretBox(settings.secrets_key.get_secret_value()),
-            publish=broker_publisher(broker),
+            box=box,
+            publish=publish,
             settings=answer_settings(settings),
+            turns=turn_store,
+            turn_settings=turn_settings,
+            failover=failover,
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -93,13 +145,35 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             ),
             group_of=tenant_group,
         )
-        return ResponderComponents(feed, await started(stack, consumer))
+        policy = turn_policy(settings)
+        answer_turns = AnswerTurns(
+            store=turn_store,
+            view=view,
+            settings=turn_settings,
+            owners=owners,
+            groq=groq,
+            box=box,
+            publish=publish,
+            policy=policy,
+            failover=failover,
+        )
+        await started(stack, consumer)
+        # Stopped before the consumer (stops run reversed): no new turn once it stops.
+        poller = await started(
+            stack, TurnPoller(turn_store, answer_turns, policy, lambda: consumer.caught_up)
+        )
+        return ResponderComponents(feed, owner_feed, consumer, poller)
 
     return ServiceApp(
         SERVICE,
         start,
-        checks={"consumer": lambda c: c.consumer.alive, "config": lambda c: c.feed.alive},
-        details=lambda c: {"config_version": c.feed.version},
+        checks={
+            "consumer": lambda c: c.consumer.alive,
+            "config": lambda c: c.feed.alive,
+            "owners": lambda c: c.owners.alive,
+            "turns": lambda c: c.turns.alive,
+        },
+        details=lambda c: {"config_version": c.feed.version, "owner_changes": c.owners.applied},
     ).build()
 
 

@@ -29,3 +29,13 @@ class ResponderSettings(BaseServiceSettings):
     # Records of one tenant (a business number) in flight at once: a tenant whose Groq is
     # slow cannot take the slots every other tenant needs.
     responder_max_in_flight_per_tenant: int = Field(default=16, ge=1)
+    # Turn assembly (issue 14). The tenant's ConversationSettingsChanged decides; a tenant
+    # without one uses the contract's defaults (2 s quiet, 8 s max), or this quiet time when
+    # set (0: a reply per message unless the tenant asked for a window).
+    responder_turn_quiet_ms: int | None = Field(default=None, ge=0, le=60000)
+    # A turn holding a voice note waits this long for its transcript, then goes without it.
+    responder_turn_media_wait_s: float = Field(default=30.0, gt=0)
+    responder_turn_lease_s: float = Field(default=15.0, gt=0)
+    responder_turn_poll_s: float = Field(default=0.2, gt=0)
+    # Failed turns in a row (each after its retries) that hand a conversation to a person.
+    responder_handoff_after_failures: int = Field(default=3, ge=0)

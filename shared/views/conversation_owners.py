@@ -28,6 +28,7 @@ class OwnerState:
     changed_by: OwnerChangedBy | None = None  # None: never changed, the bot by default
     changed_at: datetime | None = None
     reason: str = ""
+    message_id: str | None = None  # the message that caused the change, if one did
 
     @property
     def bot_answers(self) -> bool:
@@ -68,6 +69,7 @@ class ConversationOwners:
             changed_by=newest.changed_by,
             changed_at=newest.occurred_at,
             reason=newest.reason,
+            message_id=newest.message_id,
         )
 
     def __len__(self) -> int:

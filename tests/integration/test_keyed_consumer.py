@@ -356,3 +356,28 @@ async def test_one_tenant_cannot_take_every_slot(kafka: str) -> None:
         await _until(lambda: len(done) == 40)
     finally:
         await consumer.stop()
+
+
+async def test_caught_up_only_once_the_backlog_is_read_and_handled(kafka: str) -> None:
+    topic = await _topic(kafka, partitions=2)
+    items = [(f"k{i % 4}", f"k{i % 4}-{i}") for i in range(40)]
+    await _produce(kafka, topic, items)
+    handled: list[str] = []
+    release = asyncio.Event()
+
+    async def handler(item: Received[str]) -> None:
+        if item.event == items[-1][1]:
+            await release.wait()  # the backlog's last record is still being handled
+        handled.append(item.event)
+
+    consumer = _consumer(kafka, topic, per_record(handler))
+    await consumer.start()
+    try:
+        await _until(lambda: len(handled) == len(items) - 1)
+        await asyncio.sleep(0.5)
+        assert not consumer.caught_up
+        release.set()
+        await _until(lambda: consumer.caught_up)
+        assert len(handled) == len(items)
+    finally:
+        await consumer.stop()

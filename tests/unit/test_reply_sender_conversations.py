@@ -62,6 +62,19 @@ async def test_a_paused_or_human_conversation_gets_no_reply_and_says_why() -> No
         assert store.rows[item.event.message_id].status == "failed"
 
 
+async def test_the_acknowledgement_of_a_handover_still_goes_out() -> None:
+    """The responder publishes its acknowledgement, then the handover it caused: the owner
+    view may already hold the handover when the acknowledgement is sent."""
+    store, graph, published = FakeSends(), FakeGraph(), Published()
+    item = _reply()
+    owners = _owned(item, ConversationOwner.HUMAN, message_id=item.event.message_id)
+    sender = _sender(store, graph, published, owners=owners, now=lambda: NOW)
+
+    await sender([item])
+
+    assert len(graph.sent) == 1 and published.of_type(ReplyFailed) == []
+
+
 async def test_a_tenant_wide_pause_holds_every_conversation_and_its_expiry_frees_them() -> None:
     store, graph, published = FakeSends(), FakeGraph(), Published()
     item = _reply()

@@ -47,6 +47,7 @@ class FakeStore:
         self.prior, self.history = prior, history
         self.admitted: list[str] = []
         self.saved: list[tuple[str, BotReply]] = []
+        self.transcribed: list[tuple[str, str]] = []
 
     async def admit(self, message: UserIdentified) -> Admission:
         self.admitted.append(message.message_id)
@@ -55,6 +56,9 @@ class FakeStore:
     async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
         self.saved.append((message.message_id, reply))
         return reply
+
+    async def transcribe(self, message: UserIdentified) -> None:
+        self.transcribed.append((message.message_id, message.text))
 
 
 class FakeGroq:

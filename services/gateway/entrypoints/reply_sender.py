@@ -210,6 +210,9 @@ class ReplySender:
         state = self.owners.current(outcome.user_id, outcome.conversation_key, self.now())
         if state.bot_answers:
             return
+        answered = {outcome.message_id, *outcome.turn_message_ids}
+        if state.message_id is not None and state.message_id in answered:
+            return  # the bot's last word on the handover it made (the acknowledgement)
         until = f" until {state.until.isoformat()}" if state.until else ""
         by = state.changed_by.value if state.changed_by else "unknown"
         raise Withheld(

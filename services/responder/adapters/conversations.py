@@ -39,6 +39,11 @@ class ConversationStore(Protocol):
         """Store the reply once; if another attempt stored one first, that one."""
         ...
 
+    async def transcribe(self, message: UserIdentified) -> None:
+        """A voice note's transcript (the message's text now) becomes its inbound row's
+        content, whether the row is stored yet or not."""
+        ...
+
 
 class Side(Protocol):
     """What a row needs of its message: UserIdentified and ResponseGenerated both have it."""
@@ -110,6 +115,15 @@ _SAVE_REPLIES = """
     ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
     RETURNING message_id
     """
+# From MediaResolved: the same row `admit` writes, with the transcript; an existing row keeps
+# a non-empty content (admit and this may run in either order, live or in a replay).
+_TRANSCRIBE = """
+    INSERT INTO {table} AS c
+        (message_id, user_id, phone_number, content, sender, source, channel, created_at)
+    VALUES (:message_id, :user_id, :phone, :content, 'user', :source, :channel, :created_at)
+    ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender
+    DO UPDATE SET content = EXCLUDED.content WHERE c.content = ''
+    """
 _STORED_REPLIES = """
     SELECT message_id, content, config_source, model, prompt_tokens, completion_tokens,
            created_at
@@ -152,6 +166,7 @@ class SqlConversationStore:
         self._admit = text(_ADMIT.format(table=table))
         self._save_replies = text(_SAVE_REPLIES.format(table=table))
         self._stored_replies = text(_STORED_REPLIES.format(table=table))
+        self._transcribe = text(_TRANSCRIBE.format(table=table))
         self._context_messages = context_messages
         self._context_window = context_window
         self._admissions = GroupCommitter(self._admit_all)
@@ -162,6 +177,20 @@ class SqlConversationStore:
 
     async def save_reply(self, message: Side, reply: BotReply) -> BotReply:
         return await self._replies.submit((message, reply))
+
+    async def transcribe(self, message: UserIdentified) -> None:
+        await self._db.execute(
+            self._transcribe,
+            {
+                "message_id": message.message_id,
+                "user_id": message.user_id,
+                "phone": message.customer_phone,
+                "content": message.text,
+                "source": message.source,
+                "channel": message.channel.value,
+                "created_at": message.occurred_at,
+            },
+        )
 
     async def _admit_all(self, messages: Sequence[UserIdentified]) -> list[Admission]:
         parameters = {

@@ -1,9 +1,11 @@
-"""Tables owned by the responder: the conversation store (the seed's customer_conversations)."""
+"""Tables owned by the responder: the conversation store (the seed's customer_conversations)
+and the turns being assembled."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     DateTime,
@@ -16,7 +18,9 @@ from sqlalchemy import (
     UniqueConstraint,
     Uuid,
     func,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 
 from shared.tables import metadata
 
@@ -41,5 +45,68 @@ customer_conversations = Table(
     UniqueConstraint("message_id", "sender", name="uq_customer_conversations_message_sender"),
     Index("ix_customer_conversations_context", "phone_number", "user_id", "created_at"),
     Index("ix_customer_conversations_created_at", "created_at"),
+    comment="owner: responder",
+)
+
+# Turn assembly (issue 14): the customer's messages of one conversation that arrived within
+# the tenant's quiet window, answered by one model call. The table is the state: a consumer
+# commits a record's offset once its message joined a turn, and any replica's poller claims
+# a due turn (FOR UPDATE SKIP LOCKED + a lease), so a restart or a second replica loses
+# nothing and answers nothing twice.
+TURN_STATES = ("open", "replied", "done", "failed", "skipped")
+responder_turns = Table(
+    "responder_turns",
+    metadata,
+    Column("turn_id", Uuid, primary_key=True),
+    Column("conversation_key", String(512), nullable=False),
+    Column("user_id", Uuid),
+    # open: collecting or generating; replied: reply stored, not yet published; done,
+    # failed (ResponseFailed published), skipped (a human owns it, or nothing to answer).
+    Column("state", String(16), nullable=False),
+    # Bumped by each joining message (and a transcript): a generation started at an older
+    # version is superseded, never published.
+    Column("version", Integer, nullable=False),
+    Column("first_at", DateTime(timezone=True), nullable=False),
+    Column("last_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True), nullable=False),
+    Column("awaiting_media", Integer, nullable=False, server_default="0"),
+    Column("media_deadline", DateTime(timezone=True)),
+    Column("lease_until", DateTime(timezone=True)),
+    Column("leased_by", String(64)),
+    Column("failures", Integer, nullable=False, server_default="0"),
+    Column("failing_since", DateTime(timezone=True)),
+    Column("reply_message_id", String(256)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    CheckConstraint(f"state in {TURN_STATES!r}", name="state"),
+    # At most one open turn per conversation: a message joins it or opens the next one.
+    Index(
+        "uq_responder_turns_open_conversation",
+        "conversation_key",
+        unique=True,
+        postgresql_where=text("state = 'open'"),
+    ),
+    # A conversation's latest finished turns (failures in a row hand it to a person).
+    Index("ix_responder_turns_conversation", "conversation_key", "updated_at"),
+    Index(
+        "ix_responder_turns_due",
+        "due_at",
+        postgresql_where=text("state in ('open', 'replied')"),
+    ),
+    comment="owner: responder",
+)
+
+responder_turn_messages = Table(
+    "responder_turn_messages",
+    metadata,
+    # One row per message, forever: a redelivered message finds it and joins nothing.
+    Column("message_id", String(256), primary_key=True),
+    Column("turn_id", Uuid, nullable=False),
+    Column("position", Integer, nullable=False),
+    # The UserIdentified as received; its text becomes the transcript of a voice note.
+    Column("event", JSONB, nullable=False),
+    Column("awaiting_media", Boolean, nullable=False),
+    Column("fallback_text", Text),
+    Column("joined_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Index("ix_responder_turn_messages_turn", "turn_id", "position"),
     comment="owner: responder",
 )

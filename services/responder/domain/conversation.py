@@ -51,3 +51,13 @@ def build_prompt(system_prompt: str, history: Sequence[Turn], text: str) -> list
     ]
     prompt.append({"role": "user", "content": text})
     return prompt
+
+
+def build_turn_prompt(
+    system_prompt: str, history: Sequence[Turn], texts: Sequence[str]
+) -> list[dict[str, str]]:
+    """A turn's prompt: the context, then each of the customer's messages in arrival order
+    (one user message each, as they were sent)."""
+    prompt = build_prompt(system_prompt, history, "")[:-1]
+    prompt += [{"role": "user", "content": text} for text in texts if text.strip()]
+    return prompt

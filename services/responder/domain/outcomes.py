@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.responder.domain.conversation import BotReply
 from services.responder.domain.failures import Failure
+from shared.contracts.conversations import TurnStarted
 from shared.contracts.messages import (
     ConfigSource,
     ResponseFailed,
@@ -57,4 +58,30 @@ def failed(message: UserIdentified, failure: Failure) -> ResponseFailed:
         reason=failure.reason,
         retryable=failure.retryable,
         detail=failure.detail,
+    )
+
+
+def turn_answered(
+    last: UserIdentified, reply: BotReply, message_ids: list[str]
+) -> ResponseGenerated:
+    """A turn's reply: keyed like any reply by its last message, listing the turn's."""
+    return answered(last, reply).model_copy(
+        update={
+            "turn_message_ids": message_ids,
+            "customer_last_seen_at": last.received_at,
+        }
+    )
+
+
+def turn_started(last: UserIdentified, message_ids: list[str]) -> TurnStarted:
+    return TurnStarted(
+        message_id=last.message_id,
+        attempt=last.attempt,
+        conversation_key=last.conversation_key,
+        user_id=last.user_id,
+        channel=last.channel,
+        customer_phone=last.customer_phone,
+        phone_number_id=last.phone_number_id,
+        business_phone=last.business_phone,
+        turn_message_ids=message_ids,
     )

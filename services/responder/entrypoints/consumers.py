@@ -6,6 +6,9 @@ for its next message as soon as its own reply is out; the statements and publish
 records running at the same moment are shared (group commit in the store).
 Idempotent by message id: a stored reply is re-announced instead of asking Groq again, so
 a redelivery after a crash never produces a second reply.
+With turn assembly (a WhatsApp or Twilio tenant whose quiet window is above 0), a message
+only joins its conversation's turn (adapters/turns.py) and the turn poller answers the turn
+(entrypoints/turns.py); a voice note's transcript resolves its message inside the turn.
 A retryable Groq failure raises `RetryLater`: the consumer tries the record again after
 the wait without holding an in-flight slot, until the retry policy gives up. While a key
 waits out a 429's retry-after, its other conversations wait too, without a statement or a
@@ -24,6 +27,7 @@ from prometheus_client import Counter, Histogram
 
 from services.responder.adapters.conversations import ConversationStore
 from services.responder.adapters.groq_client import GroqClient
+from services.responder.adapters.turns import TurnStore
 from services.responder.domain.conversation import Admission, BotReply, build_prompt
 from services.responder.domain.failures import (
     NO_CONFIG,
@@ -37,6 +41,7 @@ from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
+from services.responder.domain.turns import TurnSettingsView, assembles
 from services.responder.entrypoints.key_failover import KeyFailover
 from shared.consumer import Received, RetryLater
 from shared.contracts.media import MediaResolved
@@ -90,6 +95,9 @@ class AnswerMessages:
     publish: Publish
     settings: AnswerSettings
     gate: RateGate = field(default_factory=RateGate)
+    # Turn assembly (entrypoints/turns.py answers the turns): None = a reply per message.
+    turns: TurnStore | None = None
+    turn_settings: TurnSettingsView = field(default_factory=TurnSettingsView)
     failover: KeyFailover | None = None  # None: built from groq, box and publish
 
     def __post_init__(self) -> None:
@@ -105,6 +113,18 @@ class AnswerMessages:
         """A voice note's transcript is answered as the customer's text; an item the bot
         cannot read gets the tenant's polite text, without a model call."""
         spoken = spoken_message(resolved)
+        if spoken is not None:
+            await self.store.transcribe(spoken)
+        if self.turns is not None and resolved.message is not None:
+            held = await self.turns.resolve_media(
+                resolved.message.message_id,
+                spoken.text if spoken is not None else None,
+                polite_text(resolved),
+                self.turn_settings.of(resolved.message.user_id),
+                datetime.now(UTC),
+            )
+            if held:  # its turn answers it, in arrival order with the turn's other messages
+                return
         if spoken is not None:
             await self._answer(item.carrying(spoken))
             return
@@ -128,11 +148,18 @@ class AnswerMessages:
             item.span.set_attribute("app.user_id", str(message.user_id))
         resolved = self.view.resolve(message.user_id)
         item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
-        if resolved is not None:
+        settings = self.turn_settings.of(message.user_id)
+        in_turn = self.turns is not None and assembles(message, settings)
+        if resolved is not None and not in_turn:
             self._wait_while_limited(item, resolved)
         admission = await self.store.admit(message)
         if admission.prior is not None:
             await self._announce(item, admission.prior, replayed=True)
+            return
+        if in_turn and self.turns is not None:
+            # The table is the state: once joined, the record's offset may be committed.
+            joined = await self.turns.join(message, settings, datetime.now(UTC))
+            log.debug("message joined its turn", message_id=message.message_id, new=joined)
             return
         if message.media is not None and not message.text.strip():
             # Nothing to answer yet: the media service publishes what the item says

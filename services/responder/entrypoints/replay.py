@@ -2,9 +2,10 @@
 
     python -m services.responder.entrypoints.replay [--compare | --swap] [--force]
 
-Inbound rows come from messages.identified.v1 (UserIdentified, `admit`), bot rows from
-messages.outcomes.v1 (ResponseGenerated, `save_reply`): the two methods the live handler
-writes them with. Why the store can be rebuilt: adapters/conversations.py; README, "Event
+Inbound rows come from messages.identified.v1 (UserIdentified, `admit`) and a voice note's
+transcript from messages.media.v1 (MediaResolved, `transcribe`), bot rows from
+messages.outcomes.v1 (ResponseGenerated, `save_reply`): the methods the live handler
+writes them with. The turn tables are the responder's working state, not a read model. Why the store can be rebuilt: adapters/conversations.py; README, "Event
 log and replay".
 """
 
@@ -18,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.tables import customer_conversations
+from services.responder.domain.media import spoken_message
 from services.responder.domain.outcomes import reply_of
 from services.responder.main import SERVICE
+from shared.contracts.media import MediaResolved
 from shared.contracts.messages import MessageOutcome, ResponseGenerated, UserIdentified
-from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_IDENTIFIED
+from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_IDENTIFIED, MESSAGES_MEDIA
 from shared.db import Statements
 from shared.replay.command import ReplayPlan, main
 from shared.replay.log import Apply
@@ -46,6 +49,12 @@ def projection(engine: AsyncEngine) -> Apply:
             if record.topic == MESSAGES_IDENTIFIED.name:
                 await store.admit(UserIdentified.model_validate_json(record.value))
                 return True
+            if record.topic == MESSAGES_MEDIA.name:
+                spoken = spoken_message(MediaResolved.model_validate_json(record.value))
+                if spoken is None:
+                    return False  # no transcript: the inbound row is the message's own
+                await store.transcribe(spoken)
+                return True
             outcome = outcomes.validate_json(record.value)
         except ValidationError:
             return False  # unreadable: no live handler wrote anything for it either
@@ -59,7 +68,7 @@ def projection(engine: AsyncEngine) -> Apply:
 
 PLAN = ReplayPlan(
     service=SERVICE,
-    topics=(MESSAGES_IDENTIFIED.name, MESSAGE_OUTCOMES.name),
+    topics=(MESSAGES_IDENTIFIED.name, MESSAGES_MEDIA.name, MESSAGE_OUTCOMES.name),
     read_models=(
         ReadModel(
             customer_conversations,
