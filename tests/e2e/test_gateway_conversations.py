@@ -414,6 +414,7 @@ async def test_twilio_turns_show_the_typing_indicator_before_the_reply(
         customer_phone=customer,
         business_phone=number,
         turn_message_ids=[inbound],
+        source="whatsapp",
     )
     await _publish(producer, MESSAGE_OUTCOMES.name, key, turn)
 
