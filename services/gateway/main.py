@@ -136,14 +136,13 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             secret_box=box,
             whatsapp=whatsapp,
             twilio=twilio,
-            inbound=InboundStore(outbox),
+            inbound=InboundStore(outbox, EchoRecorder(whatsapp, conversations)),
             waiters=waiters,
             engine=engine,
             broker=broker,
             feed=feed,
             listener=listener,
             outcomes=await started(stack, consumer),
-            echoes=EchoRecorder(outbox, whatsapp, conversations),
         )
 
     app = ServiceApp(

@@ -16,14 +16,17 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from sqlalchemy import select
 
+from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance
 from services.gateway.adapters.tables import gateway_outbox
+from services.gateway.domain.conversation_settings import ConversationSettingsView
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
 from shared.db import make_engine, make_sessionmaker
 from shared.messaging import make_broker
 from shared.outbox import Outbox
+from shared.views.whatsapp import WhatsAppDirectory
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +86,8 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     engine = make_engine(bootstrapped["DATABASE_URL"])
     broker = make_broker(kafka, client_id="it-inbound")
     await broker.connect()
-    store = InboundStore(Outbox(gateway_outbox, make_sessionmaker(engine), broker))
+    outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
+    store = InboundStore(outbox, EchoRecorder(WhatsAppDirectory(), ConversationSettingsView()))
     run = uuid.uuid4().hex[:10]
     ids = [f"wamid.it{run}-{n}" for n in range(6)]
     spans = [_span() for _ in ids]

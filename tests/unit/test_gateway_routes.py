@@ -49,14 +49,6 @@ TWILIO_NUMBER = "+14155550199"
 TWILIO_URL = "http://test/webhooks/twilio"
 
 
-class FakeEchoes:
-    def __init__(self) -> None:
-        self.seen: list[Echo] = []
-
-    async def accept(self, echoes: Sequence[Echo]) -> None:
-        self.seen.extend(echoes)
-
-
 class FakeInbound:
     """The inbound store's contract without a database: a message id (or a receipt's id and
     status) is new once; what is new is 'published', what is not is a duplicate."""
@@ -65,6 +57,7 @@ class FakeInbound:
         self.published: list[BaseModel] = []
         self.fingerprints: dict[str, str] = {}
         self.receipts: set[tuple[str, str]] = set()
+        self.echoes: list[Echo] = []
         self.down = False
         self._waiters = waiters
         self.answer: str | None = None  # the 'responder': resolves the waiter when set
@@ -83,8 +76,10 @@ class FakeInbound:
         answered: list[MessageReceived],
         recorded: list[tuple[str, Channel, str]],
         receipts: list[DeliveryStatusReported],
+        echoes: Sequence[Echo] = (),
     ) -> ProviderAcceptance:
         self._check()
+        self.echoes.extend(echoes)  # staged in the same unit as the rest
         published = duplicates = 0
         for event in answered:
             if event.message_id in self.fingerprints:
@@ -162,7 +157,6 @@ class Gateway:
         )
         waiters = OutcomeWaiters()
         self.inbound = FakeInbound(waiters)
-        self.echoes = FakeEchoes()
         unused = cast(Any, None)  # what only readiness and the consumers use
         self.app = FastAPI()
         self.app.include_router(webhooks.router)
@@ -179,7 +173,6 @@ class Gateway:
             feed=unused,
             listener=unused,
             outcomes=unused,
-            echoes=self.echoes,
         )
 
     @property

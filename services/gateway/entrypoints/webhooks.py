@@ -123,8 +123,10 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
         return _problem("whatsapp", 400, "payload does not fit the event contract")
     inbound: Inbound = state.inbound
     try:
-        accepted = await inbound.accept_provider_delivery(answered, recorded, receipts)
-        await state.echoes.accept(echoes_in(payload))  # a human took over (issue 14)
+        # business echoes: a human took over (issue 14), in the same transaction
+        accepted = await inbound.accept_provider_delivery(
+            answered, recorded, receipts, echoes_in(payload)
+        )
     except Exception as exc:
         log.error("could not accept whatsapp delivery", error=type(exc).__name__)
         return _problem("whatsapp", 500, "temporarily unavailable")
