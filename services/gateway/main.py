@@ -117,6 +117,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 twilio_url=settings.twilio_api_url,
                 max_attempts=settings.delivery_max_attempts,
                 lease_s=settings.delivery_lease_s,
+                twilio_status_callback=settings.status_callback_url(),
             ),
             owners=owners,
             conversations=conversations,

@@ -139,7 +139,14 @@ class FakeGraph:
         return f"wamid.out{len(self.sent)}"
 
     async def send_twilio_message(
-        self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
     ) -> str:
         raise AssertionError("not a Twilio test")
 
