@@ -15,6 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.gateway.adapters.echoes import EchoRecorder
@@ -175,22 +176,38 @@ async def test_a_delivery_and_its_echoes_are_one_transaction(
             )
             return sorted(kept.scalars()), sorted(staged.scalars())
 
+    failed = DeliveryStatusReported(
+        channel=Channel.WHATSAPP,
+        provider_message_id=f"wamid.out{run}",
+        status="failed",
+        errors=[{"code": 131047}],
+        reason="window_closed",
+    )
+    labels = {"channel": "whatsapp", "status": "failed", "reason": "window_closed"}
+
+    def counted() -> float:
+        value = REGISTRY.get_sample_value("gateway_delivery_statuses_total", labels)
+        return value or 0.0
+
+    before = counted()
     try:
         failing = InboundStore(outbox, FailingEchoes(directory, settings))
         with pytest.raises(ConnectionResetError):
-            await failing.accept_provider_delivery([message], [], [], [echo])
-        after_failure = await rows()
+            await failing.accept_provider_delivery([message], [], [failed], [echo])
+        after_failure, counted_after_failure = await rows(), counted()
         store = InboundStore(outbox, EchoRecorder(directory, settings))
-        accepted = await store.accept_provider_delivery([message], [], [], [echo])
-        again = await store.accept_provider_delivery([message], [], [], [echo])
+        accepted = await store.accept_provider_delivery([message], [], [failed], [echo])
+        again = await store.accept_provider_delivery([message], [], [failed], [echo])
         after_success = await rows()
     finally:
         await broker.stop()
         await engine.dispose()
 
     assert after_failure == ([], [])  # nothing of the delivery was kept: Meta redelivers it
-    assert (accepted.published, again.published, again.duplicates) == (1, 0, 1)
+    assert (accepted.published, again.published, again.duplicates) == (2, 0, 1)
     assert after_success == (
         sorted([message.message_id, echo_id]),
-        sorted([MESSAGES_RECEIVED.name, CONVERSATION_OWNERS.name]),
+        sorted([MESSAGES_RECEIVED.name, MESSAGE_DELIVERIES.name, CONVERSATION_OWNERS.name]),
     )
+    # counted once it committed, and once only: not for the rolled-back try, not for the repeat
+    assert (counted_after_failure, counted()) == (before, before + 1)
