@@ -18,7 +18,9 @@ from pydantic import BaseModel
 
 from services.gateway.adapters.inbound import Acceptance, ProviderAcceptance
 from services.gateway.adapters.outcomes import OutcomeWaiters
+from services.gateway.domain import twilio_status
 from services.gateway.domain.echoes import Echo
+from services.gateway.domain.whatsapp import STATUS_MAX
 from services.gateway.entrypoints import chatbot, webhooks
 from services.gateway.entrypoints.deps import GatewayComponents
 from services.gateway.settings import GatewaySettings
@@ -448,6 +450,10 @@ async def test_a_twilio_status_without_one_is_400_and_an_unknown_one_ignored(
     )
     assert unknown.status_code == 204
     assert gateway.inbound.published == []
+
+
+def test_every_twilio_status_taken_fits_the_receipts_column() -> None:
+    assert all(len(status) <= STATUS_MAX for status in twilio_status.STATUSES)
 
 
 async def test_a_twilio_status_during_a_store_outage_is_500(gateway: Gateway) -> None:

@@ -285,7 +285,7 @@ async def twilio_status(request: Request, deps: GatewayDeps) -> Response:
     except (PayloadError, ValidationError) as exc:
         return _problem("twilio_status", 400, str(exc).splitlines()[0])
     if receipt is None:
-        log.info("twilio status of an undocumented kind ignored", status=params["MessageStatus"])
+        log.info("twilio status of an unknown kind ignored", status=params["MessageStatus"][:32])
     else:
         try:
             await state.inbound.accept_provider_delivery([], [], [receipt])
