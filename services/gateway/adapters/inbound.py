@@ -18,6 +18,7 @@ from services.gateway.adapters.echoes import EchoRecorder, count_echoes
 from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
 from services.gateway.domain.echoes import Echo
+from services.gateway.domain.twilio_status import STATUSES as TWILIO_STATUSES
 from shared.batching import GroupCommitter
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
@@ -31,6 +32,8 @@ DELIVERY_STATUSES = Counter(
     "Provider status callbacks of our replies, new ones only, by status and failure reason",
     ["channel", "status", "reason"],
 )
+# A signed body may carry any short status: the label keeps to the documented ones.
+STATUS_LABELS = TWILIO_STATUSES | {"deleted", "warning"}
 
 
 @dataclass(frozen=True)
@@ -135,9 +138,8 @@ class InboundStore:
         count_echoes(echo_outcomes)
         for acceptance in acceptances:
             for status in acceptance.statuses:
-                DELIVERY_STATUSES.labels(
-                    status.channel.value, status.status, status.reason or "none"
-                ).inc()
+                label = status.status if status.status in STATUS_LABELS else "other"
+                DELIVERY_STATUSES.labels(status.channel.value, label, status.reason or "none").inc()
         return acceptances
 
 
