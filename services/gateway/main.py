@@ -118,6 +118,7 @@ def build_app(settings: GatewaySettings) -> FastAPI:
                 twilio_url=settings.twilio_api_url,
                 max_attempts=settings.delivery_max_attempts,
                 lease_s=settings.delivery_lease_s,
+                twilio_status_callback=settings.status_callback_url(),
             ),
             owners=owners,
             conversations=conversations,
@@ -137,14 +138,13 @@ def build_app(settings: GatewaySettings) -> FastAPI:
             secret_box=box,
             whatsapp=whatsapp,
             twilio=twilio,
-            inbound=InboundStore(outbox),
+            inbound=InboundStore(outbox, EchoRecorder(whatsapp, conversations)),
             waiters=waiters,
             engine=engine,
             broker=broker,
             feed=feed,
             listener=listener,
             outcomes=await started(stack, consumer),
-            echoes=EchoRecorder(outbox, whatsapp, conversations),
         )
 
     app = ServiceApp(

@@ -38,6 +38,11 @@ class GatewaySettings(BaseServiceSettings):
         default=None,
         description="External URL of the gateway (what Twilio signs) when behind a proxy",
     )
+    twilio_status_callback_url: str | None = Field(
+        default=None,
+        description="The StatusCallback set on each Twilio send (what Twilio calls and signs); "
+        "unset: PUBLIC_BASE_URL + /webhooks/twilio/status, and no callback without either",
+    )
     delivery_max_attempts: int = Field(default=6, ge=1)
     delivery_timeout_s: float = Field(default=10.0, gt=0)
     delivery_lease_s: int = Field(
@@ -46,6 +51,13 @@ class GatewaySettings(BaseServiceSettings):
         description="How long a claimed reply is reserved; renewed while it is being sent, so "
         "after a crash it resumes within this",
     )
+
+    def status_callback_url(self) -> str | None:
+        if self.twilio_status_callback_url:
+            return self.twilio_status_callback_url
+        if self.public_base_url:
+            return self.public_base_url.rstrip("/") + "/webhooks/twilio/status"
+        return None
 
     def api_keys(self) -> list[bytes]:
         keys = [k.strip() for k in self.gateway_api_keys.get_secret_value().split(",")]

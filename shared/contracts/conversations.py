@@ -71,6 +71,11 @@ class TurnStarted(MessageEvent):
     phone_number_id: str | None = None
     business_phone: str | None = None
     turn_message_ids: list[str] = Field(description="The turn's messages, in arrival order")
+    source: str = Field(
+        default="",
+        description="The last message's source label ('whatsapp', 'sms'…, as in "
+        "MessageReceived): Twilio shows a typing indicator on WhatsApp only",
+    )
 
 
 OutcomeTopicEvent = Annotated[MessageOutcome | TurnStarted, Field(discriminator="event_type")]

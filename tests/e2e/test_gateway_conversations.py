@@ -43,7 +43,13 @@ from shared.contracts.topics import (
 )
 from tests.support.db import engine_for
 from tests.support.kafka import read_topic
-from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
+from tests.support.providers import (
+    meta_signature,
+    text_message,
+    twilio_signature,
+    wamid,
+    whatsapp_payload,
+)
 from tests.support.stack import Stack, random_number
 
 pytestmark = pytest.mark.e2e
@@ -331,18 +337,24 @@ async def test_a_reply_past_the_window_is_not_sent_then_the_template_goes_instea
     assert "order_follow_up" in failed["detail"]
 
 
-async def _timeline(stack: Stack, message_id: str, events: int) -> list[dict[str, Any]]:
+async def _timeline_answer(
+    stack: Stack, message_id: str, ok: Callable[[dict[str, Any]], bool]
+) -> dict[str, Any]:
     async def probe() -> httpx.Response:
         async with httpx.AsyncClient(base_url=stack.config.url, timeout=10) as client:
             return await client.get(
                 f"/v1/admin/messages/{message_id}/timeline", headers=stack.admin()
             )
 
-    response = await _eventually(
-        probe, lambda r: r.status_code == 200 and len(r.json()["events"]) >= events
-    )
+    response = await _eventually(probe, lambda r: r.status_code == 200 and ok(r.json()))
     assert response.status_code == 200, response.text
-    found: list[dict[str, Any]] = response.json()["events"]
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def _timeline(stack: Stack, message_id: str, events: int) -> list[dict[str, Any]]:
+    body = await _timeline_answer(stack, message_id, lambda b: len(b["events"]) >= events)
+    found: list[dict[str, Any]] = body["events"]
     return found
 
 
@@ -363,6 +375,11 @@ async def test_statuses_reach_the_timeline_with_their_reason(stack: Stack) -> No
     for receipts in ([status("sent"), status("delivered")], [status("read"), failed]):
         payload = whatsapp_payload(tenant.number_id, tenant.number, statuses=receipts)
         assert (await _post(stack, tenant, payload)).status_code == 200
+        if failed not in receipts:  # the monitoring API's verdict follows the statuses
+            body = await _timeline_answer(
+                stack, inbound, lambda b: (b["delivery"] or {}).get("status") == "delivered"
+            )
+            assert body["delivery"]["settled_by"] == "DeliveryStatusReported"
     again = whatsapp_payload(tenant.number_id, tenant.number, statuses=[status("read")])
     assert (await _post(stack, tenant, again)).status_code == 200  # deduplicated
 
@@ -372,6 +389,14 @@ async def test_statuses_reach_the_timeline_with_their_reason(stack: Stack) -> No
     assert receipts[-1]["reason"] == "undeliverable"
     assert receipts[-1]["error_codes"] == [131026]
     assert all("reason" not in r for r in receipts[:-1])
+    # reported after the send: the reply Meta accepted is shown failed, with why
+    body = await _timeline_answer(stack, inbound, lambda b: b["delivery"]["status"] == "failed")
+    assert body["delivery"] == {
+        "status": "failed",
+        "reason": "undeliverable",
+        "error_code": 131026,
+        "settled_by": "DeliveryStatusReported",
+    }
 
 
 async def test_130429_is_backed_off_and_sent_later(
@@ -414,6 +439,7 @@ async def test_twilio_turns_show_the_typing_indicator_before_the_reply(
         customer_phone=customer,
         business_phone=number,
         turn_message_ids=[inbound],
+        source="whatsapp",
     )
     await _publish(producer, MESSAGE_OUTCOMES.name, key, turn)
 
@@ -469,3 +495,79 @@ async def test_without_last_seen_the_gateways_acceptance_time_closes_the_window(
     assert (await _failed(kafka, yesterday))["reason"] == "window_closed"
     [sent] = await _eventually(lambda: _graph_calls(stack, customer), lambda s: len(s) >= 1)
     assert sent["body"]["text"]["body"] == f"answer to {recent}"
+
+
+async def test_twilio_statuses_come_back_once_each_and_undelivered_shows_the_reply_failed(
+    stack: Stack,
+) -> None:
+    sid, token = "AC" + uuid.uuid4().hex, uuid.uuid4().hex
+    user_id, number = uuid.uuid4(), random_number()
+    body = {"account_sid": sid, "auth_token": token, "phone_number": number}
+    response = await stack.config_call("PUT", "/v1/me/twilio-config", stack.user(user_id), body)
+    assert response.status_code == 200, response.text
+    await stack.put_groq(user_id, f"gsk_tw_{uuid.uuid4().hex}")
+    customer, inbound = random_number(), "SM" + uuid.uuid4().hex
+    to = f"whatsapp:{customer}"
+    # Twilio accepts the reply, then reports it undelivered: the 24-hour window had closed
+    scripted = {"to": to, "statuses": ["queued", "sent", "undelivered"], "error_code": 63016}
+    await stack.fake_control(stack.fake_twilio, "/_fake/statuses", scripted)
+    params = {
+        "MessageSid": inbound,
+        "AccountSid": sid,
+        "From": to,
+        "To": f"whatsapp:{number}",
+        "Body": "where is my order?",
+        "NumMedia": "0",
+    }
+    signature = twilio_signature(token, f"{stack.gateway.url}/webhooks/twilio", params)
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as client:
+        answer = await client.post(
+            "/webhooks/twilio", data=params, headers={"x-twilio-signature": signature}
+        )
+    assert answer.status_code == 200, answer.text
+
+    async def sends() -> list[dict[str, Any]]:
+        return [
+            r for r in await stack.fake_requests(stack.fake_twilio) if r["body"].get("To") == to
+        ]
+
+    [send] = await _eventually(sends, lambda found: len(found) >= 1)
+    callback = f"{stack.gateway.url}/webhooks/twilio/status"
+    assert send["body"]["StatusCallback"] == callback
+    timeline = await _timeline_answer(
+        stack, inbound, lambda b: (b["delivery"] or {}).get("status") == "failed"
+    )
+    assert timeline["delivery"] == {
+        "status": "failed",
+        "reason": "window_closed",
+        "error_code": 63016,
+        "settled_by": "DeliveryStatusReported",
+    }
+    [outbound] = [
+        e["summary"]["provider_message_ids"][0]
+        for e in timeline["events"]
+        if e["event_type"] == "ReplyDelivered"
+    ]
+    # Twilio may post a status again: it is acknowledged and not recorded twice
+    again = {
+        "MessageSid": outbound,
+        "AccountSid": sid,
+        "From": f"whatsapp:{number}",
+        "To": to,
+        "MessageStatus": "undelivered",
+        "ErrorCode": "63016",
+    }
+    async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as client:
+        repeat = await client.post(
+            "/webhooks/twilio/status",
+            data=again,
+            headers={"x-twilio-signature": twilio_signature(token, callback, again)},
+        )
+    assert repeat.status_code == 204
+    await asyncio.sleep(1.0)
+    timeline = await _timeline_answer(stack, inbound, lambda b: True)
+    receipts = [
+        e["summary"] for e in timeline["events"] if e["event_type"] == "DeliveryStatusReported"
+    ]
+    assert [r["status"] for r in receipts] == ["queued", "sent", "undelivered"]
+    assert receipts[-1]["reason"] == "window_closed" and receipts[-1]["error_codes"] == [63016]

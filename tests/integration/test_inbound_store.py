@@ -8,22 +8,29 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
+from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance
-from services.gateway.adapters.tables import gateway_outbox
+from services.gateway.adapters.tables import gateway_outbox, inbound_messages
+from services.gateway.domain.conversation_settings import ConversationSettingsView
+from services.gateway.domain.echoes import Echo
+from shared.contracts.config_events import WhatsAppConfigChanged
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived, conversation_key
-from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
+from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_DELIVERIES, MESSAGES_RECEIVED
 from shared.db import make_engine, make_sessionmaker
 from shared.messaging import make_broker
-from shared.outbox import Outbox
+from shared.outbox import Outbox, OutboxUnit
+from shared.views.whatsapp import WhatsAppDirectory
 
 pytestmark = pytest.mark.integration
 
@@ -83,7 +90,8 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     engine = make_engine(bootstrapped["DATABASE_URL"])
     broker = make_broker(kafka, client_id="it-inbound")
     await broker.connect()
-    store = InboundStore(Outbox(gateway_outbox, make_sessionmaker(engine), broker))
+    outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
+    store = InboundStore(outbox, EchoRecorder(WhatsAppDirectory(), ConversationSettingsView()))
     run = uuid.uuid4().hex[:10]
     ids = [f"wamid.it{run}-{n}" for n in range(6)]
     spans = [_span() for _ in ids]
@@ -126,3 +134,80 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
         propagate.inject(carrier, trace.set_span_in_context(span))
         mine = [row for row in rows if f'-{n}"' in row.payload]
         assert [row.trace_carrier for row in mine] == [carrier, carrier]
+
+
+class FailingEchoes(EchoRecorder):
+    """Stages its echoes, then fails: the delivery's unit must keep none of its rows."""
+
+    async def stage(self, unit: OutboxUnit, echoes: Sequence[Echo]) -> list[str]:
+        outcomes = await super().stage(unit, echoes)
+        if echoes:
+            raise ConnectionResetError("database went away mid-delivery")
+        return outcomes
+
+
+async def test_a_delivery_and_its_echoes_are_one_transaction(
+    kafka: str, bootstrapped: dict[str, str]
+) -> None:
+    engine = make_engine(bootstrapped["DATABASE_URL"])
+    broker = make_broker(kafka, client_id="it-echoes")
+    await broker.connect()
+    directory, settings = WhatsAppDirectory(), ConversationSettingsView()
+    user_id, number_id = uuid.uuid4(), f"PN{uuid.uuid4().hex[:10]}"
+    directory.apply(
+        WhatsAppConfigChanged(
+            user_id=user_id, phone_number_id=number_id, display_phone_number="+1", is_active=True
+        )
+    )
+    outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
+    run = uuid.uuid4().hex[:10]
+    message, echo_id = _message(f"wamid.m{run}", "+33612340001"), f"wamid.e{run}"
+    echo = Echo(echo_id, number_id, "+33612340002", "text")
+
+    async def rows() -> tuple[list[str], list[str]]:
+        async with engine.connect() as connection:
+            kept = await connection.execute(
+                select(inbound_messages.c.message_id).where(
+                    inbound_messages.c.message_id.in_([message.message_id, echo_id])
+                )
+            )
+            staged = await connection.execute(
+                select(gateway_outbox.c.topic).where(gateway_outbox.c.payload.contains(run))
+            )
+            return sorted(kept.scalars()), sorted(staged.scalars())
+
+    failed = DeliveryStatusReported(
+        channel=Channel.WHATSAPP,
+        provider_message_id=f"wamid.out{run}",
+        status="failed",
+        errors=[{"code": 131047}],
+        reason="window_closed",
+    )
+    labels = {"channel": "whatsapp", "status": "failed", "reason": "window_closed"}
+
+    def counted() -> float:
+        value = REGISTRY.get_sample_value("gateway_delivery_statuses_total", labels)
+        return value or 0.0
+
+    before = counted()
+    try:
+        failing = InboundStore(outbox, FailingEchoes(directory, settings))
+        with pytest.raises(ConnectionResetError):
+            await failing.accept_provider_delivery([message], [], [failed], [echo])
+        after_failure, counted_after_failure = await rows(), counted()
+        store = InboundStore(outbox, EchoRecorder(directory, settings))
+        accepted = await store.accept_provider_delivery([message], [], [failed], [echo])
+        again = await store.accept_provider_delivery([message], [], [failed], [echo])
+        after_success = await rows()
+    finally:
+        await broker.stop()
+        await engine.dispose()
+
+    assert after_failure == ([], [])  # nothing of the delivery was kept: Meta redelivers it
+    assert (accepted.published, again.published, again.duplicates) == (2, 0, 1)
+    assert after_success == (
+        sorted([message.message_id, echo_id]),
+        sorted([MESSAGES_RECEIVED.name, MESSAGE_DELIVERIES.name, CONVERSATION_OWNERS.name]),
+    )
+    # counted once it committed, and once only: not for the rolled-back try, not for the repeat
+    assert (counted_after_failure, counted()) == (before, before + 1)

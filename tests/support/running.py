@@ -43,6 +43,8 @@ def running_stack(
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         # Only links are built from it (no trace viewer runs in the tests).
         "TRACE_UI_URL": TRACE_UI_URL,
+        # Twilio (the fake) posts each send's statuses back to the gateway here.
+        "TWILIO_STATUS_CALLBACK_URL": f"http://127.0.0.1:{ports['gateway']}/webhooks/twilio/status",
         **{f"{name.upper()}_PORT": str(port) for name, port in ports.items()},
     }
     services = {

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -64,6 +65,21 @@ async def test_twilio_typing_uses_its_indicator_resource() -> None:
     assert seen[0].headers["authorization"].startswith("Basic ")
 
 
+async def test_a_twilio_send_asks_for_its_statuses_when_a_callback_is_set() -> None:
+    seen: list[httpx.Request] = []
+    client = _client(httpx.Response(201, json={"sid": "SMx"}), seen)
+    callback = "https://gw.example/webhooks/twilio/status"
+
+    sid = await client.send_twilio_message(
+        "http://twilio", "AC1", "secret", "whatsapp:+1", "whatsapp:+2", "hi", callback
+    )
+    await client.send_twilio_message("http://twilio", "AC1", "secret", "+1", "+2", "hi")
+
+    assert sid == "SMx"
+    assert dict(parse_qsl(seen[0].content.decode()))["StatusCallback"] == callback
+    assert "StatusCallback" not in dict(parse_qsl(seen[1].content.decode()))
+
+
 @pytest.mark.parametrize(
     ("status", "code", "reason", "retryable"),
     [
@@ -91,3 +107,24 @@ async def test_refusals_are_classified_by_meta_code(
     assert (failure.reason, failure.code, failure.status_code) == (reason, code, status)
     assert failure.retryable is retryable
     assert "tok" not in failure.detail
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "retryable"),
+    [
+        (20429, "throughput_exceeded", True),
+        (63018, "throughput_exceeded", True),
+        (21610, "recipient_unsubscribed", False),
+        (21614, "not_a_mobile_number", False),
+        (63016, "window_closed", False),
+    ],
+)
+async def test_twilio_refusals_are_classified_by_twilio_code(
+    code: int, reason: str, retryable: bool
+) -> None:
+    answer = httpx.Response(400, json={"code": code, "message": "x", "status": 400})
+
+    with pytest.raises(ProviderError) as raised:
+        await _client(answer, []).send_twilio_message("http://t", "AC1", "s", "+1", "+2", "hi")
+
+    assert (raised.value.failure.reason, raised.value.failure.retryable) == (reason, retryable)

@@ -5,6 +5,7 @@ waiters; an inbound store that keeps what it would have committed and published.
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
@@ -17,7 +18,9 @@ from pydantic import BaseModel
 
 from services.gateway.adapters.inbound import Acceptance, ProviderAcceptance
 from services.gateway.adapters.outcomes import OutcomeWaiters
+from services.gateway.domain import twilio_status
 from services.gateway.domain.echoes import Echo
+from services.gateway.domain.whatsapp import STATUS_MAX
 from services.gateway.entrypoints import chatbot, webhooks
 from services.gateway.entrypoints.deps import GatewayComponents
 from services.gateway.settings import GatewaySettings
@@ -49,14 +52,6 @@ TWILIO_NUMBER = "+14155550199"
 TWILIO_URL = "http://test/webhooks/twilio"
 
 
-class FakeEchoes:
-    def __init__(self) -> None:
-        self.seen: list[Echo] = []
-
-    async def accept(self, echoes: Sequence[Echo]) -> None:
-        self.seen.extend(echoes)
-
-
 class FakeInbound:
     """The inbound store's contract without a database: a message id (or a receipt's id and
     status) is new once; what is new is 'published', what is not is a duplicate."""
@@ -65,6 +60,7 @@ class FakeInbound:
         self.published: list[BaseModel] = []
         self.fingerprints: dict[str, str] = {}
         self.receipts: set[tuple[str, str]] = set()
+        self.echoes: list[Echo] = []
         self.down = False
         self._waiters = waiters
         self.answer: str | None = None  # the 'responder': resolves the waiter when set
@@ -83,8 +79,10 @@ class FakeInbound:
         answered: list[MessageReceived],
         recorded: list[tuple[str, Channel, str]],
         receipts: list[DeliveryStatusReported],
+        echoes: Sequence[Echo] = (),
     ) -> ProviderAcceptance:
         self._check()
+        self.echoes.extend(echoes)  # staged in the same unit as the rest
         published = duplicates = 0
         for event in answered:
             if event.message_id in self.fingerprints:
@@ -162,7 +160,6 @@ class Gateway:
         )
         waiters = OutcomeWaiters()
         self.inbound = FakeInbound(waiters)
-        self.echoes = FakeEchoes()
         unused = cast(Any, None)  # what only readiness and the consumers use
         self.app = FastAPI()
         self.app.include_router(webhooks.router)
@@ -179,7 +176,6 @@ class Gateway:
             feed=unused,
             listener=unused,
             outcomes=unused,
-            echoes=self.echoes,
         )
 
     @property
@@ -293,6 +289,31 @@ async def test_a_store_outage_is_500_so_meta_redelivers(gateway: Gateway) -> Non
     assert response.json() == {"success": False, "error": "temporarily unavailable"}
 
 
+async def test_business_echoes_go_to_the_store_with_the_delivery_itself(
+    gateway: Gateway,
+) -> None:
+    echo = {"from": NUMBER[1:], "to": "33612345678", "id": "wamid.ECHO1", "type": "text"}
+    change = {
+        "field": "smb_message_echoes",
+        "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": NUMBER[1:], "phone_number_id": NUMBER_ID},
+            "message_echoes": [echo],
+        },
+    }
+    body = json.dumps(
+        {"object": "whatsapp_business_account", "entry": [{"id": "W", "changes": [change]}]}
+    ).encode()
+
+    response = await _whatsapp(gateway, body, meta_signature(body, APP_SECRET))
+    gateway.inbound.down = True  # the same delivery again while the store is away: 500
+    again = await _whatsapp(gateway, body, meta_signature(body, APP_SECRET))
+
+    assert (response.status_code, again.status_code) == (200, 500)
+    [seen] = gateway.inbound.echoes  # one accept call carried it: one transaction
+    assert (seen.wamid, seen.customer) == ("wamid.ECHO1", "+33612345678")
+
+
 # Twilio ---------------------------------------------------------------------------------------
 async def _twilio(gateway: Gateway, params: dict[str, str], signature: str) -> httpx.Response:
     async with gateway.client as client:
@@ -339,6 +360,108 @@ async def test_twilio_wrong_or_missing_signature_is_403(
 
     assert (response.status_code, response.json()["error"]) == (403, "invalid signature")
     assert gateway.inbound.published == []
+
+
+STATUS_URL = "http://test/webhooks/twilio/status"
+
+
+def _status_form(status: str, sid: str = "SMout1", **extra: str) -> dict[str, str]:
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": "AC1",
+        "From": f"whatsapp:{TWILIO_NUMBER}",  # our number: its owner signs
+        "To": "whatsapp:+33612345678",
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "ApiVersion": "2010-04-01",
+        **extra,
+    }
+
+
+async def _twilio_status(
+    gateway: Gateway, params: dict[str, str], token: str = AUTH_TOKEN
+) -> httpx.Response:
+    async with gateway.client as client:
+        return await client.post(
+            "/webhooks/twilio/status",
+            data=params,
+            headers={"x-twilio-signature": twilio_signature(token, STATUS_URL, params)},
+        )
+
+
+async def test_twilio_statuses_are_staged_once_each_and_a_failure_carries_its_reason(
+    gateway: Gateway,
+) -> None:
+    sent, delivered = _status_form("sent"), _status_form("delivered")
+    failed = _status_form("undelivered", "SMout2", ErrorCode="63016")
+
+    answers = [await _twilio_status(gateway, form) for form in (sent, sent, delivered, failed)]
+
+    assert [a.status_code for a in answers] == [204] * 4
+    receipts = [e for e in gateway.inbound.published if isinstance(e, DeliveryStatusReported)]
+    assert [(r.provider_message_id, r.status, r.reason) for r in receipts] == [
+        ("SMout1", "sent", None),
+        ("SMout1", "delivered", None),
+        ("SMout2", "undelivered", "window_closed"),
+    ]
+    assert receipts[2].errors[0]["code"] == 63016
+    assert receipts[0].channel == Channel.TWILIO and receipts[0].recipient == "+33612345678"
+    assert not [e for e in gateway.inbound.published if isinstance(e, MessageReceived)]
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("21610", "recipient_unsubscribed"),
+        ("20429", "throughput_exceeded"),
+        ("1", "provider_rejected"),
+    ],
+)
+async def test_a_failed_twilio_status_is_classified_by_its_error_code(
+    gateway: Gateway, code: str, reason: str
+) -> None:
+    response = await _twilio_status(gateway, _status_form("failed", ErrorCode=code))
+
+    assert response.status_code == 204
+    [receipt] = gateway.inbound.published
+    assert isinstance(receipt, DeliveryStatusReported) and receipt.reason == reason
+
+
+async def test_a_twilio_status_is_refused_unless_signed_by_the_sending_number(
+    gateway: Gateway,
+) -> None:
+    wrong = await _twilio_status(gateway, _status_form("sent"), token="wrong-token")
+    not_ours = await _twilio_status(gateway, _status_form("sent", From="+19995550000"))
+
+    assert (wrong.status_code, not_ours.status_code) == (403, 403)
+    assert gateway.inbound.published == []
+
+
+async def test_a_twilio_status_without_one_is_400_and_an_unknown_one_ignored(
+    gateway: Gateway,
+) -> None:
+    missing = await _twilio_status(gateway, _status_form(""))
+    unknown = await _twilio_status(gateway, _status_form("teleported"))
+
+    assert (missing.status_code, missing.json()["error"]) == (
+        400,
+        "MessageSid and MessageStatus are required",
+    )
+    assert unknown.status_code == 204
+    assert gateway.inbound.published == []
+
+
+def test_every_twilio_status_taken_fits_the_receipts_column() -> None:
+    assert all(len(status) <= STATUS_MAX for status in twilio_status.STATUSES)
+
+
+async def test_a_twilio_status_during_a_store_outage_is_500(gateway: Gateway) -> None:
+    gateway.inbound.down = True
+
+    response = await _twilio_status(gateway, _status_form("delivered"))
+
+    assert response.status_code == 500
 
 
 async def test_twilio_without_message_sid_is_400(gateway: Gateway) -> None:

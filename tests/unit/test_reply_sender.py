@@ -27,7 +27,7 @@ from services.gateway.adapters.store import StoreUnavailable
 from services.gateway.domain.replies import SendFailure, split_text
 from services.gateway.entrypoints.reply_sender import ReplySender, SenderSettings
 from shared.consumer import BatchResult, Received
-from shared.contracts.config_events import WhatsAppConfigChanged
+from shared.contracts.config_events import TwilioConfigChanged, WhatsAppConfigChanged
 from shared.contracts.deliveries import ReplyDelivered, ReplyFailed
 from shared.contracts.messages import Channel, ConfigSource, ResponseGenerated
 from shared.crypto import SecretBox
@@ -139,7 +139,14 @@ class FakeGraph:
         return f"wamid.out{len(self.sent)}"
 
     async def send_twilio_message(
-        self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
     ) -> str:
         raise AssertionError("not a Twilio test")
 
@@ -337,3 +344,65 @@ def test_long_replies_are_split_at_word_boundaries_within_the_limit() -> None:
     assert " ".join(parts) == text
     assert split_text("short") == ["short"]
     assert all(len(p) <= 100 for p in split_text("x" * 250, 100))
+
+
+class FakeTwilio(FakeGraph):
+    async def send_twilio_message(
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
+    ) -> str:
+        self.sent.append({"from": from_, "to": to, "body": body, "callback": status_callback})
+        return f"SMout{len(self.sent)}"
+
+
+async def test_twilio_replies_ask_for_their_statuses_on_whatsapp_and_sms() -> None:
+    store, twilio_api, published = FakeSends(), FakeTwilio(), Published()
+    box, twilio = SecretBox(Fernet.generate_key().decode()), TwilioDirectory()
+    number, callback = "+14155550199", "https://gw.example/webhooks/twilio/status"
+    twilio.apply(
+        TwilioConfigChanged(
+            user_id=uuid.uuid4(),
+            account_sid="AC1",
+            phone_number=number,
+            is_active=True,
+            auth_token_encrypted=box.encrypt("twilio-token"),
+        )
+    )
+    settings = SenderSettings(
+        "http://graph", "v21.0", "http://twilio", 3, 5.0, twilio_status_callback=callback
+    )
+    sender = ReplySender(
+        store, twilio_api, WhatsAppDirectory(), twilio, box, published, settings, _no_wait
+    )
+    batch = []
+    for source in ("whatsapp", "sms"):
+        customer = f"+3361{uuid.uuid4().int % 10**7:07d}"
+        key = f"twilio:{number}:{customer}"
+        event = ResponseGenerated(
+            message_id=f"SMin{uuid.uuid4().hex}",
+            conversation_key=key,
+            user_id=uuid.uuid4(),
+            channel=Channel.TWILIO,
+            source=source,
+            customer_phone=customer,
+            business_phone=number,
+            response=f"over {source}",
+            config_source=ConfigSource.USER,
+            model="m",
+        )
+        batch.append(received(event, key))
+
+    await sender(batch)
+
+    sent = sorted(twilio_api.sent, key=lambda s: s["body"])
+    assert [(s["from"], s["callback"]) for s in sent] == [
+        (number, callback),
+        (f"whatsapp:{number}", callback),
+    ]
+    assert len(published.of_type(ReplyDelivered)) == 2

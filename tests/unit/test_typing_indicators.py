@@ -106,6 +106,7 @@ class World:
             "phone_number_id": NUMBER_ID if channel == Channel.WHATSAPP else None,
             "business_phone": TWILIO_NUMBER if channel == Channel.TWILIO else None,
             "turn_message_ids": [last],
+            "source": "whatsapp",
         }
         return TurnStarted(**{**fields, **kw})
 
@@ -187,6 +188,19 @@ async def test_a_refused_call_is_counted_not_raised_and_close_stops_everything()
 
     assert len(world.typing) == 0
     assert {c["message_id"][:2] for c in world.provider.calls} == {"wa", "SM"}
+
+
+async def test_an_sms_turn_over_twilio_gets_no_typing_call() -> None:
+    world = World(refresh_s=10)
+    world.typing.start(world.turn(Channel.TWILIO, source="sms"))
+    world.typing.start(world.turn(Channel.TWILIO, source=""))  # a turn that does not say
+    whatsapp = world.turn(Channel.TWILIO)
+    world.typing.start(whatsapp)
+    await _until(lambda: len(world.provider.calls) == 1)
+    await asyncio.sleep(0.05)
+
+    assert [c["message_id"] for c in world.provider.calls] == [whatsapp.message_id]
+    await world.typing.close()
 
 
 class NullHandler:

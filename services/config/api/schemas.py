@@ -7,7 +7,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -204,6 +204,23 @@ class TimelineEvent(BaseModel):
     summary: dict[str, Any]
 
 
+class ReplyDelivery(BaseModel):
+    status: Literal["sent", "delivered", "read", "failed"] = Field(
+        description="sent: the provider accepted every part; delivered / read: every part "
+        "reported so; failed: not sent, or a part reported failed after the send"
+    )
+    reason: str | None = Field(
+        default=None,
+        description="On failed: ReplyFailed's reason, or the failed status's classified "
+        "error ('window_closed', 'undeliverable', 'recipient_unsubscribed'…)",
+    )
+    error_code: int | None = Field(default=None, description="The provider's error code")
+    settled_by: Literal["ReplyDelivered", "ReplyFailed", "DeliveryStatusReported"] = Field(
+        description="The event this comes from: DeliveryStatusReported when a status "
+        "callback reported it after the send"
+    )
+
+
 class MessageTimeline(BaseModel):
     message_id: str
     trace_id: str | None = Field(description="The trace of the message's first event")
@@ -212,6 +229,9 @@ class MessageTimeline(BaseModel):
         default=None, description="`trace_id` in the trace viewer, when TRACE_UI_URL is set"
     )
     events: list[TimelineEvent]
+    delivery: ReplyDelivery | None = Field(
+        default=None, description="Where the message's reply stands; null before one"
+    )
 
 
 class AuditEntry(BaseModel):

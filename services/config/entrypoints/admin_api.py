@@ -7,6 +7,7 @@ sees its own entries only, by row-level security.
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
@@ -23,12 +24,14 @@ from services.config.api.schemas import (
     GroqStatus,
     IdentificationStats,
     MessageTimeline,
+    ReplyDelivery,
     TimelineEvent,
     UnassociatedMessage,
     UnassociatedPage,
     UserCoverage,
 )
 from services.config.api.uow import AdminUow, TenantUow
+from services.config.domain.delivery import delivery_state
 
 router = APIRouter(prefix="/v1", responses=errors.AUTH)
 
@@ -92,6 +95,7 @@ async def message_timeline(
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, detail="no event of this message was seen")
     events = [TimelineEvent.model_validate(dict(row)) for row in rows]
+    state = delivery_state([dict(row) for row in rows])
     trace_ids = list(dict.fromkeys(e.trace_id for e in events if e.trace_id))
     trace_id = trace_ids[0] if trace_ids else None
     trace_ui = deps.settings.trace_ui_url
@@ -101,6 +105,7 @@ async def message_timeline(
         trace_ids=trace_ids,
         trace_url=f"{trace_ui.rstrip('/')}/trace/{trace_id}" if trace_ui and trace_id else None,
         events=events,
+        delivery=ReplyDelivery.model_validate(asdict(state)) if state else None,
     )
 
 

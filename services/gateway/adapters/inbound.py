@@ -1,5 +1,6 @@
 """Accepting inbound messages exactly once: row + event in one outbox unit (one transaction,
-published after commit before the caller answers)."""
+published after commit before the caller answers). A provider delivery is one unit: its
+messages, its status receipts and its business echoes (with their owner changes)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from prometheus_client import Counter
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.gateway.adapters.echoes import EchoRecorder, count_echoes
 from services.gateway.adapters.tables import delivery_receipts
 from services.gateway.adapters.tables import inbound_messages as inbound
+from services.gateway.domain.echoes import Echo
+from services.gateway.domain.twilio_status import STATUSES as TWILIO_STATUSES
 from shared.batching import GroupCommitter
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageOutcome, MessageReceived
@@ -21,6 +26,14 @@ from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
 from shared.outbox import Outbox, OutboxUnit, trace_carrier
 
 outcome_adapter: TypeAdapter[MessageOutcome] = TypeAdapter(MessageOutcome)
+# Counted after the duplicate filter and the commit: a redelivered status counts once.
+DELIVERY_STATUSES = Counter(
+    "gateway_delivery_statuses_total",
+    "Provider status callbacks of our replies, new ones only, by status and failure reason",
+    ["channel", "status", "reason"],
+)
+# A signed body may carry any short status: the label keeps to the documented ones.
+STATUS_LABELS = TWILIO_STATUSES | {"deleted", "warning"}
 
 
 @dataclass(frozen=True)
@@ -29,12 +42,14 @@ class ProviderDelivery:
     recorded: list[tuple[str, Channel, str]]
     receipts: list[DeliveryStatusReported]
     carrier: dict[str, str]  # the webhook request's trace context
+    echoes: Sequence[Echo] = ()
 
 
 @dataclass(frozen=True)
 class ProviderAcceptance:
     published: int  # events staged, committed and handed to the publisher
     duplicates: int
+    statuses: tuple[DeliveryStatusReported, ...] = ()  # the receipts that were new
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Inbound(Protocol):
         answered: list[MessageReceived],
         recorded: list[tuple[str, Channel, str]],
         receipts: list[DeliveryStatusReported],
+        echoes: Sequence[Echo] = (),
     ) -> ProviderAcceptance: ...
 
 
@@ -63,8 +79,9 @@ class InboundStore:
     committed and published (or, with the broker away past the unit's bound, left to the
     relay), so a provider's next delivery cannot overtake them."""
 
-    def __init__(self, outbox: Outbox) -> None:
+    def __init__(self, outbox: Outbox, echoes: EchoRecorder) -> None:
         self._outbox = outbox
+        self._echoes = echoes
         self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
             GroupCommitter(self._accept_provider_batch)
         )
@@ -98,14 +115,16 @@ class InboundStore:
         answered: list[MessageReceived],
         recorded: list[tuple[str, Channel, str]],
         receipts: list[DeliveryStatusReported],
+        echoes: Sequence[Echo] = (),
     ) -> ProviderAcceptance:
         """One provider delivery, committed before this returns: new messages are recorded
         and staged, messages seen before are acknowledged and dropped, receipts are stored
-        and staged. Concurrent deliveries share one transaction (group commit).
+        and staged, business echoes recorded with their owner change. Concurrent deliveries
+        share one transaction (group commit).
 
         `recorded` are (message id, channel, type) of messages kept but not answered.
         """
-        delivery = ProviderDelivery(answered, recorded, receipts, trace_carrier())
+        delivery = ProviderDelivery(answered, recorded, receipts, trace_carrier(), echoes)
         return await self._provider_batches.submit(delivery)
 
     async def _accept_provider_batch(
@@ -113,7 +132,15 @@ class InboundStore:
     ) -> list[ProviderAcceptance]:
         async with self._outbox.unit() as unit:
             new_messages, new_receipts = await _insert_new(unit.session, batch)
-            return _stage_new(unit, batch, new_messages, new_receipts)
+            acceptances = _stage_new(unit, batch, new_messages, new_receipts)
+            echoes = [echo for delivery in batch for echo in delivery.echoes]
+            echo_outcomes = await self._echoes.stage(unit, echoes)
+        count_echoes(echo_outcomes)
+        for acceptance in acceptances:
+            for status in acceptance.statuses:
+                label = status.status if status.status in STATUS_LABELS else "other"
+                DELIVERY_STATUSES.labels(status.channel.value, label, status.reason or "none").inc()
+        return acceptances
 
 
 async def _accept_again(unit: OutboxUnit, event: MessageReceived, fingerprint: str) -> Acceptance:
@@ -220,6 +247,7 @@ def _stage_new(
     acceptances = []
     for delivery in batch:
         published = duplicates = 0
+        statuses: list[DeliveryStatusReported] = []
         for event in delivery.answered:
             if event.message_id in new_messages:
                 new_messages.discard(event.message_id)
@@ -242,8 +270,9 @@ def _stage_new(
                     receipt,
                     carrier=delivery.carrier,
                 )
+                statuses.append(receipt)
                 published += 1
-        acceptances.append(ProviderAcceptance(published, duplicates))
+        acceptances.append(ProviderAcceptance(published, duplicates, tuple(statuses)))
     return acceptances
 
 

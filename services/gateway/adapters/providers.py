@@ -49,7 +49,14 @@ class Provider(Protocol):
     ) -> str: ...
 
     async def send_twilio_message(
-        self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
     ) -> str: ...
 
 
@@ -177,12 +184,24 @@ class ProviderClient:
         )
 
     async def send_twilio_message(
-        self, base_url: str, account_sid: str, auth_token: str, from_: str, to: str, body: str
+        self,
+        base_url: str,
+        account_sid: str,
+        auth_token: str,
+        from_: str,
+        to: str,
+        body: str,
+        status_callback: str | None = None,
     ) -> str:
+        """With `status_callback`, Twilio posts the message's statuses there (sent,
+        delivered, read, undelivered/failed with an ErrorCode): /webhooks/twilio/status."""
+        data = {"From": from_, "To": to, "Body": body}
+        if status_callback:
+            data["StatusCallback"] = status_callback
         response = await self._post(
             f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
             auth=(account_sid, auth_token),
-            data={"From": from_, "To": to, "Body": body},
+            data=data,
         )
         return _provider_id(response, lambda answer: answer["sid"])
 

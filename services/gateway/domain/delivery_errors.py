@@ -5,9 +5,11 @@ Graph answer to a send) or later on the status webhook (`statuses[].errors[]`); 
 named by the same reasons, which reach ReplyFailed, the timeline and the metrics:
 
 - final: the message will never be delivered (131026 undeliverable, 131051 unsupported
-  type, 131052/131053 media).
-- back off: too fast for the business number (130429 throughput, 131048 spam limit): this
-  reply and the number's other replies wait, then go out.
+  type, 131052/131053 media; Twilio 21610 unsubscribed, 21614 not a mobile number, 30003/
+  30005/30006 unreachable, 30007 carrier filtered).
+- back off: too fast for the business number (130429 throughput, 131048 spam limit; Twilio
+  20429 too many requests, 63018 WhatsApp sender rate): this reply and the number's other
+  replies wait, then go out.
 - pace: too fast for this customer (131056 pair rate limit): the remaining parts of a
   split reply leave about 6 s apart.
 - tenant action: the tenant must act (190 token expired, 131047 / Twilio 63016 the 24-hour
@@ -52,6 +54,15 @@ _CODES: dict[int, ProviderErrorClass] = {
     190: ProviderErrorClass(ErrorKind.TENANT_ACTION, "token_expired"),
     131047: ProviderErrorClass(ErrorKind.TENANT_ACTION, "window_closed"),
     63016: ProviderErrorClass(ErrorKind.TENANT_ACTION, "window_closed"),  # Twilio's
+    # Twilio's codes (a 5-digit space of their own, no clash with Meta's)
+    21610: ProviderErrorClass(ErrorKind.FINAL, "recipient_unsubscribed"),
+    21614: ProviderErrorClass(ErrorKind.FINAL, "not_a_mobile_number"),
+    30003: ProviderErrorClass(ErrorKind.FINAL, "undeliverable"),
+    30005: ProviderErrorClass(ErrorKind.FINAL, "undeliverable"),
+    30006: ProviderErrorClass(ErrorKind.FINAL, "undeliverable"),
+    30007: ProviderErrorClass(ErrorKind.FINAL, "carrier_filtered"),
+    20429: ProviderErrorClass(ErrorKind.BACK_OFF, "throughput_exceeded"),
+    63018: ProviderErrorClass(ErrorKind.BACK_OFF, "throughput_exceeded"),
     131000: ProviderErrorClass(ErrorKind.TRANSIENT, "provider_unavailable"),
     131016: ProviderErrorClass(ErrorKind.TRANSIENT, "provider_unavailable"),
 }
@@ -87,10 +98,14 @@ def error_code(body: Any) -> int | None:
     return _int(body.get("code"))
 
 
+FAILED_STATUSES = frozenset({"failed", "undelivered"})  # Twilio says undelivered too
+
+
 def status_reason(status: str, errors: list[dict[str, Any]]) -> str | None:
-    """The reason a status callback carries to the timeline: set on `failed` (the first
-    classified code, else `provider_rejected`), None on sent / delivered / read."""
-    if status != "failed":
+    """The reason a status callback carries to the timeline: set on `failed` / Twilio's
+    `undelivered` (the first classified code, else `provider_rejected`), None on queued /
+    sent / delivered / read."""
+    if status not in FAILED_STATUSES:
         return None
     for error in errors:
         known = classify_code(_int(error.get("code")))

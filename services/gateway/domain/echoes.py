@@ -16,10 +16,9 @@ webhook and never answered 5xx for it).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from services.gateway.domain.whatsapp import ID_MAX, KIND_MAX, NUMBER_MAX
 from shared.contracts.conversations import (
@@ -43,12 +42,6 @@ class Echo:
     @property
     def conversation_key(self) -> str:
         return conversation_key(Channel.WHATSAPP, self.phone_number_id, self.customer)
-
-
-class EchoSink(Protocol):
-    """Where the webhook hands a delivery's echoes (adapters/echoes.EchoRecorder)."""
-
-    async def accept(self, echoes: Sequence[Echo]) -> None: ...
 
 
 def _text(value: Any, limit: int) -> str | None:

@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
-from services.gateway.domain.echoes import EchoSink
 from services.gateway.settings import GatewaySettings
 from shared.config_feed import ConfigFeed
 from shared.consumer import KeyedBatchConsumer
@@ -37,7 +36,6 @@ class GatewayComponents:
     feed: ConfigFeed
     listener: OutcomeListener
     outcomes: KeyedBatchConsumer[MessageOutcome | TurnStarted]
-    echoes: EchoSink  # issue 14: business replies echoed from the phone
 
 
 GatewayDeps = Annotated[GatewayComponents, Depends(container(GatewayComponents))]

@@ -97,6 +97,7 @@ class SenderSettings:
     twilio_url: str
     max_attempts: int  # tries of one reply before ReplyFailed(provider_unavailable)
     lease_s: float  # the heartbeat renews it every third of that
+    twilio_status_callback: str | None = None  # where Twilio posts each send's statuses
 
 
 @dataclass(frozen=True)
@@ -341,6 +342,7 @@ class ReplySender:
             f"{prefix}{twilio.phone_number}",
             f"{prefix}{outcome.customer_phone}",
             body,
+            settings.twilio_status_callback,
         )
 
     async def _part_sent(self, message_id: str, sent: list[str]) -> None:

@@ -1,7 +1,8 @@
 """Read receipt and typing indicator while a turn is being answered (cosmetic).
 
 On `TurnStarted` the turn's last message is marked read and the typing indicator shown in
-one Graph call (Twilio: its typing indicator resource, which marks read too); the call is
+one Graph call (Twilio: its typing indicator resource, which marks read too, on WhatsApp
+only: an SMS turn gets no call); the call is
 repeated every `REFRESH_S` (WhatsApp drops the indicator after 25 s) until the turn's
 reply or failure is seen, for at most `MAX_S`, and stops with the service. Each tenant
 turns typing and read receipts off in its conversation settings: typing off and read on
@@ -84,8 +85,8 @@ class TypingIndicators:
         self.stop(turn.conversation_key)
         if turn.channel not in (Channel.WHATSAPP, Channel.TWILIO) or turn.user_id is None:
             return
-        if turn.channel == Channel.TWILIO and not turn.message_id.startswith(("SM", "MM")):
-            return  # Twilio's resource takes a WhatsApp message's SID only
+        if turn.channel == Channel.TWILIO and not twilio_can_type(turn):
+            return
         if self._now() - turn.occurred_at > STALE:
             return
         if not self._owners.current(turn.user_id, turn.conversation_key, self._now()).bot_answers:
@@ -188,6 +189,12 @@ class TypingIndicators:
         await self._provider.twilio_typing(
             self._settings.twilio_messaging_url, account.account_sid, auth_token, turn.message_id
         )
+
+
+def twilio_can_type(turn: TurnStarted) -> bool:
+    """Twilio's typing resource takes a WhatsApp message's SID only: an SMS (source 'sms',
+    or a turn that does not say it came over WhatsApp) gets no call at all."""
+    return turn.source == "whatsapp" and turn.message_id.startswith(("SM", "MM"))
 
 
 def _no_account(turn: TurnStarted) -> ProviderError:

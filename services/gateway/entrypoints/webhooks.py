@@ -19,6 +19,7 @@ from services.gateway.adapters.inbound import Inbound
 from services.gateway.domain.delivery_errors import status_reason
 from services.gateway.domain.echoes import echoes_in
 from services.gateway.domain.media import twilio_media
+from services.gateway.domain.twilio_status import twilio_receipt
 from services.gateway.domain.whatsapp import (
     ID_MAX,
     NUMBER_MAX,
@@ -123,8 +124,10 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
         return _problem("whatsapp", 400, "payload does not fit the event contract")
     inbound: Inbound = state.inbound
     try:
-        accepted = await inbound.accept_provider_delivery(answered, recorded, receipts)
-        await state.echoes.accept(echoes_in(payload))  # a human took over (issue 14)
+        # business echoes: a human took over (issue 14), in the same transaction
+        accepted = await inbound.accept_provider_delivery(
+            answered, recorded, receipts, echoes_in(payload)
+        )
     except Exception as exc:
         log.error("could not accept whatsapp delivery", error=type(exc).__name__)
         return _problem("whatsapp", 500, "temporarily unavailable")
@@ -238,7 +241,8 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
     except UnicodeDecodeError:
         return _problem("twilio", 400, "body is not form-encoded")
     account = state.twilio.by_number(params.get("To", ""))
-    if account is None or not _twilio_signed(request, settings, params, account, state.secret_box):
+    url = _signed_url(request, settings)
+    if account is None or not _twilio_signed(request, url, params, account, state.secret_box):
         return _problem("twilio", 403, "invalid signature")
     # parse_qsl already turned undecodable %-escapes into U+FFFD; NUL is replaced the same way.
     params = {key: scrub(value) for key, value in params.items()}
@@ -257,9 +261,44 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
     return _traced(Response(EMPTY_TWIML, media_type="application/xml"))
 
 
+@router.post("/twilio/status")
+async def twilio_status(request: Request, deps: GatewayDeps) -> Response:
+    """A status callback of one of our replies (the StatusCallback each send sets): signed
+    like an inbound message, but by the owner of `From` (our number). Stored and published
+    once per (message, status); it never starts the bot. A status Twilio does not document
+    is acknowledged and ignored."""
+    state = deps
+    settings: GatewaySettings = state.settings
+    raw = await read_limited(request, settings.gateway_max_body_bytes)
+    if raw is None:
+        return _problem("twilio_status", 413, "payload too large")
+    try:
+        params = dict(parse_qsl(raw.decode(), keep_blank_values=True))
+    except UnicodeDecodeError:
+        return _problem("twilio_status", 400, "body is not form-encoded")
+    account = state.twilio.by_number(params.get("From", ""))
+    url = settings.twilio_status_callback_url or _signed_url(request, settings)
+    if account is None or not _twilio_signed(request, url, params, account, state.secret_box):
+        return _problem("twilio_status", 403, "invalid signature")
+    try:
+        receipt = twilio_receipt({key: scrub(value) for key, value in params.items()})
+    except (PayloadError, ValidationError) as exc:
+        return _problem("twilio_status", 400, str(exc).splitlines()[0])
+    if receipt is None:
+        log.info("twilio status of an unknown kind ignored", status=params["MessageStatus"][:32])
+    else:
+        try:
+            await state.inbound.accept_provider_delivery([], [], [receipt])
+        except Exception as exc:
+            log.error("could not accept twilio status", error=type(exc).__name__)
+            return _problem("twilio_status", 500, "temporarily unavailable")
+    WEBHOOKS.labels("twilio_status", "200").inc()
+    return _traced(Response(status_code=204))
+
+
 def _twilio_signed(
     request: Request,
-    settings: GatewaySettings,
+    url: str,
     params: dict[str, str],
     account: TwilioAccount,
     box: SecretBox,
@@ -270,9 +309,7 @@ def _twilio_signed(
     if auth_token is None:
         return False
     try:
-        valid: bool = RequestValidator(auth_token).validate(
-            _signed_url(request, settings), params, signature
-        )
+        valid: bool = RequestValidator(auth_token).validate(url, params, signature)
     except ValueError:  # a Host or X-Forwarded-Host that is no URL authority ("h:x", "[")
         valid = False
     if not valid:

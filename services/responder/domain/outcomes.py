@@ -83,5 +83,6 @@ def turn_started(last: UserIdentified, message_ids: list[str]) -> TurnStarted:
         customer_phone=last.customer_phone,
         phone_number_id=last.phone_number_id,
         business_phone=last.business_phone,
+        source=last.source,
         turn_message_ids=message_ids,
     )

@@ -922,6 +922,8 @@ export interface components {
         };
         /** MessageTimeline */
         MessageTimeline: {
+            /** @description Where the message's reply stands; null before one */
+            delivery?: components["schemas"]["ReplyDelivery"] | null;
             /** Events */
             events: components["schemas"]["TimelineEvent"][];
             /** Message Id */
@@ -1033,6 +1035,31 @@ export interface components {
              * @description When the token count resets
              */
             reset_tokens?: string | null;
+        };
+        /** ReplyDelivery */
+        ReplyDelivery: {
+            /**
+             * Error Code
+             * @description The provider's error code
+             */
+            error_code?: number | null;
+            /**
+             * Reason
+             * @description On failed: ReplyFailed's reason, or the failed status's classified error ('window_closed', 'undeliverable', 'recipient_unsubscribed'…)
+             */
+            reason?: string | null;
+            /**
+             * Settled By
+             * @description The event this comes from: DeliveryStatusReported when a status callback reported it after the send
+             * @enum {string}
+             */
+            settled_by: "ReplyDelivered" | "ReplyFailed" | "DeliveryStatusReported";
+            /**
+             * Status
+             * @description sent: the provider accepted every part; delivered / read: every part reported so; failed: not sent, or a part reported failed after the send
+             * @enum {string}
+             */
+            status: "sent" | "delivered" | "read" | "failed";
         };
         /** SystemSettingsIn */
         SystemSettingsIn: {
