@@ -13,6 +13,11 @@ request (path, Authorization header, JSON body) and can be told to fail:
   POST /_fake/models {"models": [...], "decommissioned": [...]}
        the models /openai/v1/models lists, and those a chat call refuses with 400
        `model_decommissioned` (as Groq does for a retired model)
+  POST /_fake/action {"action": "handoff", "times": 1}
+       the `action` of the next structured answers (else "none"): a chat call with
+       `response_format` json_schema/json_object is answered with
+       `{"reply": <the usual text>, "action": ...}`; json_schema on a model that Groq does
+       not list for Structured Outputs (shared/groq_models.py) gets 400, as Groq answers
   GET  /openai/v1/models          -> Groq's model list for the caller's key
   GET  /_fake/model-requests      -> the recorded /models calls (not in /_fake/requests)
 Every answer carries Groq's x-ratelimit-* headers (requests per day counting down per key).
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -36,7 +42,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from fakes import groq_audio, groq_vision
-from shared.groq_models import DEFAULT_CHAT_MODEL
+from shared.groq_models import DEFAULT_CHAT_MODEL, STRUCTURED_OUTPUT_MODELS
 
 DEFAULT_MODELS = (
     DEFAULT_CHAT_MODEL,
@@ -67,6 +73,7 @@ class FakeGroqState:
     decommissioned: set[str] = field(default_factory=lambda: set(DECOMMISSIONED))
     answered: dict[str, int] = field(default_factory=dict)  # per key, for the headers
     model_requests: list[dict[str, Any]] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)  # the next structured answers' actions
 
 
 @dataclass
@@ -150,6 +157,18 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             fake.fail_times -= 1
             fake.requests[-1]["status"] = fake.fail_status
             return _failure(fake.fail_status, fake.retry_after)
+        wanted = (body.get("response_format") or {}).get("type")
+        if wanted == "json_schema" and body.get("model") not in STRUCTURED_OUTPUT_MODELS:
+            fake.requests[-1]["status"] = 400
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "This model does not support response format `json_schema`",
+                        "type": "invalid_request_error",
+                    }
+                },
+                status_code=400,
+            )
         delay = script.delay_s if script is not None and script.delay_s else fake.delay_s
         if fake.slow_every and number % fake.slow_every == fake.slow_every - 1:
             delay = fake.slow_s
@@ -157,6 +176,9 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             await asyncio.sleep(delay)
         model = body.get("model", "unknown")
         text = reply_text(body.get("messages", []), model)
+        if wanted in ("json_schema", "json_object"):
+            action = fake.actions.pop(0) if fake.actions else "none"
+            text = json.dumps({"reply": text, "action": action})
         fake.answered[key] = fake.answered.get(key, 0) + 1
         fake.requests[-1]["status"] = 200
         return JSONResponse(
@@ -204,6 +226,12 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
             app.state.fake.models = [str(m) for m in body["models"]]
         if "decommissioned" in body:
             app.state.fake.decommissioned = {str(m) for m in body["decommissioned"]}
+        return {"status": "ok"}
+
+    @app.post("/_fake/action")
+    async def set_action(request: Request) -> dict[str, str]:
+        body = await request.json()
+        app.state.fake.actions = [str(body["action"])] * int(body.get("times", 1))
         return {"status": "ok"}
 
     @app.post("/_fake/fail")

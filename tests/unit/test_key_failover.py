@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -48,6 +49,7 @@ class KeyedGroq:
         model: str,
         temperature: float,
         messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
         self.calls.append((api_key, model))
         if api_key in self.failures:

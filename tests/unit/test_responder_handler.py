@@ -8,6 +8,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -74,6 +75,7 @@ class FakeGroq:
         model: str,
         temperature: float,
         messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
         self.calls.append({"api_key": api_key, "model": model, "messages": list(messages)})
         if self.failure is not None:

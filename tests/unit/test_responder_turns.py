@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -248,6 +249,7 @@ class FakeGroq:
         model: str,
         temperature: float,
         messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
         self.calls.append(list(messages))
         if self.failure is not None:

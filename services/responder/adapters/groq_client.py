@@ -14,11 +14,12 @@ import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import groq
 import httpx
-from groq import AsyncGroq
+from groq import AsyncGroq, omit
+from groq.types.chat.completion_create_params import ResponseFormat
 
 from services.responder.domain.failures import GroqFailure
 from shared.contracts.groq_health import RateLimits
@@ -41,8 +42,10 @@ class GroqClient(Protocol):
         model: str,
         temperature: float,
         messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
-        """The model's answer, or `GroqFailure`."""
+        """The model's answer, or `GroqFailure`. `response_format` (Groq's structured
+        outputs) only for a model that supports it (shared/groq_models.py)."""
         ...
 
 
@@ -88,6 +91,7 @@ class GroqGateway:
         model: str,
         temperature: float,
         messages: Sequence[Mapping[str, str]],
+        response_format: Mapping[str, Any] | None = None,
     ) -> Completion:
         client = self._client(api_key, base_url)
         try:
@@ -95,6 +99,12 @@ class GroqGateway:
                 model=model,
                 temperature=temperature,
                 messages=messages,  # type: ignore[arg-type]
+                # omitted, not null, when plain text is wanted
+                response_format=(
+                    cast("ResponseFormat", dict(response_format))
+                    if response_format is not None
+                    else omit
+                ),
             )
             result = await raw.parse()
         except groq.APITimeoutError as exc:

@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from shared.contracts.config_events import ConfigEvent, ConversationSettingsChanged
 from shared.contracts.messages import Channel, UserIdentified
+from shared.groq_models import json_schema_format
 
 _DEFAULTS = ConversationSettingsChanged(user_id=uuid.UUID(int=0))
 
@@ -149,6 +151,33 @@ HANDOFF_INSTRUCTION = (
     f"If the customer needs a person from the business, begin your reply with {HANDOFF_MARKER}"
     " and tell them someone will answer here."
 )
+STRUCTURED_HANDOFF_INSTRUCTION = (
+    'Answer in JSON: {"reply": your message to the customer, "action": "handoff" or "none"}.'
+    ' Use "handoff" if the customer needs a person from the business, and tell them someone'
+    " will answer here."
+)
+# Strict mode wants every property required and no others (Groq's structured outputs).
+TURN_ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "reply": {"type": "string", "description": "the message sent to the customer"},
+        "action": {"type": "string", "enum": ["handoff", "none"]},
+    },
+    "required": ["reply", "action"],
+    "additionalProperties": False,
+}
+
+
+def turn_answer_format(model: str) -> dict[str, Any] | None:
+    """The structured answer's `response_format` for `model`; None: the plain-text marker."""
+    return json_schema_format(model, "turn_answer", TURN_ANSWER_SCHEMA)
+
+
+def handoff_instruction(model: str) -> str:
+    """What the system prompt adds so that the model can hand the conversation over."""
+    return (
+        HANDOFF_INSTRUCTION if turn_answer_format(model) is None else STRUCTURED_HANDOFF_INSTRUCTION
+    )
 
 
 @dataclass(frozen=True)

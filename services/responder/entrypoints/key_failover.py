@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from opentelemetry import context as otel_context
 
@@ -37,6 +38,7 @@ from shared.messaging import Outgoing, Publish
 
 log = get_logger(__name__)
 DEFAULT_COOL_S = 1.0  # a 429 without retry-after
+ResponseFormatFor = Callable[[str], Mapping[str, Any] | None]
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,14 @@ def _replacement(resolved: ResolvedGroq, model: str) -> str | None:
     return None
 
 
+def planned_model(resolved: ResolvedGroq) -> tuple[str, str | None]:
+    """The model a call starts with, and why it is not the tenant's (None: it is)."""
+    model = resolved.account.model
+    if model in resolved.unavailable_models and (other := _replacement(resolved, model)):
+        return other, f"{model} is decommissioned; {other} answered"
+    return model, None
+
+
 @dataclass
 class KeyFailover:
     groq: GroqClient
@@ -88,11 +98,13 @@ class KeyFailover:
         base_url: str,
         messages: Sequence[Mapping[str, str]],
         context: otel_context.Context | None = None,
+        response_format: ResponseFormatFor | None = None,
     ) -> PoolAnswer:
+        """`response_format` gives Groq's `response_format` for the model about to answer
+        (None: plain text); a function, as a decommissioned model's replacement may not
+        support the format the tenant's model did."""
         members = {m.key.key_id: m for m in resolved.members()}
-        model, reason = resolved.account.model, None
-        if model in resolved.unavailable_models and (other := _replacement(resolved, model)):
-            model, reason = other, f"{model} is decommissioned; {other} answered"
+        model, reason = planned_model(resolved)
         skip = {m.key.key_id for m in members.values() if m.api_key_encrypted in self.refused}
         tries: dict[str, int] = {}
         last: GroqFailure | None = None
@@ -117,6 +129,7 @@ class KeyFailover:
                     model=model,
                     temperature=resolved.account.temperature,
                     messages=messages,
+                    response_format=response_format(model) if response_format else None,
                 )
             except GroqFailure as error:
                 last = error

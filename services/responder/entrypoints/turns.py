@@ -38,14 +38,15 @@ from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGr
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
-    HANDOFF_INSTRUCTION,
     TurnSettingsView,
     asks_for_human,
     failures_in_a_row,
     handoff_acknowledgement,
+    handoff_instruction,
     read_model_answer,
+    turn_answer_format,
 )
-from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.key_failover import KeyFailover, planned_model
 from shared.contracts.conversations import (
     ConversationOwner,
     ConversationOwnerChanged,
@@ -172,6 +173,7 @@ class AnswerTurns:
         history = await self.store.history(
             turn, now - self.policy.context_window, self.policy.context_messages
         )
+        model, _ = planned_model(resolved)
         try:
             answer = await self._pool.complete(
                 resolved=resolved,
@@ -179,10 +181,13 @@ class AnswerTurns:
                 message_id=last.message_id,
                 base_url=resolved.base_url or self.policy.default_base_url,
                 messages=build_turn_prompt(
-                    f"{self.policy.system_prompt}\n\n{HANDOFF_INSTRUCTION}",
+                    f"{self.policy.system_prompt}\n\n{handoff_instruction(model)}",
                     history,
                     [m.event.text for m in turn.messages],
                 ),
+                # the structured answer where the model gives one; read_model_answer reads
+                # either shape, so a replacement model answering in text is fine
+                response_format=turn_answer_format,
             )
         except GroqFailure as error:
             await self._retry_or_fail(turn, classify(error))
