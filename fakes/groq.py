@@ -13,8 +13,9 @@ request (path, Authorization header, JSON body) and can be told to fail:
   POST /_fake/models {"models": [...], "decommissioned": [...]}
        the models /openai/v1/models lists, and those a chat call refuses with 400
        `model_decommissioned` (as Groq does for a retired model)
-  POST /_fake/action {"action": "handoff", "times": 1}
-       the `action` of the next structured answers (else "none"): a chat call with
+  POST /_fake/action {"action": "handoff", "times": 1, "key": "gsk_..."}
+       the `action` of the next structured answers for that key (no key: for any key;
+       else "none"): a chat call with
        `response_format` json_schema/json_object is answered with
        `{"reply": <the usual text>, "action": ...}`; json_schema on a model that Groq does
        not list for Structured Outputs (shared/groq_models.py) gets 400, as Groq answers
@@ -73,7 +74,8 @@ class FakeGroqState:
     decommissioned: set[str] = field(default_factory=lambda: set(DECOMMISSIONED))
     answered: dict[str, int] = field(default_factory=dict)  # per key, for the headers
     model_requests: list[dict[str, Any]] = field(default_factory=list)
-    actions: list[str] = field(default_factory=list)  # the next structured answers' actions
+    # the next structured answers' actions, per key ("" for any key)
+    actions: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -177,7 +179,8 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         model = body.get("model", "unknown")
         text = reply_text(body.get("messages", []), model)
         if wanted in ("json_schema", "json_object"):
-            action = fake.actions.pop(0) if fake.actions else "none"
+            queued = fake.actions.get(key) or fake.actions.get("") or []
+            action = queued.pop(0) if queued else "none"
             text = json.dumps({"reply": text, "action": action})
         fake.answered[key] = fake.answered.get(key, 0) + 1
         fake.requests[-1]["status"] = 200
@@ -231,7 +234,8 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
     @app.post("/_fake/action")
     async def set_action(request: Request) -> dict[str, str]:
         body = await request.json()
-        app.state.fake.actions = [str(body["action"])] * int(body.get("times", 1))
+        actions = [str(body["action"])] * int(body.get("times", 1))
+        app.state.fake.actions[str(body.get("key", ""))] = actions
         return {"status": "ok"}
 
     @app.post("/_fake/fail")

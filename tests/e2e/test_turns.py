@@ -362,3 +362,33 @@ async def test_two_responder_replicas_answer_each_turn_once(
             assert any(_user_texts(call)[-3:] == texts[customer] for call in calls), customer
     finally:
         second.stop()
+
+
+async def test_the_model_s_structured_handoff_gives_the_conversation_to_a_person(
+    stack: Stack,
+) -> None:
+    """The default model takes Groq's structured outputs: the turn asks for {reply, action}
+    and an answer with action=handoff is sent, then hands the conversation over."""
+    tenant, customer = await _tenant(stack, quiet_ms=500), random_number()
+    await stack.groq_control("/_fake/action", {"key": tenant.key, "action": "handoff"})
+    asked = await _say(stack, tenant, customer, "my parcel arrived broken")
+
+    [sent] = await _settled_sends(stack, customer, 1)
+    assert sent["body"]["text"]["body"].endswith("reply to: my parcel arrived broken")
+    [call] = await _calls(stack, tenant)
+    assert call["body"]["response_format"]["type"] == "json_schema"
+    assert call["body"]["response_format"]["json_schema"]["strict"] is True
+    changes = [
+        ConversationOwnerChanged.model_validate_json(value)
+        for _, _, value in await read_topic(
+            stack.responder.env["KAFKA_BOOTSTRAP_SERVERS"], CONVERSATION_OWNERS.name
+        )
+    ]
+    [change] = [c for c in changes if c.message_id == asked]
+    assert change.owner is ConversationOwner.HUMAN
+    assert change.changed_by is OwnerChangedBy.MODEL_HANDOFF
+
+    await _say(stack, tenant, customer, "hello?")  # a human answers now
+    await asyncio.sleep(3)
+    assert len(await _sends(stack, customer)) == 1
+    assert len(await _calls(stack, tenant)) == 1
