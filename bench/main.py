@@ -30,6 +30,7 @@ from bench.scenarios.model import run_model
 from bench.scenarios.relay import run_relay
 from bench.scenarios.scaleout import run_scaleout
 from bench.scenarios.seed import run_seed
+from bench.scenarios.turns import run_turns
 from bench.stack import JWT_SECRET, Stack, provide_stack
 from bench.tenants import configure, make_tenants
 
@@ -45,6 +46,7 @@ SCENARIOS: dict[str, Scenario] = {
     "model": run_model,
     "ack": run_ack,
     "media": run_media,
+    "turns": run_turns,
     "scaleout": run_scaleout,  # last: it starts and stops replicas
 }
 
@@ -62,6 +64,7 @@ BUDGET_S = {
     "model": 420,
     "ack": 360,
     "media": 420,
+    "turns": 300,
     "scaleout": 800,
 }
 DEFAULT_BUDGET_S = 150

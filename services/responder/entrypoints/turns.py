@@ -1,4 +1,5 @@
-"""The turn poller: every replica claims due turns and answers each with one model call.
+"""A claimed turn's answer (the poller, entrypoints/turn_poller.py, claims due turns on
+every replica): one model call over all of the turn's messages.
 
 A turn is due when its conversation has been quiet long enough (domain/turns.py). The
 poller checks who owns the conversation (a human or a pause: stored, not answered), whether
@@ -13,16 +14,10 @@ consumer's key) and ends in `ResponseFailed` for the turn's last message.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import random
-import time
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-
-from prometheus_client import Counter, Histogram
 
 from services.responder.adapters.groq_client import GroqClient
 from services.responder.adapters.turns import ClaimedTurn, TurnStore
@@ -36,7 +31,6 @@ from services.responder.domain.failures import (
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
-from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
     TurnSettingsView,
     asks_for_human,
@@ -46,50 +40,29 @@ from services.responder.domain.turns import (
     read_model_answer,
     turn_answer_format,
 )
+from services.responder.entrypoints.handover import HandOver
 from services.responder.entrypoints.key_failover import KeyFailover, planned_model
+from services.responder.entrypoints.turn_metrics import (
+    SUPERSEDED,
+    TURN_MESSAGES,
+    TURNS,
+    WINDOW_WAIT,
+)
+from services.responder.entrypoints.turn_policy import TurnPolicy
+from services.responder.entrypoints.turn_poller import TurnPoller
 from shared.contracts.conversations import (
-    ConversationOwner,
-    ConversationOwnerChanged,
     OwnerChangedBy,
-    owner_key,
 )
 from shared.contracts.messages import ConfigSource, FailureReason
-from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_OUTCOMES
+from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
 from shared.views.conversation_owners import ConversationOwners
 
 log = get_logger(__name__)
-TURN_MESSAGES = Histogram(
-    "responder_turn_messages",
-    "Customer messages answered by one reply",
-    buckets=(1, 2, 3, 4, 6, 8, 12, 20),
-)
-SUPERSEDED = Counter(
-    "responder_generations_superseded_total",
-    "Model answers not published because a message joined the turn meanwhile",
-)
-WINDOW_WAIT = Histogram(
-    "responder_turn_window_seconds",
-    "From a turn's first message to the start of its generation",
-    buckets=(0.25, 0.5, 1, 2, 4, 8, 16, 32, 64),
-)
-TURNS = Counter("responder_turns_total", "Turns by how they ended", ["outcome"])
-
-
-@dataclass(frozen=True)
-class TurnPolicy:
-    system_prompt: str
-    default_base_url: str
-    retry: RetryPolicy
-    context_messages: int = 10
-    context_window: timedelta = timedelta(hours=24)
-    poll_interval_s: float = 0.2
-    lease_s: float = 15.0
-    max_concurrent: int = 32
-    # This many failed turns in a row hand the conversation to a person (0: never).
-    handoff_after_failures: int = 3
+# Split out of this module; importable from here as before.
+__all__ = ["AnswerTurns", "TurnPolicy", "TurnPoller"]
 
 
 def _now() -> datetime:
@@ -115,6 +88,7 @@ class AnswerTurns:
 
     def __post_init__(self) -> None:
         self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
+        self._hand_over = HandOver(self.publish, self.owners, self.settings, self.clock)
 
     async def __call__(self, turn: ClaimedTurn) -> None:
         if not turn.messages:
@@ -261,25 +235,6 @@ class AnswerTurns:
             turn, turn.user_id, OwnerChangedBy.CUSTOMER_REQUEST, "the customer asked for a person"
         )
 
-    async def _hand_over(
-        self, turn: ClaimedTurn, user_id: uuid.UUID, by: OwnerChangedBy, reason: str
-    ) -> None:
-        now = self.clock()
-        expiry = timedelta(seconds=self.settings.of(user_id).human_expiry_s)
-        change = ConversationOwnerChanged(
-            user_id=user_id,
-            conversation_key=turn.conversation_key,
-            owner=ConversationOwner.HUMAN,
-            until=now + expiry,
-            changed_by=by,
-            message_id=turn.last.message_id,
-            reason=reason,
-        )
-        await self.publish([Outgoing(CONVERSATION_OWNERS, change, owner_key(change))])
-        self.owners.apply(change)  # this replica knows at once; the feed tells the others
-        TURNS.labels(f"handoff_{by.value}").inc()
-        log.info("conversation handed to a person", message_id=turn.last.message_id, by=by.value)
-
     async def _retry_or_fail(self, turn: ClaimedTurn, failure: Failure) -> None:
         now = self.clock()
         since = turn.failing_since or now
@@ -322,68 +277,3 @@ class AnswerTurns:
         await self.store.finish(turn.turn_id, "skipped")
         TURNS.labels("not_answered").inc()
         log.info("turn not answered", message_id=turn.last.message_id, why=why)
-
-
-@dataclass
-class TurnPoller:
-    """Claims due turns every `poll_interval_s` once `ready()` (the consumer caught up with
-    its partitions, so a turn left by a crash is not answered before its last messages
-    joined it) and runs each, renewing its lease while it runs."""
-
-    store: TurnStore
-    answer: AnswerTurns
-    policy: TurnPolicy
-    ready: Callable[[], bool]
-    _task: asyncio.Task[None] | None = None
-    _running: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="turn-poller")
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        if self._running:  # let running turns finish, bounded (their lease covers a crash)
-            await asyncio.wait(self._running, timeout=10)
-            for task in self._running:
-                task.cancel()
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
-
-    async def _run(self) -> None:
-        while True:
-            room = self.policy.max_concurrent - len(self._running)
-            if room > 0 and self.ready():
-                try:
-                    for turn in await self.store.claim(datetime.now(UTC), room):
-                        task = asyncio.create_task(self._one(turn))
-                        self._running.add(task)
-                        task.add_done_callback(self._running.discard)
-                except Exception as exc:  # the database is down: try again next round
-                    log.warning("claiming turns failed", error=type(exc).__name__)
-            await asyncio.sleep(self.policy.poll_interval_s)
-
-    async def _one(self, turn: ClaimedTurn) -> None:
-        heartbeat = asyncio.create_task(self._renew(turn))
-        started = time.monotonic()
-        try:
-            await self.answer(turn)
-        except Exception as exc:
-            log.exception("turn failed unexpectedly", turn_id=str(turn.turn_id))
-            try:
-                await self.answer.failed_unexpectedly(turn, exc)
-            except Exception:  # the database is gone too: the lease ends, a claim retries
-                log.warning("unexpected turn failure not recorded", turn_id=str(turn.turn_id))
-        finally:
-            heartbeat.cancel()
-            log.debug("turn handled", seconds=round(time.monotonic() - started, 3))
-
-    async def _renew(self, turn: ClaimedTurn) -> None:
-        while True:
-            await asyncio.sleep(self.policy.lease_s / 3)
-            with contextlib.suppress(Exception):
-                await self.store.renew(turn.turn_id, datetime.now(UTC))
