@@ -9,6 +9,7 @@ reply at Graph), CPU per message of each process, and database statements per me
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import httpx
@@ -52,6 +53,17 @@ async def _turn_statements(run: Run) -> dict[str, int]:
     return calls
 
 
+async def _histogram(run: Run, name: str) -> tuple[float, float]:
+    """(sum, count) of one of the responder's Prometheus histograms."""
+    text = (await run.http.get(run.stack.services["responder"].url + "/metrics")).text
+    found = {"sum": 0.0, "count": 0.0}
+    for line in text.splitlines():
+        for part in found:
+            if line.startswith(f"{name}_{part} "):
+                found[part] = float(line.split()[1])
+    return found["sum"], found["count"]
+
+
 async def _idle(run: Run) -> dict[str, Any]:
     """The poller's claim query (every RESPONDER_TURN_POLL_S per replica) and each
     process's CPU while no message arrives."""
@@ -69,13 +81,26 @@ async def _idle(run: Run) -> dict[str, Any]:
 
 async def _phase(run: Run, seconds: float) -> dict[str, Any]:
     await run.stats.reset()
+    waited = await _histogram(run, "responder_turn_window_seconds")
+    sizes = await _histogram(run, "responder_turn_messages")
+    started = time.monotonic()
     before = run.cpu_now()
     result = await fixed_rate(run, RATE, seconds)
     used = cpu_delta(before, run.cpu_now())
+    wall = time.monotonic() - started
     counts = await run.stats.count(result.replies)
     turns = await _turn_statements(run)
+    waited_now = await _histogram(run, "responder_turn_window_seconds")
+    waited_sum, turns_generated = waited_now[0] - waited[0], waited_now[1] - waited[1]
+    answered = (await _histogram(run, "responder_turn_messages"))[1] - sizes[1]
     per = max(result.replies, 1)
     return {
+        "wall_s": round(wall, 1),
+        "turns_answered": int(answered),
+        # first message of a turn → its generation starts (the window plus the claim delay)
+        "window_wait_mean_s": (round(waited_sum / turns_generated, 2) if turns_generated else None),
+        # the claim runs by time, whatever the load: per second of the phase
+        "turn_statements_per_s": {k: round(v / wall, 2) for k, v in turns.items()},
         "e2e": {
             key: result.as_dict()[key]
             for key in ("sent", "replies", "missing", "duplicates", "total_ms", "overhead_ms")
