@@ -20,6 +20,13 @@ WHATSAPP_APP_SECRET = "global-app-secret-for-tests"
 WHATSAPP_VERIFY_TOKEN = "global-verify-token"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that publish events in another service's name (the gateway's tests publish the
+    responder's ResponseGenerated) run last: the session's stack shares one log, and a
+    replay of it (tests/e2e/test_replay.py) would rebuild rows that no live service wrote."""
+    items.sort(key=lambda item: item.get_closest_marker("fabricates_events") is not None)
+
+
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[str]:
     with provide_kafka() as bootstrap_servers:

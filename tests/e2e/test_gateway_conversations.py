@@ -52,7 +52,8 @@ from tests.support.providers import (
 )
 from tests.support.stack import Stack, random_number
 
-pytestmark = pytest.mark.e2e
+# It publishes the responder's and the config service's events itself (runs last).
+pytestmark = [pytest.mark.e2e, pytest.mark.fabricates_events]
 
 
 class Tenant:

@@ -37,7 +37,7 @@ _KEY_NOT_FOUND: errors.Responses = {404: {"model": errors.ErrorOut, "description
 
 
 def _unprocessable(detail: str) -> HTTPException:
-    return HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, detail=detail)
+    return HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=detail)
 
 
 def _key_out(row: RowMapping) -> GroqKeyOut:

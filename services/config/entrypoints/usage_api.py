@@ -77,7 +77,7 @@ ToDay = Annotated[date | None, Query(description="Last UTC day, included (defaul
 
 def _range(start: date | None, end: date | None) -> tuple[date, date, datetime, datetime]:
     refused = HTTPException(
-        status.HTTP_422_UNPROCESSABLE_ENTITY,
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
         detail=f"'from' must be on or before 'to', at most {MAX_DAYS} days apart",
     )
     try:
