@@ -240,13 +240,13 @@ def _failed(
     )
 
 
+# The fields that say which message (and which try of it) an event is about.
+_SAME_MESSAGE = {"message_id", "attempt", "conversation_key", "user_id", "channel"}
+
+
 def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> MediaResolved:
     return MediaResolved(
-        message_id=message.message_id,
-        attempt=message.attempt,
-        conversation_key=message.conversation_key,
-        user_id=message.user_id,
-        channel=message.channel,
+        **message.model_dump(include=_SAME_MESSAGE),
         kind=media.kind,
         outcome=resolution.outcome,
         text=resolution.text,
