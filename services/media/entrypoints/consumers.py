@@ -11,7 +11,7 @@ forever and a conversation's later messages are never blocked for good.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -247,16 +247,9 @@ _SAME_MESSAGE = {"message_id", "attempt", "conversation_key", "user_id", "channe
 def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> MediaResolved:
     return MediaResolved(
         **message.model_dump(include=_SAME_MESSAGE),
+        **asdict(resolution),  # its fields are named as the event's
         kind=media.kind,
-        outcome=resolution.outcome,
-        text=resolution.text,
-        language=resolution.language,
-        vision_model=resolution.vision_model,
         caption=media.caption,
-        fallback_text=resolution.fallback_text,
-        reason=resolution.reason,
-        audio_seconds=resolution.audio_seconds,
-        size_bytes=resolution.size_bytes,
         message=message,
         occurred_at=datetime.now(UTC),
     )
