@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import base64
-import contextlib
-import hashlib
 import logging
-import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -17,6 +13,8 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from devstack.errors import StartupError
+from devstack.kafka_cds import CdsArchive
+from devstack.kafka_config import kafka_properties
 from devstack.kafka_jars import KAFKA_VERSION, ensure_kafka_jars, kafka_libs_dir
 from devstack.kafka_probe import answers_metadata
 from devstack.paths import default_cache_dir, kafka_infra_dir
@@ -30,7 +28,7 @@ log = logging.getLogger("devstack.kafka")
 
 # Small heap (2 cores, four Python services beside it) and start-up over peak speed:
 # measured on 2 cores, C1-only + serial GC start ~1 s faster than the JDK defaults, and a
-# class-data-sharing archive (see _cds_flags) saves another ~1.7 s.
+# class-data-sharing archive (see kafka_cds) saves another ~1.7 s.
 JVM_FLAGS = (
     "-Xms256m",
     "-Xmx512m",
@@ -76,17 +74,12 @@ class KafkaServer(ServerProcess):
         self._libs_dir = libs_dir
         self._extra_properties = dict(extra_properties or {})
         self._proc: subprocess.Popen[bytes] | None = None
-        self._cds_pending: Path | None = None
-        self._cds_final: Path | None = None
+        self._cds = CdsArchive()
 
     # ------------------------------------------------------------------ properties
     @property
     def bootstrap_servers(self) -> str:
         return f"{LOOPBACK}:{self.port}"
-
-    @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
 
     @property
     def properties_path(self) -> Path:
@@ -105,9 +98,6 @@ class KafkaServer(ServerProcess):
     @property
     def server_log(self) -> Path:
         return self.logs_path / "server.log"
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 90) -> None:
@@ -131,12 +121,12 @@ class KafkaServer(ServerProcess):
         if self._fixed_controller_port is None:
             self.controller_port = free_port()
         self._write_properties()
-        cds = self._cds_flags(java, libs)
+        cds = self._cds.flags(java, libs)
         base = [str(java), *JVM_FLAGS, *self._log_flags(), "-cp", f"{libs}/*"]
         if not (self.log_dir / "meta.properties").exists():
             self._format_storage([*base, *cds])
-        if self._cds_final is not None and not self._cds_final.exists():
-            cds = self._cds_dump_flags(self._cds_final)
+        if self._cds.missing:
+            cds = self._cds.dump_flags()
         out = (self.logs_path / "kafka.out").open("ab")
         with out:
             out.write(f"\n--- starting Kafka {KAFKA_VERSION} at {time.ctime()}\n".encode())
@@ -162,7 +152,7 @@ class KafkaServer(ServerProcess):
             code = proc.poll()
             if code is not None:
                 self._proc = None
-                self._finish_cds(clean_exit=False)
+                self._cds.finish(clean_exit=False)
                 raise StartupError(
                     f"Kafka exited with code {code} during start-up.\n{self._log_tails()}"
                 )
@@ -183,14 +173,14 @@ class KafkaServer(ServerProcess):
         if proc is None:
             return
         code = stop_popen(proc, sig=signal.SIGTERM, timeout=timeout)
-        self._finish_cds(clean_exit=code in (0, 143, -signal.SIGTERM))
+        self._cds.finish(clean_exit=code in (0, 143, -signal.SIGTERM))
 
     def kill(self) -> None:
         """SIGKILL the broker at once (to simulate a crash)."""
         proc, self._proc = self._proc, None
         if proc is not None:
             stop_popen(proc, sig=signal.SIGKILL, timeout=5)
-            self._finish_cds(clean_exit=False)
+            self._cds.finish(clean_exit=False)
 
     def reap_stale(self) -> list[int]:
         """Stop a broker that an earlier run left behind on this data dir; return its pids."""
@@ -204,43 +194,14 @@ class KafkaServer(ServerProcess):
         )
 
     # ------------------------------------------------------------------ internals
-    def _properties(self) -> dict[str, str]:
-        cport = self.controller_port
-        props = {
-            "process.roles": "broker,controller",
-            "node.id": "1",
-            # A static voter set: the controller port may change between runs.
-            "controller.quorum.voters": f"1@{LOOPBACK}:{cport}",
-            "listeners": f"PLAINTEXT://{LOOPBACK}:{self.port},CONTROLLER://{LOOPBACK}:{cport}",
-            "advertised.listeners": f"PLAINTEXT://{LOOPBACK}:{self.port}",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-            "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "log.dirs": str(self.log_dir),
-            "num.partitions": "8",
-            "default.replication.factor": "1",
-            "min.insync.replicas": "1",
-            "auto.create.topics.enable": "true",
-            "offsets.topic.replication.factor": "1",
-            # 8 instead of 50: the first consumer group joins sooner on a fresh broker.
-            "offsets.topic.num.partitions": "8",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "transaction.state.log.num.partitions": "8",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
-            "group.initial.rebalance.delay.ms": "0",
-            # After a crash the new incarnation waits until the old one's session expires
-            # (DUPLICATE_BROKER_REGISTRATION): 9 s by default, ~4 s with these.
-            "broker.heartbeat.interval.ms": "1000",
-            "broker.session.timeout.ms": "4000",
-        }
-        props.update(self._extra_properties)
-        return props
-
     def _write_properties(self) -> None:
         lines = ["# Written by devstack/kafka.py at each start; edits are overwritten."]
-        lines += [f"{key}={value}" for key, value in self._properties().items()]
+        lines += [
+            f"{key}={value}"
+            for key, value in kafka_properties(
+                self.port, self.controller_port, self.log_dir, self._extra_properties
+            ).items()
+        ]
         self.properties_path.write_text("\n".join(lines) + "\n")
 
     def _log_flags(self) -> list[str]:
@@ -282,38 +243,6 @@ class KafkaServer(ServerProcess):
                 f"formatting the Kafka storage in {self.log_dir} failed "
                 f"(exit code {done.returncode}):\n{output}"
             )
-
-    def _cds_flags(self, java: Path, libs: Path) -> list[str]:
-        """Class-data sharing: use the archive if there is one (start ~1.7 s faster).
-
-        The archive is made by the first broker that runs without one (dumped when it
-        exits, which adds a few seconds to that one stop). It belongs to a JDK build and a
-        classpath, so its name carries both; a stale one is just ignored by the JVM.
-        """
-        java_real = java.resolve()
-        try:
-            stamp = f"{java_real}:{java_real.stat().st_mtime_ns}:{libs}"
-        except OSError:
-            return []
-        digest = hashlib.sha256(stamp.encode()).hexdigest()[:12]
-        self._cds_final = libs.parent / f"{libs.name}-{digest}.jsa"
-        if self._cds_final.exists():
-            return [f"-XX:SharedArchiveFile={self._cds_final}", "-Xshare:auto", "-Xlog:cds=off"]
-        return []
-
-    def _cds_dump_flags(self, final: Path) -> list[str]:
-        self._cds_pending = final.with_name(f"{final.name}.{secrets.token_hex(4)}.tmp")
-        return [f"-XX:ArchiveClassesAtExit={self._cds_pending}", "-Xlog:cds=off"]
-
-    def _finish_cds(self, *, clean_exit: bool) -> None:
-        pending, self._cds_pending = self._cds_pending, None
-        if pending is None or self._cds_final is None:
-            return
-        with contextlib.suppress(OSError):
-            if clean_exit and pending.exists() and pending.stat().st_size > 0:
-                os.replace(pending, self._cds_final)
-            else:
-                pending.unlink(missing_ok=True)
 
     def _log_tails(self) -> str:
         parts = []

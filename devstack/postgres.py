@@ -24,12 +24,14 @@ from devstack.os_user import (
     postgres_os_user,
 )
 from devstack.pg_binaries import PgBinaries, find_pg_binaries
+from devstack.pg_setup import SUPERUSER, AppDatabase, create_role_and_database
 from devstack.ports import LOOPBACK
 from devstack.procs import ServerProcess, death_signal_preexec, reap_leftovers, stop_popen, tail
 
+__all__ = ["SUPERUSER", "PostgresServer"]
+
 log = logging.getLogger("devstack.postgres")
 
-SUPERUSER = "postgres"
 _SOCKET_PATH_MAX = 100  # sun_path is 108 bytes on Linux; keep a margin
 
 
@@ -71,10 +73,6 @@ class PostgresServer(ServerProcess):
         )
 
     @property
-    def pid(self) -> int | None:
-        return self._proc.pid if self._proc is not None else None
-
-    @property
     def pgdata(self) -> Path:
         return self.data_dir / "pgdata"
 
@@ -87,9 +85,6 @@ class PostgresServer(ServerProcess):
         if self._binaries is None:
             self._binaries = find_pg_binaries()
         return self._binaries
-
-    def is_running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, timeout: float = 60) -> None:
@@ -107,19 +102,23 @@ class PostgresServer(ServerProcess):
         self._launch(binaries, run_as, settings)
         self._wait_ready(timeout)
         preload = "pg_stat_statements" in settings.get("shared_preload_libraries", "")
-        self._setup(binaries, socket_dir, with_pg_stat_statements=preload)
+        try:
+            create_role_and_database(
+                binaries.exe("psql"),
+                socket_dir,
+                self.port,
+                AppDatabase(self.user, self.password, self.database),
+                with_pg_stat_statements=preload,
+            )
+        except StartupError:
+            self.stop()
+            raise
 
     def stop(self, timeout: float = 30) -> None:
         """Fast shutdown (SIGINT: roll back open transactions, close sessions), then SIGKILL."""
         proc, self._proc = self._proc, None
         if proc is not None:
             stop_popen(proc, sig=signal.SIGINT, timeout=timeout)
-
-    def kill(self) -> None:
-        """SIGKILL the server and its backends at once (to simulate a crash)."""
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            stop_popen(proc, sig=signal.SIGKILL, timeout=5)
 
     def reap_stale(self) -> list[int]:
         """Stop a server that an earlier run left behind on this data dir; return its pids."""
@@ -282,59 +281,3 @@ class PostgresServer(ServerProcess):
                     f"last lines of {self.log_path}:\n{details}"
                 )
             time.sleep(0.05)
-
-    def _setup(
-        self, binaries: PgBinaries, socket_dir: Path, *, with_pg_stat_statements: bool
-    ) -> None:
-        """Create the role and the database when missing (idempotent, every start)."""
-        # psql quotes :'variables' as SQL literals; format() quotes %I identifiers.
-        script = [
-            "SELECT format('CREATE ROLE %I LOGIN CREATEROLE PASSWORD %L', :'role', :'password')"
-            " WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec",
-            "SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')"
-            " WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec",
-        ]
-        if with_pg_stat_statements:
-            script += [
-                "\\connect :db",
-                "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;",
-            ]
-        command = [
-            str(binaries.exe("psql")),
-            "--no-psqlrc",
-            "--quiet",
-            "--set",
-            "ON_ERROR_STOP=1",
-            "--set",
-            f"role={self.user}",
-            "--set",
-            f"password={self.password}",
-            "--set",
-            f"db={self.database}",
-            "--host",
-            str(socket_dir),
-            "--port",
-            str(self.port),
-            "--username",
-            SUPERUSER,
-            "--dbname",
-            "postgres",
-            "--file",
-            "-",
-        ]
-        env = {key: value for key, value in os.environ.items() if not key.startswith("PG")}
-        done = subprocess.run(
-            command,
-            input="\n".join(script) + "\n",
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            env=env,
-        )
-        if done.returncode != 0:
-            self.stop()
-            raise StartupError(
-                f"creating the {self.user!r} role and database failed:\n"
-                f"{(done.stdout + done.stderr).strip()}"
-            )

@@ -158,7 +158,22 @@ def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 
 
 
 class ServerProcess:
-    """A server started and stopped around a `with` block."""
+    """A server started and stopped around a `with` block, run as one child process."""
+
+    _proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL the server at once (to simulate a crash)."""
+        proc, self._proc = self._proc, None
+        if proc is not None:
+            stop_popen(proc, sig=signal.SIGKILL, timeout=5)
 
     def start(self) -> None:
         raise NotImplementedError

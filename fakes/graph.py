@@ -13,17 +13,15 @@ Run: python -m fakes.graph --port 8091   (then WHATSAPP_GRAPH_URL=http://127.0.0
 
 from __future__ import annotations
 
-import argparse
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from fakes import graph_media
-from fakes.recording import Script, add_control_routes
+from fakes.recording import Script, add_control_routes, serve
 
 # Titles as Meta writes them; clients must build on the code, never on these.
 TITLES = {
@@ -115,10 +113,7 @@ def build_app() -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="fake WhatsApp Cloud API")
-    parser.add_argument("--port", type=int, default=8091)
-    args = parser.parse_args()
-    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
+    serve(build_app, "fake WhatsApp Cloud API", 8091)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from fakes.recording import add_record_routes
+
 
 @dataclass
 class MediaItem:
@@ -68,14 +70,7 @@ def mount(app: FastAPI) -> None:
         app.state.media.expire_next = int((await request.json()).get("times", 1))
         return {"status": "ok"}
 
-    @app.get("/_fake/media/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.media.requests)
-
-    @app.post("/_fake/media/reset")
-    async def reset() -> dict[str, str]:
-        app.state.media = MediaState()
-        return {"status": "ok"}
+    add_record_routes(app, "/_fake/media", "media", MediaState)
 
     @app.get("/_media/dl/{ticket}")
     async def download(ticket: str, request: Request) -> Response:

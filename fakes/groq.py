@@ -29,20 +29,18 @@ Run: python -m fakes.groq --port 8090   (then set GROQ_BASE_URL=http://127.0.0.1
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import itertools
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from fakes import groq_audio, groq_vision
+from fakes.recording import add_record_routes, serve
 from shared.groq_models import DEFAULT_CHAT_MODEL, STRUCTURED_OUTPUT_MODELS
 
 DEFAULT_MODELS = (
@@ -186,21 +184,7 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
         fake.requests[-1]["status"] = 200
         return JSONResponse(
             headers=rate_limit_headers(fake.answered[key]),
-            content={
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": text},
-                        "finish_reason": "stop",
-                        "logprobs": None,
-                    }
-                ],
-                "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
-            },
+            content=groq_vision.chat_completion(model, text, tokens=(12, 7)),
         )
 
     @app.get("/openai/v1/models")
@@ -271,14 +255,7 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
     async def model_requests() -> list[dict[str, Any]]:
         return list(app.state.fake.model_requests)
 
-    @app.get("/_fake/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.fake.requests)
-
-    @app.post("/_fake/reset")
-    async def reset() -> dict[str, str]:
-        app.state.fake = FakeGroqState()
-        return {"status": "ok"}
+    add_record_routes(app, "/_fake", "fake", FakeGroqState)
 
     groq_audio.mount(app)
     groq_vision.mount(app)
@@ -286,10 +263,7 @@ def build_app(state: FakeGroqState | None = None) -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--port", type=int, default=8090)
-    args = parser.parse_args()
-    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
+    serve(build_app, __doc__.splitlines()[0] if __doc__ else None, 8090)
 
 
 if __name__ == "__main__":

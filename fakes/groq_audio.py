@@ -24,6 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from fakes.recording import add_record_routes, script_failure
+
 
 @dataclass
 class AudioState:
@@ -103,9 +105,7 @@ def mount(app: FastAPI) -> None:
     async def fail(request: Request) -> dict[str, str]:
         body = await request.json()
         state: AudioState = app.state.audio
-        state.fail_status = int(body["status"])
-        state.fail_times = int(body.get("times", 1))
-        state.retry_after = str(body.get("retry_after", 0))
+        script_failure(state, body)
         return {"status": "ok"}
 
     @app.post("/_fake/audio/script")
@@ -116,11 +116,4 @@ def mount(app: FastAPI) -> None:
         state.duration = float(body.get("duration", state.duration))
         return {"status": "ok"}
 
-    @app.get("/_fake/audio/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.audio.requests)
-
-    @app.post("/_fake/audio/reset")
-    async def reset() -> dict[str, str]:
-        app.state.audio = AudioState()
-        return {"status": "ok"}
+    add_record_routes(app, "/_fake/audio", "audio", AudioState)

@@ -30,6 +30,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 from PIL import Image, UnidentifiedImageError
 
+from fakes.recording import add_record_routes, script_failure
+
 CHAT_PATH = "/openai/v1/chat/completions"
 
 
@@ -97,7 +99,11 @@ def description(model: str, seen: dict[str, Any]) -> str:
     )
 
 
-def _completion(model: str, text: str) -> dict[str, Any]:
+def chat_completion(model: str, text: str, tokens: tuple[int, int] = (900, 30)) -> dict[str, Any]:
+    """An OpenAI-style chat completion answering `text` with `tokens` (prompt, completion)
+    of usage; the fake chat model answers with it too."""
+    prompt, completion = tokens
+    usage = {"prompt_tokens": prompt, "completion_tokens": completion}
     return {
         "id": f"chatcmpl-{uuid.uuid4().hex}",
         "object": "chat.completion",
@@ -111,7 +117,7 @@ def _completion(model: str, text: str) -> dict[str, Any]:
                 "logprobs": None,
             }
         ],
-        "usage": {"prompt_tokens": 900, "completion_tokens": 30, "total_tokens": 930},
+        "usage": {**usage, "total_tokens": prompt + completion},
     }
 
 
@@ -155,22 +161,13 @@ def mount(app: FastAPI) -> None:
                 status_code=400,
             )
         text = "; ".join(description(model, item) for item in seen if item is not None)
-        return JSONResponse(_completion(model, text))
+        return JSONResponse(chat_completion(model, text))
 
     @app.post("/_fake/vision/fail")
     async def fail(request: Request) -> dict[str, str]:
         body = await request.json()
         state: VisionState = app.state.vision
-        state.fail_status = int(body["status"])
-        state.fail_times = int(body.get("times", 1))
-        state.retry_after = str(body.get("retry_after", 0))
+        script_failure(state, body)
         return {"status": "ok"}
 
-    @app.get("/_fake/vision/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.vision.requests)
-
-    @app.post("/_fake/vision/reset")
-    async def reset() -> dict[str, str]:
-        app.state.vision = VisionState()
-        return {"status": "ok"}
+    add_record_routes(app, "/_fake/vision", "vision", VisionState)

@@ -8,11 +8,14 @@ POST /_fake/reset
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -58,9 +61,7 @@ def add_control_routes(app: FastAPI) -> None:
     async def fail(request: Request) -> dict[str, str]:
         body = await request.json()
         script: Script = app.state.script
-        script.fail_status = int(body["status"])
-        script.fail_times = int(body.get("times", 1))
-        script.retry_after = str(body.get("retry_after", 0))
+        script_failure(script, body)
         return {"status": "ok"}
 
     @app.post("/_fake/delay")
@@ -68,11 +69,33 @@ def add_control_routes(app: FastAPI) -> None:
         app.state.script.delay_s = float((await request.json()).get("seconds", 0))
         return {"status": "ok"}
 
-    @app.get("/_fake/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.script.requests)
+    add_record_routes(app, "/_fake", "script", Script)
 
-    @app.post("/_fake/reset")
+
+def add_record_routes(app: FastAPI, prefix: str, attr: str, fresh: Callable[[], Any]) -> None:
+    """`GET {prefix}/requests` (what `app.state.<attr>` recorded) and `POST {prefix}/reset`
+    (a `fresh()` state in its place)."""
+
+    @app.get(f"{prefix}/requests")
+    async def recorded() -> list[dict[str, Any]]:
+        return list(getattr(app.state, attr).requests)
+
+    @app.post(f"{prefix}/reset")
     async def reset() -> dict[str, str]:
-        app.state.script = Script()
+        setattr(app.state, attr, fresh())
         return {"status": "ok"}
+
+
+def script_failure(target: Any, body: dict[str, Any]) -> None:
+    """The next `times` calls answer `status` (with `retry_after`), as `/_fake/fail` asks."""
+    target.fail_status = int(body["status"])
+    target.fail_times = int(body.get("times", 1))
+    target.retry_after = str(body.get("retry_after", 0))
+
+
+def serve(build_app: Callable[[], FastAPI], description: str | None, port: int) -> None:
+    """Run a fake on 127.0.0.1 (`--port` overrides the default)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, default=port)
+    args = parser.parse_args()
+    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")

@@ -15,7 +15,6 @@ Run: python -m fakes.twilio --port 8092   (then TWILIO_API_URL=http://127.0.0.1:
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import uuid
@@ -24,13 +23,12 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import httpx
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from twilio.request_validator import RequestValidator
 
 from fakes import twilio_media
-from fakes.recording import Script, add_control_routes
+from fakes.recording import Script, add_control_routes, serve
 
 
 @dataclass(frozen=True)
@@ -145,10 +143,7 @@ def build_app() -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="fake Twilio Messages API")
-    parser.add_argument("--port", type=int, default=8092)
-    args = parser.parse_args()
-    uvicorn.run(build_app(), host="127.0.0.1", port=args.port, log_level="warning")
+    serve(build_app, "fake Twilio Messages API", 8092)
 
 
 if __name__ == "__main__":

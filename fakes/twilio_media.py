@@ -24,6 +24,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
+from fakes.recording import add_record_routes
+
 CDN_TTL_S = 60.0
 
 
@@ -58,14 +60,7 @@ def mount(app: FastAPI) -> None:
         )
         return {"status": "ok"}
 
-    @app.get("/_fake/twilio-media/requests")
-    async def recorded() -> list[dict[str, Any]]:
-        return list(app.state.twilio_media.requests)
-
-    @app.post("/_fake/twilio-media/reset")
-    async def reset() -> dict[str, str]:
-        app.state.twilio_media = TwilioMediaState()
-        return {"status": "ok"}
+    add_record_routes(app, "/_fake/twilio-media", "twilio_media", TwilioMediaState)
 
     @app.get("/2010-04-01/Accounts/{account_sid}/Messages/{message_sid}/Media/{media_sid}")
     async def media(

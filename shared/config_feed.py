@@ -11,33 +11,25 @@ older than the one the view holds for its entity (it lost a publish race) is ski
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import TypeAdapter, ValidationError
 
-from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import CONFIG_CHANGES
 from shared.logging import get_logger
+from shared.topic_follower import TopicFollower
 from shared.views.versions import InOrder
 
 log = get_logger(__name__)
 _event_adapter: TypeAdapter[ConfigEvent] = TypeAdapter(ConfigEvent)
 
 
-class ConfigFeed:
+class ConfigFeed(TopicFollower):
     def __init__(self, bootstrap_servers: str, apply: Callable[[ConfigEvent], None]) -> None:
         self._apply = InOrder(apply)
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._caught_up = asyncio.Event()
+        super().__init__(bootstrap_servers)
         self.version = -1  # offset of the last applied change; exposed on /readyz
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -50,17 +42,6 @@ class ConfigFeed:
             self._caught_up.set()
         self._task = asyncio.create_task(self._follow(partition, end), name="config-feed")
         await asyncio.wait_for(self._caught_up.wait(), timeout_s)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def _follow(self, partition: TopicPartition, end_at_start: int) -> None:
         while True:

@@ -21,7 +21,8 @@ before the work is done. Here:
 Each record gets its own processing span, a child of the span that published it (one
 trace per message); a batch of several records also gets a batch span linking them.
 This module fetches and runs batches; `consumer_schedule` decides which records may run,
-`consumer_verdicts` what becomes of each, `consumer_commits` which offsets are committed.
+`consumer_verdicts` what becomes of each, `consumer_commits` which offsets are committed,
+`consumer_spans` what is traced and measured.
 """
 
 from __future__ import annotations
@@ -34,9 +35,6 @@ from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
-from opentelemetry import propagate, trace
-from opentelemetry.trace import Link, SpanKind
-from prometheus_client import Gauge, Histogram
 
 from shared.batch_handlers import (
     FETCH_MAX_WAIT_MS,
@@ -54,6 +52,7 @@ from shared.batch_handlers import (
 )
 from shared.consumer_commits import OffsetCommits, _PartitionProgress
 from shared.consumer_schedule import Entry, KeySchedule
+from shared.consumer_spans import BATCH_SIZE, BUFFERED, IN_FLIGHT, batch_span, record_span
 from shared.consumer_verdicts import Verdicts, first_line
 
 __all__ = [
@@ -73,15 +72,6 @@ __all__ = [
 ]
 
 T = TypeVar("T")
-IN_FLIGHT = Gauge("kafka_consumer_in_flight", "Records being processed", ["group"])
-BUFFERED = Gauge("kafka_consumer_buffered", "Records fetched, not yet finished", ["group"])
-BATCH_SIZE = Histogram(
-    "kafka_consumer_batch_records",
-    "Records per handler call",
-    ["group"],
-    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
-)
-tracer = trace.get_tracer("shared.consumer")
 
 
 class KeyedBatchConsumer(Generic[T]):
@@ -228,7 +218,7 @@ class KeyedBatchConsumer(Generic[T]):
             item = Received(
                 entry.event,
                 entry.record,
-                self._record_span(entry.record),
+                record_span(entry.record),
                 entry.deliveries,
                 entry.first_handled_at,
             )
@@ -255,12 +245,7 @@ class KeyedBatchConsumer(Generic[T]):
                 with items[0].activated():
                     result = await self._handler(items)
             else:
-                with tracer.start_as_current_span(
-                    "process batch",
-                    kind=SpanKind.CONSUMER,
-                    links=[Link(item.span.get_span_context()) for item in items],
-                    attributes={"messaging.system": "kafka", "messaging.batch.size": len(items)},
-                ):
+                with batch_span([item.span for item in items]):
                     result = await self._handler(items)
         except asyncio.CancelledError:
             for item in items:
@@ -281,20 +266,6 @@ class KeyedBatchConsumer(Generic[T]):
                 verdict = _Verdict("fail", type(error).__name__, None, error)
             if await self._verdicts.settle(entry, item, verdict):
                 self._finish(entry)
-
-    def _record_span(self, record: ConsumerRecord) -> trace.Span:
-        carrier = {k: v.decode("utf-8", "replace") for k, v in (record.headers or ())}
-        return tracer.start_span(
-            f"{record.topic} process",
-            context=propagate.extract(carrier),
-            kind=SpanKind.CONSUMER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": record.topic,
-                "messaging.kafka.destination.partition": record.partition,
-                "messaging.kafka.message.offset": record.offset,
-            },
-        )
 
     async def _drain(self, partitions: set[TopicPartition]) -> None:
         """Wait (bounded) for running batches, commit what finished, and forget the rest

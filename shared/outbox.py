@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -23,69 +22,25 @@ from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    DateTime,
-    Identity,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    select,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.logging import get_logger
+from shared.outbox_rows import OutboxEntry, StagedEvent, outbox_table, trace_carrier
+
+__all__ = [
+    "Outbox",
+    "OutboxEntry",
+    "OutboxUnit",
+    "StagedEvent",
+    "outbox_table",
+    "trace_carrier",
+]
 
 log = get_logger(__name__)
 # How long a write path waits for its events to reach Kafka before answering. Waiting keeps
 # a customer's next message from overtaking this one; past it the relay takes over.
 PUBLISH_WAIT_S = 2.0
-
-
-def outbox_table(name: str, metadata: MetaData) -> Table:
-    return Table(
-        name,
-        metadata,
-        Column("id", BigInteger, Identity(), primary_key=True),
-        Column("topic", String(200), nullable=False),
-        Column("key", String(512), nullable=False),
-        Column("payload", Text, nullable=False),
-        Column("trace_carrier", JSONB, nullable=False, server_default="{}"),
-        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        Column("published_at", DateTime(timezone=True), index=True),
-        comment="transactional outbox",
-    )
-
-
-def trace_carrier() -> dict[str, str]:
-    """The current trace context, as an outbox row keeps it."""
-    carrier: dict[str, str] = {}
-    propagate.inject(carrier)
-    return carrier
-
-
-@dataclass(frozen=True)
-class OutboxEntry:
-    topic: str
-    key: str
-    event: BaseModel
-    carrier: dict[str, str]
-
-
-@dataclass(frozen=True)
-class StagedEvent:
-    """An event written to the outbox in the caller's transaction, kept for the fast path."""
-
-    id: int
-    topic: str
-    key: str
-    payload: str
-    trace_carrier: dict[str, str]
 
 
 AfterPublish = Callable[["Outbox", Sequence[StagedEvent]], Awaitable[None]]

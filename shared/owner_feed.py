@@ -10,35 +10,27 @@ process's memory, is the state: a restarted replica rebuilds its view before it 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from pydantic import ValidationError
 
-from shared.consumer import FETCH_MAX_WAIT_MS
 from shared.contracts.conversations import ConversationOwnerChanged
 from shared.contracts.topics import CONVERSATION_OWNERS
 from shared.logging import get_logger
 from shared.messaging import partitions_of
+from shared.topic_follower import TopicFollower
 
 log = get_logger(__name__)
 
 
-class OwnerFeed:
+class OwnerFeed(TopicFollower):
     def __init__(
         self, bootstrap_servers: str, apply: Callable[[ConversationOwnerChanged], None]
     ) -> None:
         self._apply = apply
         self._bootstrap_servers = bootstrap_servers
-        self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap_servers,
-            group_id=None,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
-        )
-        self._task: asyncio.Task[None] | None = None
-        self._caught_up = asyncio.Event()
+        super().__init__(bootstrap_servers)
         self.applied = 0  # changes applied since start; exposed on /readyz
 
     async def start(self, timeout_s: float = 60.0) -> None:
@@ -52,17 +44,6 @@ class OwnerFeed:
         ends = await self._consumer.end_offsets(partitions)
         self._task = asyncio.create_task(self._follow(ends), name="owner-feed")
         await asyncio.wait_for(self._caught_up.wait(), timeout_s)
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._consumer.stop()
-
-    @property
-    def alive(self) -> bool:
-        return self._task is not None and not self._task.done()
 
     async def _follow(self, ends_at_start: dict[TopicPartition, int]) -> None:
         pending = {tp: end for tp, end in ends_at_start.items() if end > 0}

@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from services.config.adapters.tables import message_events
+from services.config.adapters.tables import created_and_updated, message_events
 from shared.tables import metadata
 
 _now = func.now()
@@ -40,8 +40,7 @@ groq_pool_keys = Table(
     Column("status", String(16), nullable=False, comment="active | unchecked | invalid"),
     Column("status_detail", String(300), nullable=False, server_default=""),
     Column("checked_at", DateTime(timezone=True), comment="last /models check; NULL = never"),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    *created_and_updated(),
     Index("ix_groq_pool_keys_user", "user_id", "priority"),
     comment="owner: config; a tenant's Groq keys (issue 16)",
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -28,6 +29,20 @@ from shared.tables import metadata
 
 _now = func.now()
 
+
+def created_and_updated() -> tuple[Column[datetime], Column[datetime]]:
+    """A row's `created_at` and `updated_at`, both defaulting to the database's clock."""
+    return (
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    )
+
+
+def _active_unique(name: str, column: str) -> Index:
+    """One active owner per number, enforced by the database (the API answers 409)."""
+    return Index(name, column, unique=True, postgresql_where=text("is_active"))
+
+
 user_groq_config = Table(
     "user_groq_config",
     metadata,
@@ -36,8 +51,7 @@ user_groq_config = Table(
     Column("api_key_hint", String(32), nullable=False),
     Column("model", String(200), nullable=False),
     Column("temperature", Float, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    *created_and_updated(),
     comment="owner: config",
 )
 
@@ -52,21 +66,9 @@ user_whatsapp_config = Table(
     Column("app_secret_encrypted", Text),
     Column("verify_token_encrypted", Text),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    # One active owner per number, enforced by the database (API answers 409).
-    Index(
-        "uq_whatsapp_active_display_number",
-        "display_phone_number",
-        unique=True,
-        postgresql_where=text("is_active"),
-    ),
-    Index(
-        "uq_whatsapp_active_phone_number_id",
-        "phone_number_id",
-        unique=True,
-        postgresql_where=text("is_active"),
-    ),
+    *created_and_updated(),
+    _active_unique("uq_whatsapp_active_display_number", "display_phone_number"),
+    _active_unique("uq_whatsapp_active_phone_number_id", "phone_number_id"),
     comment="owner: config",
 )
 
@@ -79,14 +81,8 @@ user_twilio_config = Table(
     Column("auth_token_hint", String(32), nullable=False),
     Column("phone_number", String(32), nullable=False),
     Column("is_active", Boolean, nullable=False, server_default=text("true")),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Index(
-        "uq_twilio_active_phone_number",
-        "phone_number",
-        unique=True,
-        postgresql_where=text("is_active"),
-    ),
+    *created_and_updated(),
+    _active_unique("uq_twilio_active_phone_number", "phone_number"),
     comment="owner: config",
 )
 
@@ -136,8 +132,7 @@ conversation_settings = Table(
     Column("handoff_phrases", ARRAY(Text), nullable=False, server_default="{}"),
     Column("reengagement_template", String(512)),
     Column("template_language", String(16), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    *created_and_updated(),
     comment="owner: config",
 )
 
@@ -151,8 +146,7 @@ media_settings = Table(
     Column("text_language", String(8), nullable=False),
     Column("polite_texts", JSONB, nullable=False, server_default="{}"),
     Column("document_text_limit", Integer, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
-    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    *created_and_updated(),
     comment="owner: config",
 )
 

@@ -32,46 +32,26 @@ Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 
 
 def groq_changed(user_id: uuid.UUID | None, row: Row | None) -> GroqConfigChanged:
-    if row is None:
-        return GroqConfigChanged(
-            user_id=user_id, api_key_encrypted=None, model=None, temperature=None
-        )
-    return GroqConfigChanged(
-        user_id=user_id,
-        api_key_encrypted=row["api_key_encrypted"],
-        model=row["model"],
-        temperature=row["temperature"],
-    )
+    columns = ("api_key_encrypted", "model", "temperature")
+    return GroqConfigChanged(user_id=user_id, **_columns(row, columns, dict.fromkeys(columns)))
 
 
 def whatsapp_changed(user_id: uuid.UUID, row: Row | None) -> WhatsAppConfigChanged:
-    if row is None:
-        return WhatsAppConfigChanged(
-            user_id=user_id, phone_number_id=None, display_phone_number=None, is_active=False
-        )
-    return WhatsAppConfigChanged(
-        user_id=user_id,
-        phone_number_id=row["phone_number_id"],
-        display_phone_number=row["display_phone_number"],
-        is_active=row["is_active"],
-        access_token_encrypted=row["access_token_encrypted"],
-        app_secret_encrypted=row["app_secret_encrypted"],
-        verify_token_encrypted=row["verify_token_encrypted"],
-    )
+    columns = ("phone_number_id", "display_phone_number", "is_active")
+    secrets = ("access_token_encrypted", "app_secret_encrypted", "verify_token_encrypted")
+    gone = {"phone_number_id": None, "display_phone_number": None, "is_active": False}
+    return WhatsAppConfigChanged(user_id=user_id, **_columns(row, columns + secrets, gone))
 
 
 def twilio_changed(user_id: uuid.UUID, row: Row | None) -> TwilioConfigChanged:
-    if row is None:
-        return TwilioConfigChanged(
-            user_id=user_id, account_sid=None, phone_number=None, is_active=False
-        )
-    return TwilioConfigChanged(
-        user_id=user_id,
-        account_sid=row["account_sid"],
-        phone_number=row["phone_number"],
-        is_active=row["is_active"],
-        auth_token_encrypted=row["auth_token_encrypted"],
-    )
+    columns = ("account_sid", "phone_number", "is_active", "auth_token_encrypted")
+    gone = {"account_sid": None, "phone_number": None, "is_active": False}
+    return TwilioConfigChanged(user_id=user_id, **_columns(row, columns, gone))
+
+
+def _columns(row: Row | None, names: tuple[str, ...], gone: dict[str, Any]) -> dict[str, Any]:
+    """The event's fields from the row's columns of the same names; `gone` once deleted."""
+    return gone if row is None else {name: row[name] for name in names}
 
 
 def links_changed(user_id: uuid.UUID, row: Row) -> WebhookLinksChanged:

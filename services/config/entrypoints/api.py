@@ -4,9 +4,10 @@ the route's database role, answer without secrets (hints only)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, status
+from pydantic import BaseModel
 
 from services.config.adapters.config_store import NumberTaken
 from services.config.api import errors
@@ -32,6 +33,7 @@ router = APIRouter(prefix="/v1", responses=errors.AUTH)
 _NOT_FOUND = errors.NOT_FOUND
 _CONFLICT = errors.NUMBER_TAKEN
 _BODY = errors.BAD_BODY
+OutT = TypeVar("OutT", bound=BaseModel)
 
 
 async def _read(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID | None) -> Row | None:
@@ -55,7 +57,18 @@ async def _delete(uow: UnitOfWork, entity: Entity, user_id: uuid.UUID, what: str
             raise errors.not_configured(what)
 
 
+def _out(model: type[OutT], row: Row | None, what: str) -> OutT:
+    """The stored row as the answer: the model's fields, by column name (hints, no secrets)."""
+    if row is None:
+        raise errors.not_configured(what)
+    return model(**{name: row[name] for name in model.model_fields})
+
+
 # Groq --------------------------------------------------------------------------------------
+def _groq_out(row: Row | None) -> GroqConfigOut:
+    return _out(GroqConfigOut, row, "Groq configuration")
+
+
 def _groq_values(uow: UnitOfWork, body: GroqConfigIn) -> dict[str, Any]:
     return {
         "api_key_encrypted": uow.box.encrypt(body.api_key),
@@ -63,17 +76,6 @@ def _groq_values(uow: UnitOfWork, body: GroqConfigIn) -> dict[str, Any]:
         "model": body.model,
         "temperature": body.temperature,
     }
-
-
-def _groq_out(row: Row | None) -> GroqConfigOut:
-    if row is None:
-        raise errors.not_configured("Groq configuration")
-    return GroqConfigOut(
-        model=row["model"],
-        temperature=row["temperature"],
-        api_key_hint=row["api_key_hint"],
-        updated_at=row["updated_at"],
-    )
 
 
 @router.get("/me/groq-config", response_model=GroqConfigOut, responses=_NOT_FOUND)
@@ -93,17 +95,13 @@ async def delete_my_groq(user_id: UserId, uow: TenantUow) -> None:
 
 # WhatsApp ----------------------------------------------------------------------------------
 def _whatsapp_out(row: Row | None) -> WhatsAppConfigOut:
-    if row is None:
-        raise errors.not_configured("WhatsApp configuration")
-    return WhatsAppConfigOut(
-        phone_number_id=row["phone_number_id"],
-        display_phone_number=row["display_phone_number"],
-        is_active=row["is_active"],
-        access_token_hint=row["access_token_hint"],
-        app_secret_set=row["app_secret_encrypted"] is not None,
-        verify_token_set=row["verify_token_encrypted"] is not None,
-        updated_at=row["updated_at"],
-    )
+    if row is not None:  # whether the optional secrets are set, never the secrets
+        row = {
+            **row,
+            "app_secret_set": row["app_secret_encrypted"] is not None,
+            "verify_token_set": row["verify_token_encrypted"] is not None,
+        }
+    return _out(WhatsAppConfigOut, row, "WhatsApp configuration")
 
 
 @router.get("/me/whatsapp-config", response_model=WhatsAppConfigOut, responses=_NOT_FOUND)
@@ -135,15 +133,7 @@ async def delete_my_whatsapp(user_id: UserId, uow: TenantUow) -> None:
 
 # Twilio ------------------------------------------------------------------------------------
 def _twilio_out(row: Row | None) -> TwilioConfigOut:
-    if row is None:
-        raise errors.not_configured("Twilio configuration")
-    return TwilioConfigOut(
-        account_sid=row["account_sid"],
-        phone_number=row["phone_number"],
-        is_active=row["is_active"],
-        auth_token_hint=row["auth_token_hint"],
-        updated_at=row["updated_at"],
-    )
+    return _out(TwilioConfigOut, row, "Twilio configuration")
 
 
 @router.get("/me/twilio-config", response_model=TwilioConfigOut, responses=_NOT_FOUND)

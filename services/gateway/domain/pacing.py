@@ -15,6 +15,8 @@ nothing is lost or sent twice because of it.
 
 from __future__ import annotations
 
+from shared.contracts.messages import ResponseGenerated
+
 PAIR_INTERVAL_S = 6.0
 BACK_OFF_FIRST_S = 1.0
 BACK_OFF_MAX_S = 60.0
@@ -63,3 +65,8 @@ class NumberGate:
             for n, (tokens, at) in self._buckets.items()
             if tokens + (now - at) * self._rate < self._rate
         }
+
+
+def sending_number(outcome: ResponseGenerated) -> str:
+    """The business number a reply leaves from: what Meta's throughput is counted on."""
+    return outcome.phone_number_id or outcome.business_phone or "-"

@@ -135,47 +135,51 @@ def parse_delivery(payload: Any) -> Delivery:
             raise PayloadError("entry[] must hold objects")
         for change in _list((entry or {}).get("changes"), "entry[].changes"):
             value = change.get("value") if isinstance(change, dict) else None
-            if not isinstance(value, dict):
-                continue
-            metadata = _object(value, "metadata")
-            number_id = _id(metadata.get("phone_number_id"), NUMBER_MAX)
-            if number_id is None:
-                raise PayloadError("value.metadata.phone_number_id is missing")
-            delivery.phone_number_ids.add(number_id)
-            display = _id(metadata.get("display_phone_number"), NUMBER_MAX)
-            for message in _list(value.get("messages"), "value.messages"):
-                wamid = _id(message.get("id"), ID_MAX) if isinstance(message, dict) else None
-                customer = _id(message.get("from"), NUMBER_MAX) if wamid else None
-                if not isinstance(message, dict) or wamid is None or customer is None:
-                    raise PayloadError("a message needs an id and a from")
-                media = whatsapp_media(message)
-                text = _text_of(message)
-                delivery.messages.append(
-                    InboundMessage(
-                        wamid=wamid,
-                        customer=customer,
-                        phone_number_id=number_id,
-                        display_phone_number=display,
-                        message_type=_label(message.get("type"), KIND_MAX),
-                        text=(text or "") if media is not None else text,
-                        media=media,
-                    )
-                )
-            # A status of an unexpected shape is ignored, never refused: it cannot start
-            # anything, and a refused signed body would be redelivered for 7 days.
-            statuses = value.get("statuses")
-            for status in statuses if isinstance(statuses, list) else []:
-                receipt_id = _id(status.get("id"), ID_MAX) if isinstance(status, dict) else None
-                if not isinstance(status, dict) or receipt_id is None:
-                    continue
-                delivery.statuses.append(
-                    StatusReceipt(
-                        wamid=receipt_id,
-                        status=_label(status.get("status"), STATUS_MAX),
-                        recipient=_id(status.get("recipient_id"), NUMBER_MAX),
-                        phone_number_id=number_id,
-                        timestamp=_id(status.get("timestamp"), TIMESTAMP_MAX),
-                        errors=_errors(status.get("errors")),
-                    )
-                )
+            if isinstance(value, dict):
+                _parse_change(value, delivery)
     return delivery
+
+
+def _parse_change(value: dict[str, Any], delivery: Delivery) -> None:
+    """One change of one business number: its messages and its statuses."""
+    metadata = _object(value, "metadata")
+    number_id = _id(metadata.get("phone_number_id"), NUMBER_MAX)
+    if number_id is None:
+        raise PayloadError("value.metadata.phone_number_id is missing")
+    delivery.phone_number_ids.add(number_id)
+    display = _id(metadata.get("display_phone_number"), NUMBER_MAX)
+    for message in _list(value.get("messages"), "value.messages"):
+        wamid = _id(message.get("id"), ID_MAX) if isinstance(message, dict) else None
+        customer = _id(message.get("from"), NUMBER_MAX) if wamid else None
+        if not isinstance(message, dict) or wamid is None or customer is None:
+            raise PayloadError("a message needs an id and a from")
+        media = whatsapp_media(message)
+        text = _text_of(message)
+        delivery.messages.append(
+            InboundMessage(
+                wamid=wamid,
+                customer=customer,
+                phone_number_id=number_id,
+                display_phone_number=display,
+                message_type=_label(message.get("type"), KIND_MAX),
+                text=(text or "") if media is not None else text,
+                media=media,
+            )
+        )
+    # A status of an unexpected shape is ignored, never refused: it cannot start
+    # anything, and a refused signed body would be redelivered for 7 days.
+    statuses = value.get("statuses")
+    for status in statuses if isinstance(statuses, list) else []:
+        receipt_id = _id(status.get("id"), ID_MAX) if isinstance(status, dict) else None
+        if not isinstance(status, dict) or receipt_id is None:
+            continue
+        delivery.statuses.append(
+            StatusReceipt(
+                wamid=receipt_id,
+                status=_label(status.get("status"), STATUS_MAX),
+                recipient=_id(status.get("recipient_id"), NUMBER_MAX),
+                phone_number_id=number_id,
+                timestamp=_id(status.get("timestamp"), TIMESTAMP_MAX),
+                errors=_errors(status.get("errors")),
+            )
+        )

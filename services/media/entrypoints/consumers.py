@@ -11,7 +11,7 @@ forever and a conversation's later messages are never blocked for good.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -240,23 +240,16 @@ def _failed(
     )
 
 
+# The fields that say which message (and which try of it) an event is about.
+_SAME_MESSAGE = {"message_id", "attempt", "conversation_key", "user_id", "channel"}
+
+
 def _event(message: UserIdentified, media: MediaRef, resolution: Resolution) -> MediaResolved:
     return MediaResolved(
-        message_id=message.message_id,
-        attempt=message.attempt,
-        conversation_key=message.conversation_key,
-        user_id=message.user_id,
-        channel=message.channel,
+        **message.model_dump(include=_SAME_MESSAGE),
+        **asdict(resolution),  # its fields are named as the event's
         kind=media.kind,
-        outcome=resolution.outcome,
-        text=resolution.text,
-        language=resolution.language,
-        vision_model=resolution.vision_model,
         caption=media.caption,
-        fallback_text=resolution.fallback_text,
-        reason=resolution.reason,
-        audio_seconds=resolution.audio_seconds,
-        size_bytes=resolution.size_bytes,
         message=message,
         occurred_at=datetime.now(UTC),
     )
