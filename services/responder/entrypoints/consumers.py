@@ -37,16 +37,24 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.limits import Step
 from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import TurnSettingsView, assembles
 from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.limit_guard import (
+    Checked,
+    LimitGuard,
+    handed_to_person,
+    limit_failure,
+)
 from shared.consumer import Received, RetryLater
+from shared.contracts.conversations import owner_key
 from shared.contracts.media import MediaResolved
-from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
-from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_MEDIA
+from shared.contracts.messages import Channel, ConfigSource, FailureReason, UserIdentified
+from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_OUTCOMES, MESSAGES_MEDIA
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
@@ -99,6 +107,7 @@ class AnswerMessages:
     turns: TurnStore | None = None
     turn_settings: TurnSettingsView = field(default_factory=TurnSettingsView)
     failover: KeyFailover | None = None  # None: built from groq, box and publish
+    limits: LimitGuard | None = None  # issue 16; None: no limits
 
     def __post_init__(self) -> None:
         self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
@@ -170,6 +179,12 @@ class AnswerMessages:
         if resolved is None:
             await self._fail(item, NO_CONFIG)
             return
+        if self.limits is not None:
+            checked = await self.limits.check(message, resolved, first_try=item.delivery == 1)
+            if checked.resolved is None:
+                await self._over_limit(item, checked)
+                return
+            resolved = checked.resolved
         key = resolved.account.api_key_encrypted
         try:
             reply = await self._ask_groq(item, resolved, admission)
@@ -186,6 +201,35 @@ class AnswerMessages:
             return
         self.gate.opened(key)
         await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
+        if self.limits is not None:
+            tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
+            await self.limits.spent(message.user_id, tokens)
+
+    async def _over_limit(self, item: Received[UserIdentified], checked: Checked) -> None:
+        """Issue 16's last steps: a flooding customer or a generic-API caller gets a
+        rate_limited failure (429 with the polite text); a WhatsApp or Twilio customer gets
+        the polite text and the conversation goes to a person."""
+        message, limits = item.event, checked.limits
+        assert limits is not None and message.user_id is not None
+        failure = limit_failure(checked.verdict)
+        if checked.verdict.step is Step.FLOOD or message.channel is Channel.API:
+            event = failed(message, failure).model_copy(
+                update={
+                    "retry_after_s": checked.verdict.retry_after_s,
+                    "customer_text": limits.polite_text,
+                }
+            )
+            OUTCOMES.labels(failure.reason.value, "none").inc()
+            await self.publish(
+                [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
+            )
+            return
+        now = datetime.now(UTC)
+        polite = BotReply(limits.polite_text, ConfigSource.NONE.value, "", None, None, now)
+        await self._announce(item, await self.store.save_reply(message, polite), replayed=False)
+        expiry = self.turn_settings.of(message.user_id).human_expiry_s
+        change = handed_to_person(message, message.user_id, expiry, failure.detail, now)
+        await self.publish([Outgoing(CONVERSATION_OWNERS, change, owner_key(change))])
 
     def _wait_while_limited(self, item: Received[UserIdentified], resolved: ResolvedGroq) -> None:
         """Raise `RetryLater` while the key waits out a rate limit (no statement, no call),
