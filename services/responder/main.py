@@ -120,6 +120,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
         stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
         publish = broker_publisher(broker)
         failover = KeyFailover(groq, box, publish)
+        guard = LimitGuard(limits, view, SqlLimitCounters(Statements(engine)))  # both paths
         handler = AnswerMessages(
             view=view,
             store=SqlConversationStore(
@@ -134,7 +135,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             turns=turn_store,
             turn_settings=turn_settings,
             failover=failover,
-            limits=LimitGuard(limits, view, SqlLimitCounters(Statements(engine))),
+            limits=guard,
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -162,6 +163,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             publish=publish,
             policy=policy,
             failover=failover,
+            limits=guard,
         )
         await started(stack, consumer)
         # Stopped before the consumer (stops run reversed): no new turn once it stops.

@@ -28,6 +28,7 @@ from services.responder.domain.limits import (
 from services.responder.domain.retry import RetryPolicy
 from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
 from services.responder.entrypoints.limit_guard import LimitGuard
+from services.responder.entrypoints.turns import AnswerTurns
 from shared.consumer import Received
 from shared.contracts.config_events import (
     DEFAULT_LIMIT_TEXT,
@@ -45,8 +46,14 @@ from shared.contracts.messages import (
     ResponseGenerated,
     UserIdentified,
 )
+from shared.views.conversation_owners import ConversationOwners
 from tests.support.seams import Published, received
 from tests.unit.test_responder_handler import BOX, TENANT, FakeGroq, FakeStore, _message
+from tests.unit.test_responder_turns import KEY as TURN_KEY
+from tests.unit.test_responder_turns import TENANT as TURN_TENANT
+from tests.unit.test_responder_turns import FakeGroq as TurnGroq
+from tests.unit.test_responder_turns import FakeTurnStore, _turn
+from tests.unit.test_responder_turns import _answer as turns_answer
 
 NOW = datetime(2026, 12, 3, 22, 0, 15, tzinfo=UTC)
 
@@ -296,3 +303,45 @@ async def test_a_tenant_without_limits_costs_no_statement() -> None:
     await handler(_from("+33611"))
     await handler(_from("+33611"))
     assert counters.statements == 0 and len(groq.calls) == 2
+
+
+# The turn path -----------------------------------------------------------------------------
+def _turn_answerer(
+    limits: TenantLimitsChanged, counters: MemoryCounters
+) -> tuple[AnswerTurns, FakeTurnStore, TurnGroq, Published, ConversationOwners]:
+    store, groq, published, owners = FakeTurnStore(), TurnGroq(), Published(), ConversationOwners()
+    answer = turns_answer(store, groq, published, owners)
+    limit_view = LimitsView()
+    limit_view.apply(limits)
+    answer.limits = LimitGuard(limit_view, answer.view, counters, clock=lambda: NOW)
+    return answer, store, groq, published, owners
+
+
+async def test_a_turn_counts_each_of_its_messages_and_over_the_limit_gets_the_polite_text() -> None:
+    counters = MemoryCounters()
+    limits = TenantLimitsChanged(
+        user_id=TURN_TENANT,
+        messages_per_minute=3,
+        tokens_per_day=1_000_000,
+        polite_text="Un instant",
+    )
+    answer, store, groq, published, owners = _turn_answerer(limits, counters)
+    await answer(_turn("bonjour", "ma commande"))
+    await answer(_turn("encore", "et encore"))
+    assert len(groq.calls) == 1  # 2 messages, then 4 > 3
+    assert store.replies[-1][1].content == "Un instant"
+    (change,) = published.of_type(ConversationOwnerChanged)
+    assert change.changed_by is OwnerChangedBy.LIMIT_REACHED
+    assert not owners.current(TURN_TENANT, TURN_KEY, NOW).bot_answers
+    # the first turn's tokens (10 + 5) were counted after its call
+    assert sum(v for (scope, _), v in counters.rows.items() if scope.startswith("d:")) == 15
+
+
+async def test_a_flooding_customers_turn_fails_without_a_model_call() -> None:
+    limits = TenantLimitsChanged(user_id=TURN_TENANT, flood_per_minute=1)
+    answer, store, groq, published, _ = _turn_answerer(limits, MemoryCounters())
+    await answer(_turn("un", "deux"))
+    assert groq.calls == [] and store.replies == []
+    (failure,) = published.of_type(ResponseFailed)
+    assert failure.reason is FailureReason.RATE_LIMITED
+    assert store.finished == ["failed"]

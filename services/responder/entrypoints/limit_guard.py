@@ -62,14 +62,20 @@ class LimitGuard:
     clock: Callable[[], datetime] = field(default=_now)
 
     async def check(
-        self, message: UserIdentified, resolved: ResolvedGroq, *, first_try: bool
+        self,
+        message: UserIdentified,
+        resolved: ResolvedGroq,
+        *,
+        first_try: bool,
+        messages: int = 1,
     ) -> Checked:
+        """`message`: the one answered (a turn's last); `messages`: how many it answers."""
         limits = self.limits.of(message.user_id)
         if limits is None or message.user_id is None:
             return Checked(Verdict(Step.ANSWER, "", 0), None, resolved)
         now = self.clock()
         increments = message_increments(
-            message.user_id, message.customer_phone, now, first_try=first_try
+            message.user_id, message.customer_phone, now, first_try=first_try, messages=messages
         )
         tenant, customer, tokens = await self.counters.add(increments)
         system = self.view.resolve(None) if resolved.source is ConfigSource.USER else None

@@ -35,6 +35,7 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.limits import Step
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
@@ -46,6 +47,7 @@ from services.responder.domain.turns import (
     read_model_answer,
 )
 from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.limit_guard import Checked, LimitGuard, limit_failure
 from shared.contracts.conversations import (
     ConversationOwner,
     ConversationOwnerChanged,
@@ -111,6 +113,7 @@ class AnswerTurns:
     # Issue 16: the tenant's keys in priority order; shared with the per-message handler in
     # main.py so both see the same cooldowns. None: built from groq, box and publish.
     failover: KeyFailover | None = None
+    limits: LimitGuard | None = None  # issue 16; None: no limits
 
     def __post_init__(self) -> None:
         self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
@@ -143,7 +146,28 @@ class AnswerTurns:
         if resolved is None:
             await self._fail(turn, NO_CONFIG)
             return
+        if self.limits is not None:
+            checked = await self.limits.check(
+                turn.last, resolved, first_try=turn.failures == 0, messages=len(turn.messages)
+            )
+            if checked.resolved is None:
+                await self._over_limit(turn, checked)
+                return
+            resolved = checked.resolved
         await self._generate(turn, resolved)
+
+    async def _over_limit(self, turn: ClaimedTurn, checked: Checked) -> None:
+        """Issue 16: a flooding customer's turn fails (rate_limited, nothing sent); over
+        the tenant's limit with no model left, the polite text and a person."""
+        failure = limit_failure(checked.verdict)
+        if checked.verdict.step is Step.FLOOD or checked.limits is None or turn.user_id is None:
+            await self._fail(turn, failure)
+            return
+        polite = BotReply(
+            checked.limits.polite_text, ConfigSource.NONE.value, "", None, None, self.clock()
+        )
+        if await self._store_and_publish(turn, polite):
+            await self._hand_over(turn, turn.user_id, OwnerChangedBy.LIMIT_REACHED, failure.detail)
 
     async def failed_unexpectedly(self, turn: ClaimedTurn, error: Exception) -> None:
         """A bug or an outage mid-turn: retried within the budget like a Groq outage, then
@@ -208,6 +232,9 @@ class AnswerTurns:
             await self._skip(turn, "the owner changed during the generation")
             return
         published = await self._store_and_publish(turn, reply)
+        if published and self.limits is not None:
+            tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
+            await self.limits.spent(turn.user_id, tokens)
         if published and said.handoff and turn.user_id is not None:
             await self._hand_over(
                 turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"
