@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from shared.contracts.config_events import DEFAULT_LIMIT_TEXT
 from tests.support.db import engine_for
+from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
 from tests.support.stack import Stack, random_number
 
 pytestmark = pytest.mark.e2e
@@ -96,6 +97,74 @@ async def test_over_the_limit_the_cheaper_model_answers_first(stack: Stack) -> N
     ]
     assert models[-1] == "llama-3.1-8b-instant"
     assert "llama-3.1-8b-instant" not in models[:-1]
+
+
+async def _until(probe: Any, timeout: float = 30) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.2)
+
+
+async def test_over_the_limit_a_whatsapp_customer_gets_the_polite_text_and_a_person(
+    stack: Stack,
+) -> None:
+    user, number_id, number = uuid.uuid4(), f"PN{uuid.uuid4().hex[:12]}", random_number()
+    secret = f"app-secret-{uuid.uuid4().hex}"
+    whatsapp = {
+        "phone_number_id": number_id,
+        "display_phone_number": number,
+        "access_token": f"EAAtok{uuid.uuid4().hex}",
+        "app_secret": secret,
+    }
+    response = await stack.config_call("PUT", "/v1/me/whatsapp-config", stack.user(user), whatsapp)
+    assert response.status_code == 200, response.text
+    await stack.put_groq(user, _key())
+    polite = "Merci, un conseiller vous répond très vite."
+    assert (
+        await _limits(stack, user, messages_per_minute=1, polite_text=polite)
+    ).status_code == 200
+    await _fresh_minute()
+    first, second = random_number(), random_number()
+
+    async def say(customer: str) -> None:
+        body = whatsapp_payload(number_id, number, [text_message(customer, "Bonjour", wamid())])
+        async with httpx.AsyncClient(base_url=stack.gateway.url, timeout=30) as client:
+            answer = await client.post(
+                "/webhooks/whatsapp",
+                content=body,
+                headers={
+                    "content-type": "application/json",
+                    "x-hub-signature-256": meta_signature(body, secret),
+                },
+            )
+        assert answer.status_code == 200, answer.text
+
+    async def sent_to(customer: str) -> list[str]:
+        to = customer.removeprefix("+")
+        return [
+            r["body"]["text"]["body"]
+            for r in await stack.fake_requests(stack.fake_graph)
+            if r["body"].get("to") == to and r["body"].get("type") == "text"
+        ]
+
+    await say(first)
+    assert polite not in (await _until(lambda: sent_to(first)))[0]
+    await say(second)
+    assert (await _until(lambda: sent_to(second))) == [polite]
+
+    async def owner_of_second() -> dict[str, Any] | None:
+        page = await stack.config_call("GET", "/v1/me/conversations", stack.user(user))
+        for item in page.json()["items"]:
+            if item["customer_phone"] == second and item["owner"]["owner"] == "human":
+                return dict(item["owner"])
+        return None
+
+    owner = await _until(owner_of_second)
+    assert owner["changed_by"] == "limit_reached"
 
 
 async def test_a_flooding_customer_is_stopped_and_another_customer_answered(
