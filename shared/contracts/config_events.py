@@ -193,6 +193,11 @@ class TenantLimitsChanged(_ConfigChange):
         max_length=1000,
         description="Last step: sent to the customer, and the conversation goes to a person",
     )
+    inherits: bool = Field(
+        False,
+        description="True: the tenant's own limits were removed, the system default applies "
+        "(the other fields are then meaningless)",
+    )
 
 
 class SystemSettingsChanged(_ConfigChange):

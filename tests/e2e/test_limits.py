@@ -230,6 +230,11 @@ async def test_the_system_default_applies_until_a_tenant_has_its_own(stack: Stac
         mine = (await stack.config_call("GET", "/v1/me/limits", stack.user(user))).json()
         assert mine["applies"] == "tenant" and mine["messages_per_minute"] is None
         assert mine["tokens_per_day"] == 50_000
+        path = f"/v1/admin/tenants/{user}/limits"
+        assert (await stack.config_call("DELETE", path, stack.admin())).status_code == 204
+        assert (await stack.config_call("DELETE", path, stack.admin())).status_code == 404
+        mine = (await stack.config_call("GET", "/v1/me/limits", stack.user(user))).json()
+        assert mine["applies"] == "system" and mine["messages_per_minute"] == 100_000
     finally:  # the stack is shared: no system limit for the other tests
         reset = await stack.config_call("PUT", "/v1/admin/limits", stack.admin(), {})
         assert reset.status_code == 200

@@ -118,6 +118,9 @@ def test_the_view_uses_the_tenants_own_limits_else_the_system_default() -> None:
     assert view.of(None) is None  # a message without a tenant is not counted
     view.apply(TenantLimitsChanged(user_id=TENANT))  # every limit off: nothing to count
     assert view.of(TENANT) is None
+    view.apply(TenantLimitsChanged(user_id=TENANT, inherits=True))  # its own removed
+    inherited = view.of(TENANT)
+    assert inherited is not None and inherited.messages_per_minute == 100
 
 
 def test_out_of_range_limits_are_refused_by_the_api_schema_and_the_contract() -> None:

@@ -158,6 +158,8 @@ def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> Con
         return conversation_settings_changed(user_id, row)
     if entity is Entity.MEDIA_SETTINGS and row is not None:
         return media_settings_changed(user_id, row)
-    if entity is Entity.TENANT_LIMITS and row is not None:
+    if entity is Entity.TENANT_LIMITS:
+        if row is None:
+            return TenantLimitsChanged(user_id=user_id, inherits=True)
         return limits_changed(user_id, row)
     raise ValueError(f"no event for {entity} without a row")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, status
 
 from services.config.api import errors
 from services.config.api.auth import Admin, UserId
@@ -62,6 +62,19 @@ async def put_tenant_limits(
 ) -> LimitsOut:
     """Replace the tenant's own limits (they replace the system default as a whole)."""
     return _out(await _put(uow, Entity.TENANT_LIMITS, user_id, body), "tenant")
+
+
+@router.delete(
+    "/admin/tenants/{user_id}/limits",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=errors.NOT_FOUND,
+)
+async def delete_tenant_limits(user_id: TenantId, _: Admin, uow: AdminUow) -> None:
+    """Remove the tenant's own limits: the system default applies again (publishes
+    TenantLimitsChanged with `inherits: true`)."""
+    async with uow.repository() as repo:
+        if not await repo.delete(Entity.TENANT_LIMITS, user_id):
+            raise errors.not_configured("limits of its own")
 
 
 @router.get("/me/limits", response_model=LimitsOut)

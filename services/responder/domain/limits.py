@@ -62,6 +62,8 @@ class LimitsView:
             return
         if event.user_id is None:
             self._system = limits_of(event)
+        elif event.inherits:
+            self._tenants.pop(event.user_id, None)
         else:
             self._tenants[event.user_id] = limits_of(event)
 

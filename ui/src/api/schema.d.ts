@@ -131,7 +131,12 @@ export interface paths {
          */
         put: operations["put_tenant_limits_v1_admin_tenants__user_id__limits_put"];
         post?: never;
-        delete?: never;
+        /**
+         * Delete Tenant Limits
+         * @description Remove the tenant's own limits: the system default applies again (publishes
+         *     TenantLimitsChanged with `inherits: true`).
+         */
+        delete: operations["delete_tenant_limits_v1_admin_tenants__user_id__limits_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1981,6 +1986,63 @@ export interface operations {
             };
             /** @description The token's role may not use this route */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_tenant_limits_v1_admin_tenants__user_id__limits_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's user id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Nothing configured yet */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
