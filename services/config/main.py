@@ -14,7 +14,14 @@ from services.config.adapters.tenancy import DbRole, role_sessions
 from services.config.api import errors
 from services.config.api.deps import ApiDeps
 from services.config.domain.projection import ProjectedEvent
-from services.config.entrypoints import admin_api, api, conversations_api, keys_api, usage_api
+from services.config.entrypoints import (
+    admin_api,
+    api,
+    conversations_api,
+    keys_api,
+    limits_api,
+    usage_api,
+)
 from services.config.entrypoints.key_health_wiring import start_key_health
 from services.config.entrypoints.projector import projection_consumer, stop_within
 from services.config.entrypoints.ui import mount_ui
@@ -70,6 +77,7 @@ def build_app(settings: ConfigSettings) -> FastAPI:
             admin_api.router,
             keys_api.router,
             usage_api.router,
+            limits_api.router,
         ],
         public_api=True,
         trace_header=TRACE_HEADER,

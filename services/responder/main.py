@@ -11,19 +11,18 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.responder.adapters.conversations import SqlConversationStore
+from services.responder.adapters.counters import SqlLimitCounters
 from services.responder.adapters.groq_client import GroqGateway
 from services.responder.adapters.turns import SqlTurnStore
 from services.responder.domain.groq_settings import GroqSettingsView
+from services.responder.domain.limits import LimitsView
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.tenancy import tenant_group
 from services.responder.domain.turns import TurnSettings, TurnSettingsView
-from services.responder.entrypoints.consumers import (
-    AnswerMessages,
-    AnswerSettings,
-    Inbound,
-    parse_inbound,
-)
+from services.responder.entrypoints.answer_common import AnswerSettings, Inbound, parse_inbound
+from services.responder.entrypoints.consumers import AnswerMessages
 from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.limit_guard import LimitGuard
 from services.responder.entrypoints.turns import AnswerTurns, TurnPolicy, TurnPoller
 from services.responder.settings import ResponderSettings
 from shared.config_feed import ConfigFeed
@@ -93,10 +92,12 @@ def build_app(settings: ResponderSettings) -> FastAPI:
     view = GroqSettingsView()
     turn_settings = turn_settings_view(settings)
     owners = ConversationOwners()
+    limits = LimitsView()
 
     def apply_config(event: ConfigEvent) -> None:
         view.apply(event)
         turn_settings.apply(event)
+        limits.apply(event)
 
     async def start(stack: AsyncExitStack) -> ResponderComponents:
         engine = await open_engine(stack, settings)
@@ -115,6 +116,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
         stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
         publish = broker_publisher(broker)
         failover = KeyFailover(groq, box, publish)
+        guard = LimitGuard(limits, view, SqlLimitCounters(Statements(engine)))  # both paths
         handler = AnswerMessages(
             view=view,
             store=SqlConversationStore(
@@ -129,6 +131,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             turns=turn_store,
             turn_settings=turn_settings,
             failover=failover,
+            limits=guard,
         )
         consumer = KeyedBatchConsumer(
             bootstrap_servers=settings.kafka_bootstrap_servers,
@@ -156,6 +159,7 @@ def build_app(settings: ResponderSettings) -> FastAPI:
             publish=publish,
             policy=policy,
             failover=failover,
+            limits=guard,
         )
         await started(stack, consumer)
         # Stopped before the consumer (stops run reversed): no new turn once it stops.

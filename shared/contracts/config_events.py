@@ -157,6 +157,49 @@ class GroqKeyPoolChanged(_ConfigChange):
     )
 
 
+DEFAULT_LIMIT_TEXT = (
+    "Nous recevons beaucoup de messages en ce moment. Un membre de notre équipe vous "
+    "répondra dès que possible."
+)
+
+
+class TenantLimitsChanged(_ConfigChange):
+    """A tenant's limits (user_id set) or the system default (user_id None), issue 16: a
+    tenant without its own uses the system default; None for a limit = no limit. Over a
+    limit the responder degrades: cheaper model → system fallback → the polite text."""
+
+    event_type: Literal["TenantLimitsChanged"] = "TenantLimitsChanged"
+    user_id: uuid.UUID | None
+    messages_per_minute: int | None = Field(
+        default=None, ge=1, le=100_000, description="The tenant's messages answered a minute"
+    )
+    tokens_per_day: int | None = Field(
+        default=None, ge=1_000, le=1_000_000_000, description="Groq tokens a UTC day"
+    )
+    flood_per_minute: int | None = Field(
+        default=None,
+        ge=1,
+        le=1_000,
+        description="Messages a minute from one customer number; over it the customer's "
+        "messages are not answered (the tenant's other customers are)",
+    )
+    use_cheaper_model: bool = Field(True, description="Over a limit: the cheaper model first")
+    use_system_fallback: bool = Field(
+        False, description="Over a limit: then the system fallback configuration"
+    )
+    polite_text: str = Field(
+        DEFAULT_LIMIT_TEXT,
+        min_length=1,
+        max_length=1000,
+        description="Last step: sent to the customer, and the conversation goes to a person",
+    )
+    inherits: bool = Field(
+        False,
+        description="True: the tenant's own limits were removed, the system default applies "
+        "(the other fields are then meaningless)",
+    )
+
+
 class SystemSettingsChanged(_ConfigChange):
     event_type: Literal["SystemSettingsChanged"] = "SystemSettingsChanged"
     fallback_enabled: bool
@@ -170,7 +213,8 @@ ConfigEvent = Annotated[
     | ConversationSettingsChanged
     | SystemSettingsChanged
     | MediaSettingsChanged
-    | GroqKeyPoolChanged,
+    | GroqKeyPoolChanged
+    | TenantLimitsChanged,
     Field(discriminator="event_type"),
 ]
 
@@ -183,7 +227,8 @@ def config_event_key(
     | ConversationSettingsChanged
     | SystemSettingsChanged
     | MediaSettingsChanged
-    | GroqKeyPoolChanged,
+    | GroqKeyPoolChanged
+    | TenantLimitsChanged,
 ) -> str:
     """Compaction key: the latest event per key is the current state of that entity."""
     if isinstance(event, SystemSettingsChanged):

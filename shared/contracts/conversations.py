@@ -36,6 +36,7 @@ class OwnerChangedBy(StrEnum):
     MODEL_HANDOFF = "model_handoff"  # the model's structured answer said action=handoff
     REPEATED_FAILURES = "repeated_failures"
     EXPIRY = "expiry"
+    LIMIT_REACHED = "limit_reached"  # issue 16: over a limit with no model left to answer
 
 
 class ConversationOwnerChanged(Envelope):

@@ -150,6 +150,7 @@ class FailureReason(StrEnum):
     PROVIDER_REJECTED = "provider_rejected"  # Groq refused the request (e.g. unknown model)
     PROVIDER_UNAVAILABLE = "provider_unavailable"  # Groq 429/5xx/timeouts after retries
     INTERNAL = "internal"
+    RATE_LIMITED = "rate_limited"  # over the tenant's or the customer's limit (issue 16)
 
 
 class ResponseFailed(MessageEvent):
@@ -159,6 +160,12 @@ class ResponseFailed(MessageEvent):
     reason: FailureReason
     retryable: bool
     detail: str = Field(default="", description="Operator-facing; never a secret")
+    retry_after_s: int | None = Field(
+        default=None, ge=0, description="rate_limited: when the limit frees up again"
+    )
+    customer_text: str | None = Field(
+        default=None, description="rate_limited: the tenant's polite text for the customer"
+    )
 
 
 MessageOutcome = Annotated[ResponseGenerated | ResponseFailed, Field(discriminator="event_type")]

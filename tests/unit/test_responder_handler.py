@@ -18,7 +18,8 @@ from services.responder.domain.conversation import Admission, BotReply, Turn
 from services.responder.domain.failures import GroqFailure
 from services.responder.domain.groq_settings import GroqSettingsView
 from services.responder.domain.retry import RetryPolicy
-from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
+from services.responder.entrypoints.answer_common import AnswerSettings
+from services.responder.entrypoints.consumers import AnswerMessages
 from shared.consumer import Received, RetryLater
 from shared.contracts.config_events import GroqConfigChanged
 from shared.contracts.media import MediaOutcome, MediaResolved

@@ -30,7 +30,8 @@ from services.responder.domain.turns import (
     read_model_answer,
     superseded,
 )
-from services.responder.entrypoints.consumers import AnswerMessages, AnswerSettings
+from services.responder.entrypoints.answer_common import AnswerSettings
+from services.responder.entrypoints.consumers import AnswerMessages
 from services.responder.entrypoints.turns import AnswerTurns, TurnPolicy
 from shared.contracts.config_events import ConversationSettingsChanged, GroqConfigChanged
 from shared.contracts.conversations import (

@@ -17,7 +17,9 @@ from services.config.adapters.tables import (
     conversation_settings,
     media_settings,
     system_groq_config,
+    system_limits,
     system_settings,
+    tenant_limits,
     user_groq_config,
     user_twilio_config,
     user_whatsapp_config,
@@ -33,8 +35,13 @@ _USER_TABLES = {
     Entity.WEBHOOK_LINKS: webhook_api_links,
     Entity.CONVERSATION_SETTINGS: conversation_settings,
     Entity.MEDIA_SETTINGS: media_settings,
+    Entity.TENANT_LIMITS: tenant_limits,
 }
-_SINGLETONS = {Entity.SYSTEM_GROQ: system_groq_config, Entity.SYSTEM_SETTINGS: system_settings}
+_SINGLETONS = {
+    Entity.SYSTEM_GROQ: system_groq_config,
+    Entity.SYSTEM_SETTINGS: system_settings,
+    Entity.SYSTEM_LIMITS: system_limits,
+}
 
 _bump = insert(config_versions).values(
     entity_key=bindparam("key"), user_id=bindparam("owner"), version=1

@@ -136,6 +136,37 @@ conversation_settings = Table(
     comment="owner: config",
 )
 
+
+# Issue 16 (migration 0009): the administrator's limits, per tenant and the system default;
+# a tenant without a row uses the system row, and with neither there is no limit.
+def _limit_columns() -> list[Column[Any]]:
+    return [
+        Column("messages_per_minute", Integer),
+        Column("tokens_per_day", BigInteger),
+        Column("flood_per_minute", Integer),
+        Column("use_cheaper_model", Boolean, nullable=False),
+        Column("use_system_fallback", Boolean, nullable=False),
+        Column("polite_text", Text, nullable=False),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    ]
+
+
+tenant_limits = Table(
+    "tenant_limits",
+    metadata,
+    Column("user_id", Uuid, primary_key=True),
+    *_limit_columns(),
+    comment="owner: config",
+)
+system_limits = Table(
+    "system_limits",
+    metadata,
+    Column("id", SmallInteger, primary_key=True, server_default=text("1")),
+    *_limit_columns(),
+    comment="owner: config",
+)
+
 media_settings = Table(
     "media_settings",
     metadata,

@@ -14,6 +14,7 @@ from typing import Annotated, Self
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from services.config.api.schemas import _In
+from shared.contracts.config_events import DEFAULT_LIMIT_TEXT
 from shared.contracts.conversations import ConversationOwner, OwnerChangedBy
 from shared.contracts.messages import MediaKind
 
@@ -206,3 +207,39 @@ class ConversationsPage(BaseModel):
         "conversation, alongside each one's own owner)"
     )
     items: list[ConversationOut] = Field(description="Most recent traffic first")
+
+
+class LimitsIn(_In):
+    """The whole set (PUT replaces it); a limit left out or null = no limit. Ranges are the
+    contract's (`TenantLimitsChanged`): outside them → 422, nothing stored."""
+
+    messages_per_minute: int | None = Field(
+        None, ge=1, le=100_000, description="The tenant's messages answered per minute"
+    )
+    tokens_per_day: int | None = Field(
+        None, ge=1_000, le=1_000_000_000, description="Groq tokens per UTC day"
+    )
+    flood_per_minute: int | None = Field(
+        None,
+        ge=1,
+        le=1_000,
+        description="Messages per minute from one customer number; over it that customer "
+        "is not answered until the minute ends (the tenant's other customers are)",
+    )
+    use_cheaper_model: bool = Field(
+        True, description="Over a limit: answer with the tenant's cheaper model first"
+    )
+    use_system_fallback: bool = Field(
+        False, description="Over a limit (no cheaper model): the system fallback configuration"
+    )
+    polite_text: PoliteText = Field(
+        DEFAULT_LIMIT_TEXT,
+        min_length=1,
+        description="Last step: sent to the customer (the API answers it in a 429), and the "
+        "conversation is handed to a person",
+    )
+
+
+class LimitsOut(LimitsIn):
+    applies: str = Field(description="`tenant` (its own limits) or `system` (the default)")
+    updated_at: datetime | None = Field(description="null: never set (no limit)")

@@ -13,6 +13,7 @@ from shared.contracts.config_events import (
     GroqKeyPoolChanged,
     MediaSettingsChanged,
     SystemSettingsChanged,
+    TenantLimitsChanged,
     TwilioConfigChanged,
     WebhookLinksChanged,
     WhatsAppConfigChanged,
@@ -27,6 +28,7 @@ ConfigChange = (
     | ConversationSettingsChanged
     | MediaSettingsChanged
     | GroqKeyPoolChanged
+    | TenantLimitsChanged
 )
 Row = Mapping[Any, Any]  # a stored row by column name (SQLAlchemy RowMapping)
 
@@ -99,12 +101,29 @@ def media_settings_changed(user_id: uuid.UUID, row: Row) -> MediaSettingsChanged
     return MediaSettingsChanged(user_id=user_id, **values)
 
 
+LIMIT_FIELDS = (
+    "messages_per_minute",
+    "tokens_per_day",
+    "flood_per_minute",
+    "use_cheaper_model",
+    "use_system_fallback",
+    "polite_text",
+)
+
+
+def limits_changed(user_id: uuid.UUID | None, row: Row) -> TenantLimitsChanged:
+    values = {name: row[name] for name in LIMIT_FIELDS}
+    return TenantLimitsChanged(user_id=user_id, **values)
+
+
 def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> ConfigChange:
     """The event saying the entity is now `row` (None: deleted)."""
     if entity is Entity.SYSTEM_GROQ:
         return groq_changed(None, row)
     if entity is Entity.SYSTEM_SETTINGS and row is not None:
         return settings_changed(row)
+    if entity is Entity.SYSTEM_LIMITS and row is not None:
+        return limits_changed(None, row)
     if user_id is None:
         raise ValueError(f"{entity} needs a user")
     if entity is Entity.GROQ:
@@ -119,4 +138,8 @@ def event_for(entity: Entity, user_id: uuid.UUID | None, row: Row | None) -> Con
         return conversation_settings_changed(user_id, row)
     if entity is Entity.MEDIA_SETTINGS and row is not None:
         return media_settings_changed(user_id, row)
+    if entity is Entity.TENANT_LIMITS:
+        if row is None:
+            return TenantLimitsChanged(user_id=user_id, inherits=True)
+        return limits_changed(user_id, row)
     raise ValueError(f"no event for {entity} without a row")

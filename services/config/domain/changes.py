@@ -28,6 +28,8 @@ class Entity(StrEnum):
     CONVERSATION_OWNER = "conversation_owner"  # audit only: the change itself is an event
     GROQ_KEY = "groq_key"  # one key of the tenant's pool (issue 16)
     GROQ_KEY_POOL = "groq_key_pool"  # the pool's fallback/cheaper model and model status
+    TENANT_LIMITS = "tenant_limits"  # issue 16: set by the administrator
+    SYSTEM_LIMITS = "system_limits"  # the limits of a tenant without its own
 
 
 class Action(StrEnum):

@@ -11,6 +11,7 @@ from shared.contracts.messages import FailureReason, ResponseFailed, ResponseGen
 from shared.jsonlimits import has_unsafe_characters
 
 NOT_CONFIGURED = "Service de messagerie non configuré. Veuillez contacter l'administrateur."
+RATE_LIMITED = "Trop de messages en ce moment. Veuillez réessayer dans un instant."
 TRANSIENT = "Failed to process message. Please try again."
 
 
@@ -82,7 +83,23 @@ def answer_for(outcome: ResponseGenerated | ResponseFailed, trace_id: str | None
         }
     if outcome.reason in _CONFIG_PROBLEMS:
         return config_required()
+    if outcome.reason is FailureReason.RATE_LIMITED:
+        return rate_limited(outcome)
     return transient(503)
+
+
+def rate_limited(outcome: ResponseFailed) -> Answer:
+    """Issue 16: over the tenant's message limit or the customer's flood guard. The
+    Retry-After seconds ride under RETRY_AFTER, which the route turns into the header."""
+    return 429, {
+        "success": False,
+        "error": outcome.customer_text or RATE_LIMITED,
+        "retryable": True,
+        RETRY_AFTER: max(1, outcome.retry_after_s or 60),
+    }
+
+
+RETRY_AFTER = "_retry_after"  # never sent in a body: see chatbot.py's _reply
 
 
 def is_final(outcome: ResponseGenerated | ResponseFailed) -> bool:

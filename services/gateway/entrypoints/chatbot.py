@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from services.gateway.adapters.inbound import Inbound
 from services.gateway.adapters.outcomes import OutcomeWaiters
 from services.gateway.api.schemas import (
+    RETRY_AFTER,
     Answer,
     ChatbotRequest,
     answer_for,
@@ -42,6 +43,9 @@ def _reply(answer: Answer) -> JSONResponse:
     status, body = answer
     RECEIVED.labels(str(status)).inc()
     headers = {"X-Trace-Id": current_trace_id() or ""}
+    if RETRY_AFTER in body:
+        body = {name: value for name, value in body.items() if name != RETRY_AFTER}
+        headers["Retry-After"] = str(answer[1][RETRY_AFTER])
     return JSONResponse(body, status_code=status, headers=headers)
 
 

@@ -110,3 +110,18 @@ responder_turn_messages = Table(
     Index("ix_responder_turn_messages_turn", "turn_id", "position"),
     comment="owner: responder",
 )
+
+# Issue 16 (migration 0009): limit counters, one row per (scope, bucket): `t:<tenant>` and
+# `c:<tenant>:<customer>` per minute (messages), `d:<tenant>` per UTC day (tokens). Every
+# replica adds to the same row with one INSERT … ON CONFLICT DO UPDATE … RETURNING, so the
+# count is exact across replicas and survives a restart; old buckets expire.
+responder_limit_counters = Table(
+    "responder_limit_counters",
+    metadata,
+    Column("scope", String(600), primary_key=True),
+    Column("bucket", BigInteger, primary_key=True),
+    Column("count", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_responder_limit_counters_expires_at", "expires_at"),
+    comment="owner: responder",
+)

@@ -1,18 +1,10 @@
 """UserIdentified (and MediaResolved) in, ResponseGenerated or ResponseFailed out, one
-record at a time.
-
-Records run concurrently (a model call takes 0.3 to 30 s) and each conversation is free
-for its next message as soon as its own reply is out; the statements and publishes of
-records running at the same moment are shared (group commit in the store).
-Idempotent by message id: a stored reply is re-announced instead of asking Groq again, so
-a redelivery after a crash never produces a second reply.
-With turn assembly (a WhatsApp or Twilio tenant whose quiet window is above 0), a message
-only joins its conversation's turn (adapters/turns.py) and the turn poller answers the turn
-(entrypoints/turns.py); a voice note's transcript resolves its message inside the turn.
-A retryable Groq failure raises `RetryLater`: the consumer tries the record again after
-the wait without holding an in-flight slot, until the retry policy gives up. While a key
-waits out a 429's retry-after, its other conversations wait too, without a statement or a
-call, and then one call probes for all of them (domain/rate_gate.py).
+record at a time, concurrently; statements and publishes of concurrent records are shared
+(group commit). Idempotent by message id: a stored reply is re-announced, never asked again.
+With turn assembly (WhatsApp or Twilio, quiet window above 0) a message only joins its
+turn (adapters/turns.py), which entrypoints/turns.py answers. A retryable Groq failure
+raises `RetryLater` (a timer, no in-flight slot); while a key waits out a 429 its other
+conversations wait too, then one call probes for all (domain/rate_gate.py).
 """
 
 from __future__ import annotations
@@ -21,9 +13,6 @@ import random
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-
-from aiokafka import ConsumerRecord
-from prometheus_client import Counter, Histogram
 
 from services.responder.adapters.conversations import ConversationStore
 from services.responder.adapters.groq_client import GroqClient
@@ -37,53 +26,38 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.limits import Step
 from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
-from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import TurnSettingsView, assembles
+from services.responder.entrypoints.answer_common import (
+    GROQ_LATENCY,
+    MEDIA_WITHOUT_TEXT,
+    OUTCOMES,
+    RETRIES,
+    TOKENS,
+    AnswerSettings,
+    Inbound,
+)
 from services.responder.entrypoints.key_failover import KeyFailover
+from services.responder.entrypoints.limit_guard import (
+    Checked,
+    LimitGuard,
+    handed_to_person,
+    limit_failure,
+    refused_over_limit,
+)
 from shared.consumer import Received, RetryLater
+from shared.contracts.conversations import owner_key
 from shared.contracts.media import MediaResolved
-from shared.contracts.messages import ConfigSource, FailureReason, UserIdentified
-from shared.contracts.topics import MESSAGE_OUTCOMES, MESSAGES_MEDIA
+from shared.contracts.messages import Channel, ConfigSource, FailureReason, UserIdentified
+from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_OUTCOMES
 from shared.crypto import SecretBox, SecretBoxError
 from shared.logging import get_logger
 from shared.messaging import Outgoing, Publish
 
 log = get_logger(__name__)
-OUTCOMES = Counter("responder_outcomes_total", "Replies and failures", ["outcome", "config_source"])
-RETRIES = Counter("responder_retries_total", "Groq calls deferred to a later try", ["reason"])
-TOKENS = Counter(
-    "responder_tokens_total",
-    "Groq tokens by tenant ('fallback' for the system config) and kind",
-    ["tenant", "kind"],
-)
-MEDIA_WITHOUT_TEXT = Counter(
-    "responder_media_without_text_total", "Voice notes, images… without a caption, not answered"
-)
-GROQ_LATENCY = Histogram(
-    "responder_groq_seconds",
-    "Groq call latency",
-    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
-)
-
-
-Inbound = UserIdentified | MediaResolved
-
-
-def parse_inbound(record: ConsumerRecord) -> Inbound:
-    """messages.identified.v1 holds UserIdentified; messages.media.v1 MediaResolved."""
-    if record.topic == MESSAGES_MEDIA.name:
-        return MediaResolved.model_validate_json(record.value)
-    return UserIdentified.model_validate_json(record.value)
-
-
-@dataclass(frozen=True)
-class AnswerSettings:
-    system_prompt: str
-    default_base_url: str
-    retry: RetryPolicy
 
 
 @dataclass
@@ -99,6 +73,7 @@ class AnswerMessages:
     turns: TurnStore | None = None
     turn_settings: TurnSettingsView = field(default_factory=TurnSettingsView)
     failover: KeyFailover | None = None  # None: built from groq, box and publish
+    limits: LimitGuard | None = None  # issue 16; None: no limits
 
     def __post_init__(self) -> None:
         self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
@@ -170,6 +145,12 @@ class AnswerMessages:
         if resolved is None:
             await self._fail(item, NO_CONFIG)
             return
+        if self.limits is not None:
+            checked = await self.limits.check(message, resolved, first_try=item.delivery == 1)
+            if checked.resolved is None:
+                await self._over_limit(item, checked)
+                return
+            resolved = checked.resolved
         key = resolved.account.api_key_encrypted
         try:
             reply = await self._ask_groq(item, resolved, admission)
@@ -186,6 +167,28 @@ class AnswerMessages:
             return
         self.gate.opened(key)
         await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
+        if self.limits is not None:
+            tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
+            await self.limits.spent(message.user_id, tokens)
+
+    async def _over_limit(self, item: Received[UserIdentified], checked: Checked) -> None:
+        """A flooding customer or an API caller: 429; else the polite text and a person."""
+        message, limits = item.event, checked.limits
+        assert limits is not None and message.user_id is not None
+        failure = limit_failure(checked.verdict)
+        if checked.verdict.step is Step.FLOOD or message.channel is Channel.API:
+            event = refused_over_limit(message, checked)
+            OUTCOMES.labels(failure.reason.value, "none").inc()
+            await self.publish(
+                [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
+            )
+            return
+        now = datetime.now(UTC)
+        polite = BotReply(limits.polite_text, ConfigSource.NONE.value, "", None, None, now)
+        await self._announce(item, await self.store.save_reply(message, polite), replayed=False)
+        expiry = self.turn_settings.of(message.user_id).human_expiry_s
+        change = handed_to_person(message, message.user_id, expiry, failure.detail, now)
+        await self.publish([Outgoing(CONVERSATION_OWNERS, change, owner_key(change))])
 
     def _wait_while_limited(self, item: Received[UserIdentified], resolved: ResolvedGroq) -> None:
         """Raise `RetryLater` while the key waits out a rate limit (no statement, no call),

@@ -1,15 +1,9 @@
-"""A claimed turn's answer (the poller, entrypoints/turn_poller.py, claims due turns on
-every replica): one model call over all of the turn's messages.
-
-A turn is due when its conversation has been quiet long enough (domain/turns.py). The
-poller checks who owns the conversation (a human or a pause: stored, not answered), whether
-the customer asked for a human (handoff, no model call), then announces `TurnStarted`,
-asks the model once with every message of the turn in order, and stores the reply only if
-no message joined meanwhile (adapters/turns.py); otherwise the generation is superseded and
-the turn, now holding everything, is generated again when due. The reply is published
-after its transaction; a crash in between leaves the turn `replied`, which the next claim
-re-announces. A failure follows the retry budget (the turn is deferred, never the
-consumer's key) and ends in `ResponseFailed` for the turn's last message.
+"""A claimed turn's answer (turn_poller.py claims due turns on every replica): the owner
+and a handoff request checked first, then `TurnStarted`, one model call over the turn's
+messages in order, the reply stored only if no message joined meanwhile (else superseded
+and generated again when due) and published after its transaction (a crash in between
+leaves the turn `replied`, re-announced by the next claim). Failures follow the retry
+budget and end in `ResponseFailed` for the turn's last message.
 """
 
 from __future__ import annotations
@@ -30,6 +24,7 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
+from services.responder.domain.limits import Step
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.turns import (
     TurnSettingsView,
@@ -42,6 +37,7 @@ from services.responder.domain.turns import (
 )
 from services.responder.entrypoints.handover import HandOver
 from services.responder.entrypoints.key_failover import KeyFailover, planned_model
+from services.responder.entrypoints.limit_guard import Checked, LimitGuard, limit_failure
 from services.responder.entrypoints.turn_metrics import (
     SUPERSEDED,
     TURN_MESSAGES,
@@ -85,6 +81,7 @@ class AnswerTurns:
     # Issue 16: the tenant's keys in priority order; shared with the per-message handler in
     # main.py so both see the same cooldowns. None: built from groq, box and publish.
     failover: KeyFailover | None = None
+    limits: LimitGuard | None = None  # issue 16; None: no limits
 
     def __post_init__(self) -> None:
         self._pool = self.failover or KeyFailover(self.groq, self.box, self.publish)
@@ -118,7 +115,28 @@ class AnswerTurns:
         if resolved is None:
             await self._fail(turn, NO_CONFIG)
             return
+        if self.limits is not None:
+            checked = await self.limits.check(
+                turn.last, resolved, first_try=turn.failures == 0, messages=len(turn.messages)
+            )
+            if checked.resolved is None:
+                await self._over_limit(turn, checked)
+                return
+            resolved = checked.resolved
         await self._generate(turn, resolved)
+
+    async def _over_limit(self, turn: ClaimedTurn, checked: Checked) -> None:
+        """Issue 16: a flooding customer's turn fails (rate_limited, nothing sent); over
+        the tenant's limit with no model left, the polite text and a person."""
+        failure = limit_failure(checked.verdict)
+        if checked.verdict.step is Step.FLOOD or checked.limits is None or turn.user_id is None:
+            await self._fail(turn, failure)
+            return
+        polite = BotReply(
+            checked.limits.polite_text, ConfigSource.NONE.value, "", None, None, self.clock()
+        )
+        if await self._store_and_publish(turn, polite):
+            await self._hand_over(turn, turn.user_id, OwnerChangedBy.LIMIT_REACHED, failure.detail)
 
     async def failed_unexpectedly(self, turn: ClaimedTurn, error: Exception) -> None:
         """A bug or an outage mid-turn: retried within the budget like a Groq outage, then
@@ -187,6 +205,9 @@ class AnswerTurns:
             await self._skip(turn, "the owner changed during the generation")
             return
         published = await self._store_and_publish(turn, reply)
+        if published and self.limits is not None:
+            tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
+            await self.limits.spent(turn.user_id, tokens)
         if published and said.handoff and turn.user_id is not None:
             await self._hand_over(
                 turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"

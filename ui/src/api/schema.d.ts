@@ -38,6 +38,30 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get System Limits
+         * @description The system default: the limits of every tenant without its own.
+         */
+        get: operations["get_system_limits_v1_admin_limits_get"];
+        /**
+         * Put System Limits
+         * @description Replace the system default (fields left out: no limit / their defaults).
+         */
+        put: operations["put_system_limits_v1_admin_limits_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/messages/unassociated": {
         parameters: {
             query?: never;
@@ -84,6 +108,35 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/tenants/{user_id}/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Tenant Limits
+         * @description The tenant's own limits, else the system default (`applies` says which).
+         */
+        get: operations["get_tenant_limits_v1_admin_tenants__user_id__limits_get"];
+        /**
+         * Put Tenant Limits
+         * @description Replace the tenant's own limits (they replace the system default as a whole).
+         */
+        put: operations["put_tenant_limits_v1_admin_tenants__user_id__limits_put"];
+        post?: never;
+        /**
+         * Delete Tenant Limits
+         * @description Remove the tenant's own limits: the system default applies again (publishes
+         *     TenantLimitsChanged with `inherits: true`).
+         */
+        delete: operations["delete_tenant_limits_v1_admin_tenants__user_id__limits_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -292,6 +345,26 @@ export interface paths {
         get?: never;
         /** Put Pool Settings */
         put: operations["put_pool_settings_v1_me_groq_pool_settings_put"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/me/limits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get My Limits
+         * @description What applies to the caller: its own limits, else the system default. Read-only.
+         */
+        get: operations["get_my_limits_v1_me_limits_get"];
+        put?: never;
         post?: never;
         delete?: never;
         options?: never;
@@ -853,6 +926,92 @@ export interface components {
          */
         KeyStatus: "active" | "unchecked" | "invalid";
         /**
+         * LimitsIn
+         * @description The whole set (PUT replaces it); a limit left out or null = no limit. Ranges are the
+         *     contract's (`TenantLimitsChanged`): outside them → 422, nothing stored.
+         */
+        LimitsIn: {
+            /**
+             * Flood Per Minute
+             * @description Messages per minute from one customer number; over it that customer is not answered until the minute ends (the tenant's other customers are)
+             */
+            flood_per_minute?: number | null;
+            /**
+             * Messages Per Minute
+             * @description The tenant's messages answered per minute
+             */
+            messages_per_minute?: number | null;
+            /**
+             * Polite Text
+             * @description Last step: sent to the customer (the API answers it in a 429), and the conversation is handed to a person
+             * @default Nous recevons beaucoup de messages en ce moment. Un membre de notre équipe vous répondra dès que possible.
+             */
+            polite_text: string;
+            /**
+             * Tokens Per Day
+             * @description Groq tokens per UTC day
+             */
+            tokens_per_day?: number | null;
+            /**
+             * Use Cheaper Model
+             * @description Over a limit: answer with the tenant's cheaper model first
+             * @default true
+             */
+            use_cheaper_model: boolean;
+            /**
+             * Use System Fallback
+             * @description Over a limit (no cheaper model): the system fallback configuration
+             * @default false
+             */
+            use_system_fallback: boolean;
+        };
+        /** LimitsOut */
+        LimitsOut: {
+            /**
+             * Applies
+             * @description `tenant` (its own limits) or `system` (the default)
+             */
+            applies: string;
+            /**
+             * Flood Per Minute
+             * @description Messages per minute from one customer number; over it that customer is not answered until the minute ends (the tenant's other customers are)
+             */
+            flood_per_minute?: number | null;
+            /**
+             * Messages Per Minute
+             * @description The tenant's messages answered per minute
+             */
+            messages_per_minute?: number | null;
+            /**
+             * Polite Text
+             * @description Last step: sent to the customer (the API answers it in a 429), and the conversation is handed to a person
+             * @default Nous recevons beaucoup de messages en ce moment. Un membre de notre équipe vous répondra dès que possible.
+             */
+            polite_text: string;
+            /**
+             * Tokens Per Day
+             * @description Groq tokens per UTC day
+             */
+            tokens_per_day?: number | null;
+            /**
+             * Updated At
+             * @description null: never set (no limit)
+             */
+            updated_at: string | null;
+            /**
+             * Use Cheaper Model
+             * @description Over a limit: answer with the tenant's cheaper model first
+             * @default true
+             */
+            use_cheaper_model: boolean;
+            /**
+             * Use System Fallback
+             * @description Over a limit (no cheaper model): the system fallback configuration
+             * @default false
+             */
+            use_system_fallback: boolean;
+        };
+        /**
          * MediaKind
          * @enum {string}
          */
@@ -948,7 +1107,7 @@ export interface components {
          * OwnerChangedBy
          * @enum {string}
          */
-        OwnerChangedBy: "tenant_api" | "business_echo" | "customer_request" | "model_handoff" | "repeated_failures" | "expiry";
+        OwnerChangedBy: "tenant_api" | "business_echo" | "customer_request" | "model_handoff" | "repeated_failures" | "expiry" | "limit_reached";
         /** OwnerIn */
         OwnerIn: {
             /** @description bot | human | paused */
@@ -1472,6 +1631,104 @@ export interface operations {
             };
         };
     };
+    get_system_limits_v1_admin_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    put_system_limits_v1_admin_limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
     unassociated_messages_v1_admin_messages_unassociated_get: {
         parameters: {
             query?: {
@@ -1616,6 +1873,176 @@ export interface operations {
             };
             /** @description The token's role may not use this route */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_tenant_limits_v1_admin_tenants__user_id__limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's user id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    put_tenant_limits_v1_admin_tenants__user_id__limits_put: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's user id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LimitsIn"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description The body is not readable JSON */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    delete_tenant_limits_v1_admin_tenants__user_id__limits_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tenant's user id */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Nothing configured yet */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2514,6 +2941,44 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+        };
+    };
+    get_my_limits_v1_me_limits_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LimitsOut"];
+                };
+            };
+            /** @description Missing, malformed, expired or unsigned token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description The token's role may not use this route */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };

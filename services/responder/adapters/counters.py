@@ -1,0 +1,90 @@
+"""Limit counters (issue 16) in the responder's own table: every replica adds to the same
+rows, so a count is exact across replicas and survives a restart or a rebalance.
+
+A message's counters are one write that returns the counts (never a separate read): the
+messages of a moment share one statement (group commit), its increments summed per row by
+`INSERT … ON CONFLICT DO UPDATE … RETURNING`; each message then gets the count as it stood
+just after its own increment (the total minus what later messages of the batch added), so
+the 61st message of a minute sees 61 even in a batch of a hundred.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from sqlalchemy import text
+
+from services.responder.domain.limits import Increment
+from shared.batching import GroupCommitter
+from shared.db import Statements
+
+_ADD = text(
+    """
+    INSERT INTO responder_limit_counters AS c (scope, bucket, count, expires_at)
+    SELECT scope, bucket, sum(add), max(expires_at)
+    FROM unnest(
+        CAST(:scopes AS text[]), CAST(:buckets AS bigint[]), CAST(:adds AS bigint[]),
+        CAST(:expires AS timestamptz[])
+    ) AS i(scope, bucket, add, expires_at)
+    GROUP BY scope, bucket
+    ORDER BY scope, bucket
+    ON CONFLICT (scope, bucket) DO UPDATE SET count = c.count + EXCLUDED.count
+    RETURNING scope, bucket, count
+    """
+)
+_EXPIRE = text("DELETE FROM responder_limit_counters WHERE expires_at < now()")
+_EXPIRE_EVERY = 500  # statements between two clean-ups of past buckets
+
+
+class LimitCounters(Protocol):
+    async def add(self, increments: Sequence[Increment]) -> list[int]:
+        """Apply the increments; each counter's value just after its own increment."""
+        ...
+
+
+class SqlLimitCounters:
+    def __init__(self, db: Statements) -> None:
+        self._db = db
+        self._batches = GroupCommitter(self._add_all)
+        self._statements = 0
+
+    async def add(self, increments: Sequence[Increment]) -> list[int]:
+        return await self._batches.submit(tuple(increments))
+
+    async def _add_all(self, requests: Sequence[tuple[Increment, ...]]) -> list[list[int]]:
+        flat = [increment for request in requests for increment in request]
+        rows = await self._db.execute(
+            _ADD,
+            {
+                "scopes": [i.scope for i in flat],
+                "buckets": [i.bucket for i in flat],
+                "adds": [i.add for i in flat],
+                "expires": [i.expires_at for i in flat],
+            },
+        )
+        totals = {(row.scope, row.bucket): int(row._mapping["count"]) for row in rows}
+        self._statements += 1
+        if self._statements % _EXPIRE_EVERY == 0:
+            await self._db.execute(_EXPIRE, {})
+        return counts_after_each(requests, totals)
+
+
+def counts_after_each(
+    requests: Sequence[Sequence[Increment]], totals: dict[tuple[str, int], int]
+) -> list[list[int]]:
+    """Walk the batch backwards: a request's count is the row's total less what the
+    requests after it added."""
+    later: dict[tuple[str, int], int] = {}
+    results: list[list[int]] = []
+    for request in reversed(requests):
+        counts = []
+        for increment in request:
+            key = (increment.scope, increment.bucket)
+            counts.append(totals[key] - later.get(key, 0))
+        for increment in request:
+            key = (increment.scope, increment.bucket)
+            later[key] = later.get(key, 0) + increment.add
+        results.append(counts)
+    results.reverse()
+    return results
