@@ -75,11 +75,10 @@ async def test_add_a_key_pick_models_from_its_list_and_no_secret_leaks(
     await add.locator('[name="label"]').fill("principale")
     await add.locator('[name="organization"]').fill("org-navigateur")
     await add.get_by_role("button", name="Enregistrer").click()
-    await expect(page.get_by_role("cell", name=f"gsk_…{pool_key[-4:]}")).to_be_visible(
-        timeout=15_000
-    )
-    await expect(page.get_by_role("cell", name="principale", exact=True)).to_be_visible()
-    await expect(page.locator('[data-testid^="key-status-"]')).to_have_text("active")
+    card = page.get_by_role("listitem").filter(has=page.get_by_role("heading", name="principale"))
+    await expect(card.get_by_text(f"gsk_…{pool_key[-4:]}")).to_be_visible(timeout=15_000)
+    await expect(card.locator('[data-testid^="key-status-"]')).to_have_text("active")
+    await expect(card).to_contain_text("org-navigateur")
     assert await add.locator('[name="api_key"]').input_value() == ""
 
     # The fallback model is picked from what (fake) Groq lists for that key.

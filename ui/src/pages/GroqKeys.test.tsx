@@ -94,6 +94,25 @@ describe("GroqKeysPage", () => {
     expect(JSON.parse(sent.find((s) => s.method === "PUT")!.body)).toEqual({ fallback_model: "llama-3.1-8b-instant", cheaper_model: null });
   });
 
+  it("edits a key without sending a secret unless a new one is typed", async () => {
+    const sent = renderWithApi(<GroqKeysPage />, (method, path, body) => {
+      if (path.endsWith("/models")) return json(200, { key_id: KEY_ID, models: [] });
+      if (method === "PATCH") return json(200, { ...key, ...JSON.parse(body) });
+      return json(200, pool);
+    });
+    fireEvent.click(await screen.findByRole("button", { name: "Modifier : main" }));
+    const form = screen.getByRole("form", { name: "Modifier la clé" });
+    expect(within(form).getByText(/Clé actuelle : gsk_…abcd/)).toBeTruthy();
+    fireEvent.change(within(form).getByLabelText("Organisation Groq"), { target: { value: "" } });
+    fireEvent.click(within(form).getByLabelText("Clé activée"));
+    fireEvent.click(within(form).getByRole("button", { name: "Enregistrer" }));
+    await waitFor(() => expect(sent.some((s) => s.method === "PATCH")).toBe(true));
+    const patch = sent.find((s) => s.method === "PATCH")!;
+    expect(patch.path).toBe(`/v1/me/groq-keys/${KEY_ID}`);
+    expect(JSON.parse(patch.body)).toEqual({ label: "main", organization: null, priority: 0, enabled: false });
+    expect(await screen.findByRole("form", { name: "Ajouter une clé" })).toBeTruthy();
+  });
+
   it("asks before deleting a key", async () => {
     let keys = [key];
     const sent = renderWithApi(<GroqKeysPage />, (method, path) => {

@@ -4,7 +4,7 @@
 import { useContext, useEffect, useState } from "react";
 import { api, type GroqKeyOut, type GroqKeyPool } from "../api/endpoints";
 import type { ConfigClient } from "../api/client";
-import { Checkbox, Field, Loading, Select, StatusLine, Table, when, type Option, type Status } from "../components/ui";
+import { Checkbox, Field, Loading, Select, StatusLine, when, type Option, type Status } from "../components/ui";
 import { useClient, useErrorText, useLoad } from "../components/hooks";
 import { I18n, useT, type TextKey } from "../i18n";
 import { groqKey, integerIn, maxLength, optional, validate } from "../validate";
@@ -61,7 +61,7 @@ export function GroqKeysPage() {
       <ModelState pool={data} />
       <section aria-labelledby="key-pool" className="card">
         <h2 id="key-pool">{t("keys.pool")}</h2>
-        <KeyTable keys={data.keys} onEdit={setEditing} onDeleted={refresh} />
+        <KeyList keys={data.keys} onEdit={setEditing} onDeleted={refresh} />
       </section>
       {editing ? (
         <KeyForm key={editing.key_id} editing={editing} onDone={async () => { setEditing(null); await refresh(); }} onCancel={() => setEditing(null)} />
@@ -95,7 +95,7 @@ const STATUS_TEXT: Record<GroqKeyOut["status"], TextKey> = {
   invalid: "keys.invalid",
 };
 
-function KeyTable({ keys, onEdit, onDeleted }: { keys: GroqKeyOut[]; onEdit: (key: GroqKeyOut) => void; onDeleted: () => Promise<void> }) {
+function KeyList({ keys, onEdit, onDeleted }: { keys: GroqKeyOut[]; onEdit: (key: GroqKeyOut) => void; onDeleted: () => Promise<void> }) {
   const t = useT();
   const client = useClient();
   const errorText = useErrorText();
@@ -115,35 +115,49 @@ function KeyTable({ keys, onEdit, onDeleted }: { keys: GroqKeyOut[]; onEdit: (ke
     }
   }
 
-  const head = [t("keys.label"), t("keys.organization"), t("keys.priority"), t("keys.enabled"), t("keys.status"), t("keys.hint"), t("keys.checked"), t("keys.actions")];
-  const rows = keys.map((key) => [
-    key.label || "—",
-    key.organization ?? "—",
-    key.priority,
-    key.enabled ? t("app.yes") : t("app.no"),
-    <span data-testid={`key-status-${key.key_id}`} className={key.status === "invalid" ? "warning" : undefined}>
-      {t(STATUS_TEXT[key.status])}
-      {key.status_detail && <small className="help"> — {key.status_detail}</small>}
-    </span>,
-    <code>{key.api_key_hint}</code>,
-    when(key.checked_at, language),
-    confirming === key.key_id ? (
-      <span role="group" aria-label={t("keys.confirmDelete", { label: key.label || key.api_key_hint })} className="confirm">
-        <span>{t("keys.confirmDelete", { label: key.label || key.api_key_hint })}</span>{" "}
-        <button type="button" className="danger" onClick={() => remove(key)}>{t("app.confirm")}</button>{" "}
-        <button type="button" className="secondary" onClick={() => setConfirming(null)}>{t("app.cancel")}</button>
-      </span>
-    ) : (
-      <span className="actions">
-        <button type="button" className="secondary" aria-label={`${t("keys.edit")} : ${key.label || key.api_key_hint}`} onClick={() => onEdit(key)}>{t("keys.edit")}</button>{" "}
-        <button type="button" className="danger" aria-label={`${t("app.delete")} : ${key.label || key.api_key_hint}`} onClick={() => setConfirming(key.key_id)}>{t("app.delete")}</button>
-      </span>
-    ),
-  ]);
+  // One card per key rather than an eight-column table: it reads the same on a phone.
   return (
     <>
       {keys.length === 0 && <p className="notice">{t("keys.none")}</p>}
-      <Table caption={t("keys.pool")} head={head} rows={rows} />
+      <ul className="key-list">
+        {keys.map((key) => {
+          const name = key.label || key.api_key_hint;
+          return (
+            <li key={key.key_id} className="key" data-testid={`key-${key.key_id}`} aria-labelledby={`key-name-${key.key_id}`}>
+              <h3 id={`key-name-${key.key_id}`}>{name}</h3>
+              <dl>
+                <dt>{t("keys.hint")}</dt>
+                <dd><code>{key.api_key_hint}</code></dd>
+                <dt>{t("keys.status")}</dt>
+                <dd data-testid={`key-status-${key.key_id}`} className={key.status === "invalid" ? "warning" : undefined}>
+                  {t(STATUS_TEXT[key.status])}
+                  {key.status_detail && <small className="help"> — {key.status_detail}</small>}
+                </dd>
+                <dt>{t("keys.organization")}</dt>
+                <dd>{key.organization ?? "—"}</dd>
+                <dt>{t("keys.priority")}</dt>
+                <dd>{key.priority}</dd>
+                <dt>{t("keys.enabled")}</dt>
+                <dd>{key.enabled ? t("app.yes") : t("app.no")}</dd>
+                <dt>{t("keys.checked")}</dt>
+                <dd>{when(key.checked_at, language)}</dd>
+              </dl>
+              {confirming === key.key_id ? (
+                <div role="alertdialog" aria-labelledby={`confirm-${key.key_id}`} className="confirm">
+                  <p id={`confirm-${key.key_id}`}>{t("keys.confirmDelete", { label: name })}</p>
+                  <button type="button" className="danger" onClick={() => remove(key)}>{t("app.confirm")}</button>
+                  <button type="button" className="secondary" onClick={() => setConfirming(null)}>{t("app.cancel")}</button>
+                </div>
+              ) : (
+                <div>
+                  <button type="button" className="secondary" aria-label={`${t("keys.edit")} : ${name}`} onClick={() => onEdit(key)}>{t("keys.edit")}</button>
+                  <button type="button" className="danger" aria-label={`${t("app.delete")} : ${name}`} onClick={() => setConfirming(key.key_id)}>{t("app.delete")}</button>
+                </div>
+              )}
+            </li>
+          );
+        })}
+      </ul>
       <StatusLine status={status} />
     </>
   );
