@@ -278,7 +278,7 @@ export function ModelsNote({ models, source }: { models: Models; source: GroqKey
 }
 
 /** A model picked from the key's list, or typed when no list could be had. */
-export function ModelField({ name, label, models, value, onChange, none, error }: {
+export function ModelField({ name, label, models, value, onChange, none, error, help }: {
   name: string;
   label: TextKey;
   models: Models;
@@ -286,9 +286,10 @@ export function ModelField({ name, label, models, value, onChange, none, error }
   onChange: (value: string) => void;
   none?: string;
   error?: TextKey | undefined;
+  help?: string;
 }) {
   if (models.state === "ready") {
-    return <Select name={name} label={label} value={value} onChange={onChange} options={modelOptions(models.models, value, none)} error={error} />;
+    return <Select name={name} label={label} value={value} onChange={onChange} options={modelOptions(models.models, value, none)} error={error} help={help} />;
   }
-  return <Field name={name} label={label} value={value} onChange={onChange} error={error} />;
+  return <Field name={name} label={label} value={value} onChange={onChange} error={error} help={help} />;
 }

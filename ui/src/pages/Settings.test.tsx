@@ -29,8 +29,11 @@ const media = {
   updated_at: null,
 };
 
+const noKeys = { keys: [], model: "m", fallback_model: null, cheaper_model: null, unavailable_models: [], model_status: "" };
+
 function api() {
   return renderWithApi(<SettingsPage />, (method, path, body) => {
+    if (path.endsWith("/groq-keys")) return json(200, noKeys);
     const saved = path.endsWith("conversation-settings") ? conversation : media;
     return method === "PUT" ? json(200, { ...saved, ...JSON.parse(body), updated_at: "2026-01-01T00:00:00Z" }) : json(200, saved);
   });
@@ -92,11 +95,28 @@ describe("SettingsPage", () => {
 
   it("shows the API's error text", async () => {
     renderWithApi(<SettingsPage />, (method, path) => {
+      if (path.endsWith("/groq-keys")) return json(200, noKeys);
       if (method === "PUT") return json(422, { detail: [{ loc: ["body", "template_language"], msg: "String should match pattern" }] });
       return json(200, path.endsWith("conversation-settings") ? conversation : media);
     });
     const form = await screen.findByRole("form", { name: "Réglages des conversations" });
     fireEvent.click(within(form).getByRole("button", { name: "Enregistrer" }));
     expect((await within(form).findByRole("alert")).textContent).toBe("template_language: String should match pattern");
+  });
+
+  it("picks the vision model from the list a pool key gives, or none", async () => {
+    const key = { key_id: "k1", label: "", organization: null, priority: 0, enabled: true, api_key_hint: "gsk_…abcd", status: "active", status_detail: "", checked_at: null, updated_at: "2026-01-01T00:00:00Z" };
+    const sent = renderWithApi(<SettingsPage />, (method, path, body) => {
+      if (path.endsWith("/groq-keys")) return json(200, { ...noKeys, keys: [key] });
+      if (path.endsWith("/models")) return json(200, { key_id: "k1", models: ["whisper-large-v3-turbo", "meta-llama/llama-4-scout-17b-16e-instruct"] });
+      return method === "PUT" ? json(200, { ...media, ...JSON.parse(body) }) : json(200, path.endsWith("conversation-settings") ? conversation : media);
+    });
+    const vision = (await screen.findByRole("combobox", { name: "Modèle de vision pour les images (facultatif)" })) as HTMLSelectElement;
+    expect(vision.value).toBe("");
+    expect(vision.options[0]!.textContent).toBe("— aucun (texte poli) —");
+    fireEvent.change(vision, { target: { value: "meta-llama/llama-4-scout-17b-16e-instruct" } });
+    fireEvent.click(within(screen.getByRole("form", { name: "Réglages des médias" })).getByRole("button", { name: "Enregistrer" }));
+    await waitFor(() => expect(sent.some((s) => s.method === "PUT")).toBe(true));
+    expect(JSON.parse(sent.find((s) => s.method === "PUT")!.body).vision_model).toBe("meta-llama/llama-4-scout-17b-16e-instruct");
   });
 });

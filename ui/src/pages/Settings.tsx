@@ -7,6 +7,7 @@ import { Checkbox, Field, Loading, StatusLine, TextArea, type Status } from "../
 import { useClient, useErrorText, useLoad } from "../components/hooks";
 import { useT, type TextKey } from "../i18n";
 import { integerIn, lines, matches, optional, validate, type Check } from "../validate";
+import { ModelField, pickerKey, useModels, type Models } from "./GroqKeys";
 
 export const MEDIA_KINDS = ["audio", "image", "document", "video", "sticker"] as const;
 type MediaKind = (typeof MEDIA_KINDS)[number];
@@ -16,6 +17,9 @@ export function SettingsPage() {
   const client = useClient();
   const [conversation, , setConversation] = useLoad(() => api.conversationSettings(client));
   const [media, , setMedia] = useLoad(() => api.mediaSettings(client));
+  // The transcription and vision models are picked from what a pool key can use, when there is one.
+  const [pool] = useLoad(() => api.groqKeys(client));
+  const models = useModels(client, pool.state === "ready" ? (pickerKey(pool.data.keys)?.key_id ?? null) : null);
   return (
     <>
       <h1>{t("settings.title")}</h1>
@@ -25,7 +29,7 @@ export function SettingsPage() {
       {conversation.state === "ready" && <ConversationForm saved={conversation.data} onSaved={setConversation} />}
       {media.state === "loading" && <Loading />}
       {media.state === "error" && <p role="alert" className="status error">{media.error}</p>}
-      {media.state === "ready" && <MediaForm saved={media.data} onSaved={setMedia} />}
+      {media.state === "ready" && <MediaForm saved={media.data} onSaved={setMedia} models={models} />}
     </>
   );
 }
@@ -115,7 +119,7 @@ type MediaFields = "transcription_model" | "language_hint" | "vision_model" | "t
 const MODEL = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,127}$/;
 const politeText: Check = (value) => (value.trim().length <= 1000 ? null : "settings.politeTooLong");
 
-export function MediaForm({ saved, onSaved }: { saved: MediaSettingsOut; onSaved: (v: MediaSettingsOut) => void }) {
+export function MediaForm({ saved, onSaved, models = { state: "none" } }: { saved: MediaSettingsOut; onSaved: (v: MediaSettingsOut) => void; models?: Models }) {
   const t = useT();
   const client = useClient();
   const errorText = useErrorText();
@@ -173,9 +177,9 @@ export function MediaForm({ saved, onSaved }: { saved: MediaSettingsOut; onSaved
   return (
     <form onSubmit={submit} noValidate aria-label={t("settings.media")} className="card">
       <h2>{t("settings.media")}</h2>
-      <Field name="transcription_model" label="settings.transcription" value={values.transcription_model} onChange={set("transcription_model")} error={problems.transcription_model} />
+      <ModelField name="transcription_model" label="settings.transcription" models={models} value={values.transcription_model} onChange={set("transcription_model")} error={problems.transcription_model} />
       <Field name="language_hint" label="settings.languageHint" value={values.language_hint} onChange={set("language_hint")} error={problems.language_hint} help={t("settings.languageHintHelp")} />
-      <Field name="vision_model" label="settings.vision" value={values.vision_model} onChange={set("vision_model")} error={problems.vision_model} help={t("settings.visionHelp")} />
+      <ModelField name="vision_model" label="settings.vision" models={models} value={values.vision_model} onChange={set("vision_model")} error={problems.vision_model} none={t("settings.noVision")} help={t("settings.visionHelp")} />
       <Field name="document_text_limit" type="number" step="1000" label="settings.documentLimit" value={values.document_text_limit} onChange={set("document_text_limit")} error={problems.document_text_limit} />
       <fieldset>
         <legend>{t("settings.polite")}</legend>
