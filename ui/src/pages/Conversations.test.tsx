@@ -43,6 +43,18 @@ describe("ConversationsListPage", () => {
     expect(screen.getByRole("switch", { name: "Bot actif pour toutes les conversations" }).textContent).toBe("Tout rendre au bot");
   });
 
+  it("pages through more conversations than one answer holds", async () => {
+    const sent = renderWithApi(<ConversationsListPage />, (_m, path) => {
+      const offset = Number(new URLSearchParams(path.split("?")[1]).get("offset"));
+      return json(200, { ...page, offset, total: 101, items: offset === 0 ? Array.from({ length: 100 }, (_, i) => ({ ...page.items[0]!, conversation_key: `k${i}` })) : page.items });
+    });
+    expect(await screen.findByText("1 à 100 sur 101")).toBeTruthy();
+    fireEvent.click(screen.getByRole("button", { name: "Suivantes" }));
+    expect(await screen.findByText("101 à 101 sur 101")).toBeTruthy();
+    expect(sent.at(-1)?.path).toBe("/v1/me/conversations?limit=100&offset=100");
+    expect((screen.getByRole("button", { name: "Suivantes" }) as HTMLButtonElement).disabled).toBe(true);
+  });
+
   it("says when there is no conversation yet", async () => {
     renderWithApi(<ConversationsListPage />, () => json(200, { ...page, total: 0, items: [] }));
     expect(await screen.findByText("Rien pour l'instant.")).toBeTruthy();

@@ -37,7 +37,8 @@ export function ConversationsListPage() {
   const client = useClient();
   const errorText = useErrorText();
   const { language } = useContext(I18n);
-  const [loaded, reload, setLoaded] = useLoad(() => api.conversations(client));
+  const [offset, setOffset] = useState(0);
+  const [loaded, reload, setLoaded] = useLoad(() => api.conversations(client, offset), String(offset));
   const [status, setStatus] = useState<Status>({ kind: "idle" });
   if (loaded.state === "loading") return <Loading />;
   if (loaded.state === "error") return <p role="alert" className="status error">{loaded.error}</p>;
@@ -95,6 +96,13 @@ export function ConversationsListPage() {
       <button type="button" className="secondary" onClick={reload}>{t("app.refresh")}</button>
       <p className="help">{t("conv.total", { n: page.total })}</p>
       <Table caption={t("conv.title")} head={head} rows={rows} />
+      {(page.offset > 0 || page.offset + page.items.length < page.total) && (
+        <nav aria-label={t("conv.pages")} className="pager">
+          <button type="button" className="secondary" disabled={page.offset === 0} onClick={() => setOffset(Math.max(0, page.offset - page.limit))}>{t("conv.previous")}</button>
+          <span>{t("conv.range", { first: page.offset + 1, last: page.offset + page.items.length, total: page.total })}</span>
+          <button type="button" className="secondary" disabled={page.offset + page.items.length >= page.total} onClick={() => setOffset(page.offset + page.limit)}>{t("conv.next")}</button>
+        </nav>
+      )}
     </>
   );
 }
