@@ -20,8 +20,25 @@ from tests.support.tokens import admin_token, user_token
 
 pytestmark = pytest.mark.e2e
 
-TENANT_PAGES = ["/whatsapp", "/groq", "/test", "/twilio", "/links", "/audit"]
-ADMIN_PAGES = ["/admin/system", "/admin/monitoring", "/admin/timeline", "/admin/audit"]
+TENANT_PAGES = [
+    "/whatsapp",
+    "/groq",
+    "/groq-keys",
+    "/settings",
+    "/conversations",
+    "/usage",
+    "/test",
+    "/twilio",
+    "/links",
+    "/audit",
+]
+ADMIN_PAGES = [
+    "/admin/system",
+    "/admin/monitoring",
+    "/admin/timeline",
+    "/admin/usage",
+    "/admin/audit",
+]
 
 
 async def _fill(page: Page, name: str, value: str) -> None:

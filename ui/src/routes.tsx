@@ -4,6 +4,9 @@ import { lazy, type ComponentType } from "react";
 import type { Role } from "./auth";
 import type { TextKey } from "./i18n";
 import { AuditPage, GroqPage, LinksPage, TestMessagePage } from "./pages/Tenant";
+import { ConversationsListPage } from "./pages/Conversations";
+import { GroqKeysPage } from "./pages/GroqKeys";
+import { SettingsPage } from "./pages/Settings";
 import { TwilioPage } from "./pages/Twilio";
 import { WhatsAppPage } from "./pages/WhatsApp";
 
@@ -21,10 +24,19 @@ const SystemPage = admin("SystemPage");
 const MonitoringPage = admin("MonitoringPage");
 const TimelinePage = admin("TimelinePage");
 const AdminAuditPage = admin("AdminAuditPage");
+// The usage charts load the chart library only when a usage page is opened.
+const usage = (name: "UsagePage" | "AdminUsagePage") =>
+  lazy(() => import("./pages/Usage").then((module) => ({ default: module[name] })));
+const UsagePage = usage("UsagePage");
+const AdminUsagePage = usage("AdminUsagePage");
 
 export const ROUTES: Route[] = [
   { path: "/whatsapp", title: "whatsapp.title", role: "authenticated", page: WhatsAppPage },
   { path: "/groq", title: "groq.title", role: "authenticated", page: GroqPage },
+  { path: "/groq-keys", title: "keys.title", role: "authenticated", page: GroqKeysPage },
+  { path: "/settings", title: "settings.title", role: "authenticated", page: SettingsPage },
+  { path: "/conversations", title: "conv.title", role: "authenticated", page: ConversationsListPage },
+  { path: "/usage", title: "usage.title", role: "authenticated", page: UsagePage },
   { path: "/test", title: "test.title", role: "authenticated", page: TestMessagePage },
   { path: "/twilio", title: "twilio.title", role: "authenticated", page: TwilioPage },
   { path: "/links", title: "links.title", role: "authenticated", page: LinksPage },
@@ -32,6 +44,7 @@ export const ROUTES: Route[] = [
   { path: "/admin/system", title: "system.title", role: "service_role", page: SystemPage },
   { path: "/admin/monitoring", title: "monitor.title", role: "service_role", page: MonitoringPage },
   { path: "/admin/timeline", title: "timeline.title", role: "service_role", page: TimelinePage },
+  { path: "/admin/usage", title: "adminUsage.title", role: "service_role", page: AdminUsagePage },
   { path: "/admin/audit", title: "adminAudit.title", role: "service_role", page: AdminAuditPage },
 ];
 

@@ -62,3 +62,32 @@ export function randomToken(bytes = 24): string {
     .replace(/\//g, "_")
     .replace(/=+$/, "");
 }
+
+/** A Groq API key as the API takes it: `gsk_` then letters, digits, `_` or `-`, 20 to 200 long. */
+export const groqKey: Check = (value) => {
+  const key = value.trim();
+  return /^gsk_[A-Za-z0-9_-]+$/.test(key) && key.length >= 20 && key.length <= 200 ? null : "keys.keyInvalid";
+};
+
+/** A whole number between `min` and `max` included. */
+export const integerIn =
+  (min: number, max: number, problem: TextKey): Check =>
+  (value) => {
+    const number = Number(value);
+    return value.trim() !== "" && Number.isInteger(number) && number >= min && number <= max ? null : problem;
+  };
+
+export const matches =
+  (pattern: RegExp, problem: TextKey): Check =>
+  (value) =>
+    pattern.test(value.trim()) ? null : problem;
+
+export const maxLength =
+  (length: number): Check =>
+  (value) =>
+    value.trim().length <= length ? null : "app.tooLong";
+
+/** The non-empty lines of a text box, trimmed. */
+export function lines(value: string): string[] {
+  return value.split("\n").map((line) => line.trim()).filter(Boolean);
+}

@@ -17,6 +17,21 @@ export type IdentificationStats = Schemas["IdentificationStats"];
 export type CoveragePage = Schemas["CoveragePage"];
 export type UnassociatedPage = Schemas["UnassociatedPage"];
 export type MessageTimeline = Schemas["MessageTimeline"];
+export type GroqKeyIn = Schemas["GroqKeyIn"];
+export type GroqKeyPatch = Schemas["GroqKeyPatch"];
+export type GroqKeyOut = Schemas["GroqKeyOut"];
+export type GroqKeyPool = Schemas["GroqKeyPoolOut"];
+export type GroqPoolSettingsIn = Schemas["GroqPoolSettingsIn"];
+export type ConversationSettingsIn = Schemas["ConversationSettingsIn"];
+export type ConversationSettingsOut = Schemas["ConversationSettingsOut"];
+export type MediaSettingsIn = Schemas["MediaSettingsIn"];
+export type MediaSettingsOut = Schemas["MediaSettingsOut"];
+export type ConversationsPage = Schemas["ConversationsPage"];
+export type ConversationOut = Schemas["ConversationOut"];
+export type OwnerState = Schemas["OwnerState"];
+export type OwnerIn = Schemas["OwnerIn"];
+export type UsageOut = Schemas["UsageOut"];
+export type AdminUsageOut = Schemas["AdminUsageOut"];
 
 export const api = {
   whatsapp: (c: ConfigClient) => callOrNull(c.GET("/v1/me/whatsapp-config")),
@@ -52,4 +67,35 @@ export const api = {
     ),
   adminAudit: (c: ConfigClient, user_id?: string) =>
     call(c.GET("/v1/admin/audit", { params: { query: { user_id, limit: 100 } } })),
+  groqKeys: (c: ConfigClient) => call(c.GET("/v1/me/groq-keys")),
+  addGroqKey: (c: ConfigClient, body: GroqKeyIn) => call(c.POST("/v1/me/groq-keys", { body })),
+  patchGroqKey: (c: ConfigClient, key_id: string, body: GroqKeyPatch) =>
+    call(c.PATCH("/v1/me/groq-keys/{key_id}", { params: { path: { key_id } }, body })),
+  deleteGroqKey: (c: ConfigClient, key_id: string) =>
+    call(c.DELETE("/v1/me/groq-keys/{key_id}", { params: { path: { key_id } } })),
+  groqKeyModels: (c: ConfigClient, key_id: string) =>
+    call(c.GET("/v1/me/groq-keys/{key_id}/models", { params: { path: { key_id } } })),
+  putGroqPoolSettings: (c: ConfigClient, body: GroqPoolSettingsIn) =>
+    call(c.PUT("/v1/me/groq-pool-settings", { body })),
+  conversationSettings: (c: ConfigClient) => call(c.GET("/v1/me/conversation-settings")),
+  putConversationSettings: (c: ConfigClient, body: ConversationSettingsIn) =>
+    call(c.PUT("/v1/me/conversation-settings", { body })),
+  mediaSettings: (c: ConfigClient) => call(c.GET("/v1/me/media-settings")),
+  putMediaSettings: (c: ConfigClient, body: MediaSettingsIn) =>
+    call(c.PUT("/v1/me/media-settings", { body })),
+  conversations: (c: ConfigClient, offset = 0) =>
+    call(c.GET("/v1/me/conversations", { params: { query: { limit: 100, offset } } })),
+  putConversationOwner: (c: ConfigClient, conversation_key: string, body: OwnerIn) =>
+    call(
+      c.PUT("/v1/me/conversations/{conversation_key}/owner", {
+        params: { path: { conversation_key } },
+        body,
+      }),
+    ),
+  putTenantOwner: (c: ConfigClient, body: OwnerIn) =>
+    call(c.PUT("/v1/me/conversations/owner", { body })),
+  usage: (c: ConfigClient, from: string, to: string) =>
+    call(c.GET("/v1/me/usage", { params: { query: { from, to } } })),
+  adminUsage: (c: ConfigClient, from: string, to: string, top: number) =>
+    call(c.GET("/v1/admin/usage", { params: { query: { from, to, top } } })),
 };

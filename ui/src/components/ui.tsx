@@ -8,7 +8,7 @@ interface FieldProps {
   onChange: (value: string) => void;
   error?: TextKey | undefined;
   help?: ReactNode;
-  type?: "text" | "password" | "number" | "url";
+  type?: "text" | "password" | "number" | "url" | "date";
   name: string;
   autoComplete?: string;
   step?: string;
@@ -120,4 +120,59 @@ export function Table({ caption, head, rows }: { caption: string; head: string[]
 
 export function when(value: string | null | undefined, language: string): string {
   return value ? new Date(value).toLocaleString(language === "fr" ? "fr-FR" : "en-GB") : "—";
+}
+
+export interface Option {
+  value: string;
+  label: string;
+}
+
+/** A labelled drop-down; `testId` lets a test find it without depending on the language. */
+export function Select({ label, value, onChange, options, name, error, help }: {
+  label: TextKey;
+  value: string;
+  onChange: (value: string) => void;
+  options: Option[];
+  name: string;
+  error?: TextKey | undefined;
+  help?: ReactNode;
+}) {
+  const t = useT();
+  const id = useId();
+  const described = [error ? `${id}-error` : "", help ? `${id}-help` : ""].join(" ").trim();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{t(label)}</label>
+      <select id={id} name={name} value={value} aria-invalid={error ? true : undefined}
+        aria-describedby={described || undefined} onChange={(event) => onChange(event.target.value)}>
+        {options.map((option) => <option key={option.value} value={option.value}>{option.label}</option>)}
+      </select>
+      {help && <small id={`${id}-help`} className="help">{help}</small>}
+      {error && <small id={`${id}-error`} className="field-error" role="alert">{t(error)}</small>}
+    </div>
+  );
+}
+
+/** A labelled multi-line text box (one item a line where the page says so). */
+export function TextArea({ label, value, onChange, name, error, help, rows = 4 }: {
+  label: TextKey;
+  value: string;
+  onChange: (value: string) => void;
+  name: string;
+  error?: TextKey | undefined;
+  help?: ReactNode;
+  rows?: number;
+}) {
+  const t = useT();
+  const id = useId();
+  const described = [error ? `${id}-error` : "", help ? `${id}-help` : ""].join(" ").trim();
+  return (
+    <div className="field">
+      <label htmlFor={id}>{t(label)}</label>
+      <textarea id={id} name={name} value={value} rows={rows} aria-invalid={error ? true : undefined}
+        aria-describedby={described || undefined} onChange={(event) => onChange(event.target.value)} />
+      {help && <small id={`${id}-help`} className="help">{help}</small>}
+      {error && <small id={`${id}-error`} className="field-error" role="alert">{t(error)}</small>}
+    </div>
+  );
 }

@@ -34,4 +34,15 @@ describe("GroqForm", () => {
     fireEvent.click(screen.getByRole("button", { name: "Enregistrer" }));
     expect(await screen.findByRole("alert")).toHaveProperty("textContent", "model: String should have at least 1 character");
   });
+
+  it("offers the models a pool key can use instead of free text, keeping the saved one", async () => {
+    const save = vi.fn(async () => ({ ...saved, model: "llama-3.3-70b-versatile" }));
+    render(<GroqForm title="groq.title" load={async () => saved} save={save} models={{ state: "ready", models: ["llama-3.3-70b-versatile"] }} />);
+    const picker = (await screen.findByRole("combobox", { name: "Modèle" })) as HTMLSelectElement;
+    expect([...picker.options].map((o) => o.value)).toEqual(["llama-3.1-8b-instant", "llama-3.3-70b-versatile"]);
+    fireEvent.change(picker, { target: { value: "llama-3.3-70b-versatile" } });
+    fireEvent.change(screen.getByLabelText("Clé API Groq"), { target: { value: "gsk_new_wxyz" } });
+    fireEvent.click(screen.getByRole("button", { name: "Enregistrer" }));
+    await waitFor(() => expect(save).toHaveBeenCalledWith({ api_key: "gsk_new_wxyz", model: "llama-3.3-70b-versatile", temperature: 0.3 }));
+  });
 });

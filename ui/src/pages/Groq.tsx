@@ -4,18 +4,21 @@ import { Field, Loading, StatusLine, type Status } from "../components/ui";
 import { useErrorText, useLoad } from "../components/hooks";
 import { useT, type TextKey } from "../i18n";
 import { required, temperature, validate } from "../validate";
+import { ModelField, type Models } from "./GroqKeys";
 
-// The API's default model (shared/groq_models.py); the key pools API will feed a real list.
+// The API's default model (shared/groq_models.py), the start value when nothing is saved.
 export const DEFAULT_MODEL = "openai/gpt-oss-120b";
 
 type Fields = "api_key" | "model" | "temperature";
 
 /** One Groq settings form, for a tenant (/v1/me) or the system fallback (/v1/system). */
-export function GroqForm({ load, save, title, emptyText }: {
+export function GroqForm({ load, save, title, emptyText, models = { state: "none" } }: {
   load: () => Promise<GroqOut | null>;
   save: (body: GroqIn) => Promise<GroqOut>;
   title: TextKey;
   emptyText?: TextKey;
+  /** The models a pool key can use: a picker instead of the free-text field when ready. */
+  models?: Models;
 }) {
   const t = useT();
   const errorText = useErrorText();
@@ -62,7 +65,7 @@ export function GroqForm({ load, save, title, emptyText }: {
       {!saved && emptyText && <p className="notice">{t(emptyText)}</p>}
       <Field name="api_key" type="password" label="groq.apiKey" value={current.api_key} onChange={set("api_key")} error={problems.api_key}
         help={saved ? t("groq.keyHint", { hint: saved.api_key_hint }) : t("app.keepSecret")} />
-      <Field name="model" label="groq.model" value={current.model} onChange={set("model")} error={problems.model} />
+      <ModelField name="model" label="groq.model" models={models} value={current.model} onChange={set("model")} error={problems.model} />
       <Field name="temperature" type="number" step="0.1" label="groq.temperature" value={current.temperature} onChange={set("temperature")} error={problems.temperature} />
       <button type="submit" disabled={status.kind === "busy"}>{t("app.save")}</button>
       <StatusLine status={status} />

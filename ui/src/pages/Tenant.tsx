@@ -8,16 +8,23 @@ import { sendTestMessage, type TestResult } from "../gateway";
 import { I18n, useT, type TextKey } from "../i18n";
 import { httpUrl, optional, required, validate } from "../validate";
 import { GroqForm } from "./Groq";
+import { pickerKey, useModels } from "./GroqKeys";
 import { storeGatewayUrl } from "../auth";
 
 export function GroqPage() {
   const t = useT();
   const client = useClient();
+  // The model picker lists what the pool's first usable key can use; without one, free text.
+  const [pool] = useLoad(() => api.groqKeys(client));
+  const source = pool.state === "ready" ? pickerKey(pool.data.keys) : null;
+  const models = useModels(client, source?.key_id ?? null);
   return (
     <>
       <h1>{t("groq.title")}</h1>
       <p>{t("groq.intro")}</p>
-      <GroqForm title="groq.title" emptyText="groq.noConfig" load={() => api.groq(client)} save={(body) => api.putGroq(client, body)} />
+      {pool.state === "ready" && pool.data.model_status && <p className="warning" role="status">{pool.data.model_status}</p>}
+      <GroqForm title="groq.title" emptyText="groq.noConfig" models={models} load={() => api.groq(client)} save={(body) => api.putGroq(client, body)} />
+      {source && models.state === "ready" && <p className="help">{t("keys.modelsFrom", { key: source.label || source.api_key_hint })}</p>}
     </>
   );
 }
