@@ -25,6 +25,7 @@ from bench.scenarios.ack import run_ack
 from bench.scenarios.burst import run_burst
 from bench.scenarios.e2e import run_e2e
 from bench.scenarios.ingest import run_ingest
+from bench.scenarios.limits import run_limits
 from bench.scenarios.media import run_media
 from bench.scenarios.model import run_model
 from bench.scenarios.relay import run_relay
@@ -47,6 +48,7 @@ SCENARIOS: dict[str, Scenario] = {
     "ack": run_ack,
     "media": run_media,
     "turns": run_turns,
+    "limits": run_limits,
     "scaleout": run_scaleout,  # last: it starts and stops replicas
 }
 
@@ -65,6 +67,7 @@ BUDGET_S = {
     "ack": 360,
     "media": 420,
     "turns": 300,
+    "limits": 300,
     "scaleout": 800,
 }
 DEFAULT_BUDGET_S = 150
