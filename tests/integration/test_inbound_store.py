@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import propagate, trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 from prometheus_client import REGISTRY
@@ -73,6 +74,23 @@ async def _in_kafka(kafka: str, topics: list[str], wanted: set[bytes]) -> set[by
     return {w for w in wanted if any(w in value for value in found)}
 
 
+async def _leaders_elected(kafka: str, topics: list[str]) -> None:
+    """A broker started moments ago may not have elected every partition's leader yet; its
+    first produce then retries past the store's 2 s publish bound (a slow broker, not what
+    this test is about)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=kafka)
+    await admin.start()
+    try:
+        for _ in range(100):
+            described = await admin.describe_topics(topics)
+            leaders = [p.get("leader", -1) for t in described for p in t.get("partitions", [])]
+            if leaders and min(leaders) >= 0:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
 def _span() -> NonRecordingSpan:
     return NonRecordingSpan(
         SpanContext(
@@ -87,6 +105,7 @@ def _span() -> NonRecordingSpan:
 async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     kafka: str, bootstrapped: dict[str, str]
 ) -> None:
+    await _leaders_elected(kafka, [MESSAGES_RECEIVED.name, MESSAGE_DELIVERIES.name])
     engine = make_engine(bootstrapped["DATABASE_URL"])
     broker = make_broker(kafka, client_id="it-inbound")
     await broker.connect()
