@@ -1,7 +1,8 @@
 """The settings UI's pages for the key pool, conversation and media settings, conversations
-and usage, in Chromium against the real stack: a key checked by (fake) Groq and a model
+usage and limits, in Chromium against the real stack: a key checked by (fake) Groq and a model
 picked from what it can use, settings saved and read back, a conversation with real traffic
-paused, usage charts drawn from real replies, no secret in the page, 360 px and axe-core."""
+paused, usage charts drawn from real replies, an account's limits set by the administrator and
+seen by the tenant, no secret in the page, 360 px and axe-core."""
 
 from __future__ import annotations
 
@@ -250,6 +251,80 @@ async def test_usage_charts_render_from_real_traffic(browser: Browser, stack: St
     await admin.close()
 
 
+async def test_admin_sets_an_account_limits_and_the_tenant_sees_them_on_its_usage(
+    browser: Browser, stack: Stack
+) -> None:
+    tenant, number = await stack.new_tenant(f"gsk_limits_{uuid.uuid4().hex}")
+    answered = await stack.chat(number, "limites")
+    assert answered.status_code == 200, answered.text
+    await _until(
+        lambda: _get(stack, "/v1/me/usage", stack.user(tenant)),
+        lambda usage: sum(row["requests"] for row in usage["rows"]) >= 1,
+    )
+    system = await _get(stack, "/v1/admin/limits", stack.admin())
+    default = {k: v for k, v in system.items() if k not in ("applies", "updated_at")}
+    try:
+        admin = await open_ui(browser, stack, admin_token(stack.jwt_secret), path="/admin/limits")
+        page = admin.page
+        # The system default: a value outside the API's range is caught before sending.
+        defaults = page.get_by_role("form", name="Par défaut (système)")
+        await defaults.locator('[name="tokens_per_day"]').fill("10")
+        await defaults.get_by_role("button", name="Enregistrer").click()
+        await expect(defaults.get_by_text("entre 1000 et 1000000000")).to_be_visible()
+        await defaults.locator('[name="tokens_per_day"]').fill("")
+        await defaults.locator('[name="messages_per_minute"]').fill("100000")
+        await _save(page, "Par défaut (système)")
+        saved = await _get(stack, "/v1/admin/limits", stack.admin())
+        assert saved["messages_per_minute"] == 100000, saved
+
+        # The account: the system default applies until it gets limits of its own.
+        await _fill(page, "user_id", str(tenant))
+        await page.get_by_role("button", name="Voir ses limites").click()
+        applies = page.get_by_test_id("tenant-applies")
+        await expect(applies).to_contain_text("le réglage par défaut du système s'applique")
+        own = page.get_by_role("form", name="Enregistrer ses propres limites")
+        await own.locator('[name="messages_per_minute"]').fill("30")
+        await own.locator('[name="tokens_per_day"]').fill("50000")
+        await own.locator('[name="flood_per_minute"]').fill("5")
+        await own.get_by_role("button", name="Enregistrer ses propres limites").click()
+        await expect(applies).to_have_text("Ses propres limites s'appliquent.", timeout=15_000)
+        await screenshot(page, "16-admin-limits")
+
+        ui = await open_ui(browser, stack, user_token(stack.jwt_secret, tenant), path="/usage")
+        mine = ui.page
+        await expect(mine.get_by_test_id("my-limits-applies")).to_contain_text(
+            "Des limites propres à votre compte", timeout=15_000
+        )
+        await expect(mine.get_by_test_id("my-limits-budget")).to_have_text(
+            "Budget de jetons par jour : 50000."
+        )
+        await expect(mine.get_by_test_id("my-limits-rates")).to_contain_text(
+            "Messages par minute : 30 ; anti-flood (messages par minute d'un même client) : 5."
+        )
+        await mine.get_by_label("Mesure").select_option("tokens")
+        # The day's budget as a reference line (with its label) on the tokens chart.
+        chart = mine.get_by_test_id("chart-usage")
+        await expect(chart).to_contain_text("Budget : 50000 jetons/jour", timeout=15_000)
+
+        # Back to the default, after a confirmation.
+        await page.get_by_role("button", name="Revenir au réglage par défaut").click()
+        await page.get_by_role("alertdialog").get_by_role("button", name="Confirmer").click()
+        await expect(
+            page.get_by_text("Le réglage par défaut s'applique de nouveau.")
+        ).to_be_visible()
+        await expect(applies).to_contain_text("le réglage par défaut du système s'applique")
+        await go(mine, "/conversations")
+        await go(mine, "/usage")
+        await expect(mine.get_by_test_id("my-limits-applies")).to_have_text(
+            "Le réglage par défaut du système s'applique.", timeout=15_000
+        )
+        await ui.close()
+        await admin.close()
+    finally:
+        restored = await stack.config_call("PUT", "/v1/admin/limits", stack.admin(), default)
+        assert restored.status_code == 200, restored.text
+
+
 async def test_new_pages_with_data_fit_360px_and_pass_axe(browser: Browser, stack: Stack) -> None:
     tenant, number = await stack.new_tenant(f"gsk_phone_{uuid.uuid4().hex}")
     answered = await stack.chat(number, "360 px")
@@ -267,7 +342,7 @@ async def test_new_pages_with_data_fit_360px_and_pass_axe(browser: Browser, stac
     )
     for token, paths in (
         (user_token(stack.jwt_secret, tenant), NEW_TENANT_PAGES),
-        (admin_token(stack.jwt_secret), ["/admin/usage"]),
+        (admin_token(stack.jwt_secret), ["/admin/usage", "/admin/limits"]),
     ):
         ui = await open_ui(browser, stack, token, viewport=PHONE)
         page = ui.page

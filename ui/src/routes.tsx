@@ -29,6 +29,7 @@ const usage = (name: "UsagePage" | "AdminUsagePage") =>
   lazy(() => import("./pages/Usage").then((module) => ({ default: module[name] })));
 const UsagePage = usage("UsagePage");
 const AdminUsagePage = usage("AdminUsagePage");
+const LimitsPage = lazy(() => import("./pages/Limits").then((module) => ({ default: module.LimitsPage })));
 
 export const ROUTES: Route[] = [
   { path: "/whatsapp", title: "whatsapp.title", role: "authenticated", page: WhatsAppPage },
@@ -45,6 +46,7 @@ export const ROUTES: Route[] = [
   { path: "/admin/monitoring", title: "monitor.title", role: "service_role", page: MonitoringPage },
   { path: "/admin/timeline", title: "timeline.title", role: "service_role", page: TimelinePage },
   { path: "/admin/usage", title: "adminUsage.title", role: "service_role", page: AdminUsagePage },
+  { path: "/admin/limits", title: "limits.title", role: "service_role", page: LimitsPage },
   { path: "/admin/audit", title: "adminAudit.title", role: "service_role", page: AdminAuditPage },
 ];
 

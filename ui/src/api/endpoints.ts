@@ -32,6 +32,8 @@ export type OwnerState = Schemas["OwnerState"];
 export type OwnerIn = Schemas["OwnerIn"];
 export type UsageOut = Schemas["UsageOut"];
 export type AdminUsageOut = Schemas["AdminUsageOut"];
+export type LimitsIn = Schemas["LimitsIn"];
+export type LimitsOut = Schemas["LimitsOut"];
 
 export const api = {
   whatsapp: (c: ConfigClient) => callOrNull(c.GET("/v1/me/whatsapp-config")),
@@ -98,4 +100,13 @@ export const api = {
     call(c.GET("/v1/me/usage", { params: { query: { from, to } } })),
   adminUsage: (c: ConfigClient, from: string, to: string, top: number) =>
     call(c.GET("/v1/admin/usage", { params: { query: { from, to, top } } })),
+  myLimits: (c: ConfigClient) => call(c.GET("/v1/me/limits")),
+  systemLimits: (c: ConfigClient) => call(c.GET("/v1/admin/limits")),
+  putSystemLimits: (c: ConfigClient, body: LimitsIn) => call(c.PUT("/v1/admin/limits", { body })),
+  tenantLimits: (c: ConfigClient, user_id: string) =>
+    call(c.GET("/v1/admin/tenants/{user_id}/limits", { params: { path: { user_id } } })),
+  putTenantLimits: (c: ConfigClient, user_id: string, body: LimitsIn) =>
+    call(c.PUT("/v1/admin/tenants/{user_id}/limits", { params: { path: { user_id } }, body })),
+  deleteTenantLimits: (c: ConfigClient, user_id: string) =>
+    call(c.DELETE("/v1/admin/tenants/{user_id}/limits", { params: { path: { user_id } } })),
 };

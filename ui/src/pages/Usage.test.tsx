@@ -33,9 +33,12 @@ describe("usage helpers", () => {
   });
 });
 
+const limits = { messages_per_minute: 30, tokens_per_day: 20000, flood_per_minute: null, use_cheaper_model: true, use_system_fallback: false, polite_text: "p", applies: "system", updated_at: null };
+
 describe("UsagePage", () => {
   it("asks for the chosen range and says when nothing was used", async () => {
     const sent = renderWithApi(<UsagePage />, (_m, path) => {
+      if (path === "/v1/me/limits") return json(200, limits);
       const query = new URLSearchParams(path.split("?")[1]);
       return json(200, { from: query.get("from"), to: query.get("to"), rows: [] });
     });
@@ -47,8 +50,16 @@ describe("UsagePage", () => {
   });
 
   it("shows the totals of real rows", async () => {
-    renderWithApi(<UsagePage />, () => json(200, { from: "2026-01-01", to: "2026-01-02", rows: [{ ...row, day: "2026-01-02" }] }));
+    renderWithApi(<UsagePage />, (_m, path) => path === "/v1/me/limits" ? json(200, limits) : json(200, { from: "2026-01-01", to: "2026-01-02", rows: [{ ...row, day: "2026-01-02" }] }));
     expect((await screen.findByTestId("usage-totals")).textContent).toBe("Sur la période : 2 requête(s), 15 jeton(s), 0 s d'audio.");
     expect(screen.getByTestId("chart-usage")).toBeTruthy();
+  });
+
+  it("shows the tenant's limits read-only and the day's token budget on the tokens chart", async () => {
+    renderWithApi(<UsagePage />, (_m, path) => path === "/v1/me/limits" ? json(200, limits) : json(200, { from: "2026-01-01", to: "2026-01-02", rows: [{ ...row, day: "2026-01-02" }] }));
+    expect((await screen.findByTestId("my-limits-applies")).textContent).toBe("Le réglage par défaut du système s'applique.");
+    expect(screen.getByTestId("my-limits-rates").textContent).toBe("Messages par minute : 30 ; anti-flood (messages par minute d'un même client) : pas de limite.");
+    fireEvent.change(screen.getByLabelText("Mesure"), { target: { value: "tokens" } });
+    expect(screen.getByRole("heading", { name: "Jetons" })).toBeTruthy();
   });
 });

@@ -1,12 +1,13 @@
 // Usage: a tenant's requests, tokens and audio seconds per day (from /v1/me/usage), and the
-// administrator's top accounts (from /v1/admin/usage), as charts with their tables.
+// tenant's limits against it (from /v1/me/limits), and the administrator's top accounts (from /v1/admin/usage), as charts with their tables.
 import { useState } from "react";
-import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Bar, BarChart, CartesianGrid, ReferenceLine, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, type AdminUsageOut, type UsageOut } from "../api/endpoints";
 import { Field, Loading, Select, Table, type Option } from "../components/ui";
 import { useClient, useLoad } from "../components/hooks";
 import { useT, type TextKey } from "../i18n";
 import { integerIn, validate, type Check } from "../validate";
+import { MyLimitsCard } from "./Limits";
 
 export type Metric = "requests" | "tokens" | "audio_seconds";
 const METRICS: Metric[] = ["requests", "tokens", "audio_seconds"];
@@ -86,6 +87,8 @@ export function UsagePage() {
   const [range, setRange] = useState(defaultRange);
   const [metric, setMetric] = useState<Metric>("requests");
   const [loaded] = useLoad(() => api.usage(client, range.from, range.to), `${range.from}/${range.to}`);
+  const [limits] = useLoad(() => api.myLimits(client));
+  const tokensPerDay = limits.state === "ready" ? (limits.data.tokens_per_day ?? null) : null;
   const options: Option[] = METRICS.map((m) => ({ value: m, label: t(METRIC_TEXT[m]) }));
   return (
     <>
@@ -95,12 +98,15 @@ export function UsagePage() {
       <Select name="metric" label="usage.metric" value={metric} onChange={(value) => setMetric(value as Metric)} options={options} />
       {loaded.state === "loading" && <Loading />}
       {loaded.state === "error" && <p role="alert" className="status error">{loaded.error}</p>}
-      {loaded.state === "ready" && <UsageChart usage={loaded.data} metric={metric} />}
+      {loaded.state === "ready" && <UsageChart usage={loaded.data} metric={metric} tokensPerDay={tokensPerDay} />}
+      {limits.state === "loading" && <Loading />}
+      {limits.state === "error" && <p role="alert" className="status error">{limits.error}</p>}
+      {limits.state === "ready" && <MyLimitsCard limits={limits.data} />}
     </>
   );
 }
 
-function UsageChart({ usage, metric }: { usage: UsageOut; metric: Metric }) {
+function UsageChart({ usage, metric, tokensPerDay }: { usage: UsageOut; metric: Metric; tokensPerDay: number | null }) {
   const t = useT();
   const days = perDay(usage);
   const totals = days.reduce((sum, d) => ({ requests: sum.requests + d.requests, tokens: sum.tokens + d.tokens, audio: sum.audio + d.audio_seconds }), { requests: 0, tokens: 0, audio: 0 });
@@ -120,6 +126,11 @@ function UsageChart({ usage, metric }: { usage: UsageOut; metric: Metric }) {
                 <YAxis allowDecimals={metric === "audio_seconds"} />
                 <Tooltip />
                 <Bar dataKey={metric} name={t(METRIC_TEXT[metric])} fill="#1f5fa8" isAnimationActive={false} />
+                {metric === "tokens" && tokensPerDay !== null && (
+                  // The day's budget: the axis stretches to show it even when usage is far below.
+                  <ReferenceLine y={tokensPerDay} stroke="#b3261e" strokeDasharray="6 3" ifOverflow="extendDomain"
+                    label={{ value: t("limits.tokensLine", { n: tokensPerDay }), position: "insideTopRight", fill: "#b3261e" }} />
+                )}
               </BarChart>
             </ResponsiveContainer>
           </div>
