@@ -266,6 +266,12 @@ async def test_the_generic_endpoint_gets_a_retryable_rate_limited_failure() -> N
     assert body["error"] == DEFAULT_LIMIT_TEXT and body["retryable"] is True
     assert body[RETRY_AFTER] == 45
     assert not published.of_type(ConversationOwnerChanged)
+    # Retry-After takes whole seconds: a fraction is rounded up, never down to 0.
+    partial = failure.model_copy(update={"retry_after_s": 0.4})
+    assert answer_for(partial, None)[1][RETRY_AFTER] == 1
+    assert (
+        answer_for(failure.model_copy(update={"retry_after_s": 12.2}), None)[1][RETRY_AFTER] == 13
+    )
 
 
 async def test_a_flooding_customer_is_stopped_and_the_others_answered() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
@@ -95,7 +96,7 @@ def rate_limited(outcome: ResponseFailed) -> Answer:
         "success": False,
         "error": outcome.customer_text or RATE_LIMITED,
         "retryable": True,
-        RETRY_AFTER: max(1, outcome.retry_after_s or 60),
+        RETRY_AFTER: max(1, math.ceil(outcome.retry_after_s or 60)),  # whole seconds (RFC 9110)
     }
 
 
