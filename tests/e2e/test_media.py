@@ -19,9 +19,8 @@ import httpx
 import pytest
 
 import services.responder
-from shared.contracts.media import MediaOutcome, MediaResolved
-from shared.contracts.topics import MESSAGES_MEDIA
-from tests.support.kafka import read_topic
+from shared.contracts.media import MediaOutcome
+from tests.support.media import resolved
 from tests.support.providers import meta_signature, wamid, whatsapp_payload
 from tests.support.stack import Stack, random_number
 
@@ -58,20 +57,6 @@ async def _webhook(
         ).status_code == 200
 
 
-async def _resolved(stack: Stack, message_id: str, timeout: float = 60) -> list[MediaResolved]:
-    bootstrap = stack.gateway.env["KAFKA_BOOTSTRAP_SERVERS"]
-    deadline = time.monotonic() + timeout
-    while True:
-        found = [
-            MediaResolved.model_validate_json(value)
-            for _, _, value in await read_topic(bootstrap, MESSAGES_MEDIA.name)
-            if json.loads(value).get("message_id") == message_id
-        ]
-        if found or time.monotonic() > deadline:
-            return found
-        await asyncio.sleep(0.3)
-
-
 async def _audio_requests(stack: Stack) -> list[dict[str, Any]]:
     async with httpx.AsyncClient(base_url=stack.fake_groq.url, timeout=5) as client:
         result: list[dict[str, Any]] = (await client.get("/_fake/audio/requests")).json()
@@ -106,7 +91,7 @@ async def test_voice_note_is_fetched_with_the_tenants_token_and_transcribed(stac
     message = _voice(media_id)
     await _webhook(stack, number, number_id, secret, message)
 
-    [event] = await _resolved(stack, message["id"])
+    [event] = await resolved(stack, message["id"])
     digest = hashlib.sha256(VOICE).hexdigest()
     assert event.outcome is MediaOutcome.TRANSCRIBED
     assert event.text == f"transcript of {digest[:8]} audio.ogg"
@@ -134,8 +119,8 @@ async def test_oversize_and_sha_mismatch_fail_with_a_reason_and_polite_text(stac
     await _webhook(stack, number, number_id, secret, big)
     await _webhook(stack, number, number_id, secret, bad)
 
-    [too_large] = await _resolved(stack, big["id"])
-    [mismatch] = await _resolved(stack, bad["id"])
+    [too_large] = await resolved(stack, big["id"])
+    [mismatch] = await resolved(stack, bad["id"])
     assert (too_large.outcome, too_large.reason) == (MediaOutcome.FAILED, "too_large")
     assert (mismatch.outcome, mismatch.reason) == (MediaOutcome.FAILED, "sha256_mismatch")
     assert too_large.fallback_text and "vocal" in too_large.fallback_text  # French default
@@ -154,7 +139,7 @@ async def test_image_without_a_vision_model_gets_the_polite_text(stack: Stack) -
         },
     }
     await _webhook(stack, number, number_id, secret, message)
-    [event] = await _resolved(stack, message["id"])
+    [event] = await resolved(stack, message["id"])
     assert event.outcome is MediaOutcome.UNSUPPORTED and event.caption == "ma facture"
     assert event.fallback_text and event.image_data_url is None
 
