@@ -87,5 +87,11 @@ class TurnPoller:
     async def _renew(self, turn: ClaimedTurn) -> None:
         while True:
             await asyncio.sleep(self.policy.lease_s / 3)
-            with contextlib.suppress(Exception):
+            try:
                 await self.store.renew(turn.turn_id, datetime.now(UTC))
+            except Exception as exc:  # the database away: try again next beat; if the lease
+                # lapses meanwhile another replica may claim it (the version check keeps
+                # one reply)
+                log.warning(
+                    "turn lease not renewed", turn_id=str(turn.turn_id), error=type(exc).__name__
+                )
