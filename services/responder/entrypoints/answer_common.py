@@ -1,13 +1,15 @@
 """What the per-message handler (consumers.py) shares with its wiring: its settings, its
-input (one of two topics) and its metrics."""
+input (one of two topics) and its metrics (with the span attributes of a model call)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from aiokafka import ConsumerRecord
+from opentelemetry.trace import Span
 from prometheus_client import Counter, Histogram
 
+from services.responder.adapters.groq_client import Completion
 from services.responder.domain.retry import RetryPolicy
 from shared.contracts.media import MediaResolved
 from shared.contracts.messages import UserIdentified
@@ -28,6 +30,17 @@ GROQ_LATENCY = Histogram(
     "Groq call latency",
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8, 16, 32),
 )
+
+
+def record_usage(span: Span, tenant: str, model: str, completion: Completion) -> None:
+    """A model call's model and tokens, on its span and in the tenant's token counts."""
+    span.set_attribute("gen_ai.request.model", model)
+    if completion.prompt_tokens is not None:
+        span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
+    if completion.completion_tokens is not None:
+        span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
+    TOKENS.labels(tenant, "input").inc(completion.prompt_tokens or 0)
+    TOKENS.labels(tenant, "output").inc(completion.completion_tokens or 0)
 
 
 Inbound = UserIdentified | MediaResolved

@@ -36,9 +36,9 @@ from services.responder.entrypoints.answer_common import (
     MEDIA_WITHOUT_TEXT,
     OUTCOMES,
     RETRIES,
-    TOKENS,
     AnswerSettings,
     Inbound,
+    record_usage,
 )
 from services.responder.entrypoints.key_failover import KeyFailover
 from services.responder.entrypoints.limit_guard import (
@@ -112,17 +112,12 @@ class AnswerMessages:
             await self._announce(answering, admission.prior, replayed=True)
             return
         polite = BotReply(text, ConfigSource.NONE.value, "", None, None, resolved.occurred_at)
-        await self._announce(
-            answering, await self.store.save_reply(message, polite), replayed=False
-        )
+        stored = await self.store.save_reply(message, polite)
+        await self._announce(answering, stored, replayed=False)
 
     async def _answer(self, item: Received[UserIdentified]) -> None:
         message = item.event
-        item.span.set_attribute("app.message_id", message.message_id)
-        if message.user_id:
-            item.span.set_attribute("app.user_id", str(message.user_id))
-        resolved = self.view.resolve(message.user_id)
-        item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
+        resolved = self._resolve(item)
         settings = self.turn_settings.of(message.user_id)
         in_turn = self.turns is not None and assembles(message, settings)
         if resolved is not None and not in_turn:
@@ -155,12 +150,7 @@ class AnswerMessages:
         try:
             reply = await self._ask_groq(item, resolved, admission)
         except GroqFailure as error:
-            failure = classify(error)
-            if failure.after_s is not None:
-                self.gate.limited(key, time.monotonic(), failure.after_s)
-            elif not failure.retryable:
-                self.gate.opened(key)
-            await self._retry_or_fail(item, failure)
+            await self._key_failed(item, key, classify(error))
             return
         except SecretBoxError:
             await self._fail(item, UNDECRYPTABLE_KEY)
@@ -221,14 +211,8 @@ class AnswerMessages:
         finally:
             GROQ_LATENCY.observe(time.perf_counter() - started)
         completion = answer.completion
-        item.span.set_attribute("gen_ai.request.model", answer.model)
-        if completion.prompt_tokens is not None:
-            item.span.set_attribute("gen_ai.usage.input_tokens", completion.prompt_tokens)
-        if completion.completion_tokens is not None:
-            item.span.set_attribute("gen_ai.usage.output_tokens", completion.completion_tokens)
         tenant = str(message.user_id) if resolved.source == ConfigSource.USER else "fallback"
-        TOKENS.labels(tenant, "input").inc(completion.prompt_tokens or 0)
-        TOKENS.labels(tenant, "output").inc(completion.completion_tokens or 0)
+        record_usage(item.span, tenant, answer.model, completion)
         return BotReply(
             content=completion.text,
             config_source=resolved.source.value,
@@ -240,6 +224,23 @@ class AnswerMessages:
             rate_limits=completion.rate_limits,
             fallback_reason=answer.fallback_reason,
         )
+
+    def _resolve(self, item: Received[UserIdentified]) -> ResolvedGroq | None:
+        """The tenant's Groq settings; the span says whose message and which settings."""
+        item.span.set_attribute("app.message_id", item.event.message_id)
+        if item.event.user_id:
+            item.span.set_attribute("app.user_id", str(item.event.user_id))
+        resolved = self.view.resolve(item.event.user_id)
+        item.span.set_attribute("app.config_source", resolved.source if resolved else "none")
+        return resolved
+
+    async def _key_failed(self, item: Received[UserIdentified], key: str, failure: Failure) -> None:
+        """The key's gate learns the failure (a wait, or open again); retry or fail."""
+        if failure.after_s is not None:
+            self.gate.limited(key, time.monotonic(), failure.after_s)
+        elif not failure.retryable:
+            self.gate.opened(key)
+        await self._retry_or_fail(item, failure)
 
     def _delay(self, item: Received[UserIdentified], failure: Failure) -> float | None:
         return self.settings.retry.delay(

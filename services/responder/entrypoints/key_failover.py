@@ -77,6 +77,21 @@ def planned_model(resolved: ResolvedGroq) -> tuple[str, str | None]:
 
 
 @dataclass
+class _Call:
+    """One `complete` call's state across its tries."""
+
+    resolved: ResolvedGroq
+    members: dict[str, PoolMember]
+    model: str
+    reason: str | None  # why `model` is not the tenant's (None: it is)
+    skip: set[str]
+    scope: str
+    cooling: dict[str, float]  # the scope's cooldowns, shared with its concurrent calls
+    tries: dict[str, int] = field(default_factory=dict)
+    last: GroqFailure | None = None
+
+
+@dataclass
 class KeyFailover:
     groq: GroqClient
     box: SecretBox
@@ -103,64 +118,81 @@ class KeyFailover:
         """`response_format` gives Groq's `response_format` for the model about to answer
         (None: plain text); a function, as a decommissioned model's replacement may not
         support the format the tenant's model did."""
+        call = self._start(resolved, user_id)
+        while True:
+            member = self._next_member(call)
+            try:
+                completion = await self.groq.complete(
+                    api_key=self.box.decrypt(member.api_key_encrypted),
+                    base_url=base_url,
+                    model=call.model,
+                    temperature=resolved.account.temperature,
+                    messages=messages,
+                    response_format=response_format(call.model) if response_format else None,
+                )
+            except GroqFailure as error:
+                call.last = error
+                kind = failure_kind(error)
+                await self._report(member, user_id, call.model, kind, error, message_id, context)
+                self._absorb(call, member, kind, error)
+                continue
+            return self._answered(call, member, completion)
+
+    def _start(self, resolved: ResolvedGroq, user_id: uuid.UUID | None) -> _Call:
         members = {m.key.key_id: m for m in resolved.members()}
         model, reason = planned_model(resolved)
         skip = {m.key.key_id for m in members.values() if m.api_key_encrypted in self.refused}
-        tries: dict[str, int] = {}
-        last: GroqFailure | None = None
         scope = str(user_id) if user_id is not None else "system"
         started = time.monotonic()
         # shared with the tenant's concurrent calls (mutated in place); expired ones dropped
         cooling = self.cooling_until.setdefault(scope, {})
         for bucket in [b for b, until in cooling.items() if until <= started]:
             del cooling[bucket]
-        while True:
-            now = time.monotonic()
-            choice = choose([m.key for m in members.values()], cooling, now, frozenset(skip))
-            if choice.key is None:
-                if choice.wait_s is not None:
-                    raise GroqFailure(429, retry_after_s=max(choice.wait_s, 0.0))
-                raise last or GroqFailure(401)
-            member = members[choice.key.key_id]
-            try:
-                completion = await self.groq.complete(
-                    api_key=self.box.decrypt(member.api_key_encrypted),
-                    base_url=base_url,
-                    model=model,
-                    temperature=resolved.account.temperature,
-                    messages=messages,
-                    response_format=response_format(model) if response_format else None,
-                )
-            except GroqFailure as error:
-                last = error
-                kind = failure_kind(error)
-                await self._report(member, user_id, model, kind, error, message_id, context)
-                if kind is KeyFailureKind.INVALID_KEY:
-                    self.refused.add(member.api_key_encrypted)
-                    skip.add(member.key.key_id)
-                elif kind is KeyFailureKind.RATE_LIMITED:
-                    wait = (
-                        error.retry_after_s if error.retry_after_s is not None else DEFAULT_COOL_S
-                    )
-                    cooling.update(cool_down(cooling, member.key, time.monotonic(), wait))
-                    skip.add(member.key.key_id)  # never twice per call, even with retry-after 0
-                elif kind is KeyFailureKind.MODEL_DECOMMISSIONED:
-                    other = _replacement(resolved, model)
-                    if other is None or reason is not None:
-                        raise
-                    model, reason = other, f"{model} is decommissioned; {other} answered"
-                elif kind is KeyFailureKind.UNAVAILABLE:
-                    tries[member.key.key_id] = tries.get(member.key.key_id, 0) + 1
-                    if tries[member.key.key_id] > self.same_key_retries:
-                        skip.add(member.key.key_id)
-                else:
-                    raise
-                continue
-            cooling.pop(member.key.bucket, None)
-            if not cooling and self.cooling_until.get(scope) is cooling:
-                del self.cooling_until[scope]
-            key_id = None if resolved.source is ConfigSource.FALLBACK else member.key.key_id
-            return PoolAnswer(completion, key_id, model, reason)
+        return _Call(resolved, members, model, reason, skip, scope, cooling)
+
+    @staticmethod
+    def _next_member(call: _Call) -> PoolMember:
+        """The key to try next; raises the call's failure when none is left."""
+        now = time.monotonic()
+        keys = [m.key for m in call.members.values()]
+        choice = choose(keys, call.cooling, now, frozenset(call.skip))
+        if choice.key is None:
+            if choice.wait_s is not None:
+                raise GroqFailure(429, retry_after_s=max(choice.wait_s, 0.0))
+            raise call.last or GroqFailure(401)
+        return call.members[choice.key.key_id]
+
+    def _absorb(
+        self, call: _Call, member: PoolMember, kind: KeyFailureKind, error: GroqFailure
+    ) -> None:
+        """What one key's failure changes for the rest of the call; raises `error` when
+        no other key or model can help."""
+        if kind is KeyFailureKind.INVALID_KEY:
+            self.refused.add(member.api_key_encrypted)
+            call.skip.add(member.key.key_id)
+        elif kind is KeyFailureKind.RATE_LIMITED:
+            wait = error.retry_after_s if error.retry_after_s is not None else DEFAULT_COOL_S
+            call.cooling.update(cool_down(call.cooling, member.key, time.monotonic(), wait))
+            call.skip.add(member.key.key_id)  # never twice per call, even with retry-after 0
+        elif kind is KeyFailureKind.MODEL_DECOMMISSIONED:
+            other = _replacement(call.resolved, call.model)
+            if other is None or call.reason is not None:
+                raise error
+            call.model, call.reason = other, f"{call.model} is decommissioned; {other} answered"
+        elif kind is KeyFailureKind.UNAVAILABLE:
+            call.tries[member.key.key_id] = call.tries.get(member.key.key_id, 0) + 1
+            if call.tries[member.key.key_id] > self.same_key_retries:
+                call.skip.add(member.key.key_id)
+        else:
+            raise error
+
+    def _answered(self, call: _Call, member: PoolMember, completion: Completion) -> PoolAnswer:
+        call.cooling.pop(member.key.bucket, None)
+        if not call.cooling and self.cooling_until.get(call.scope) is call.cooling:
+            del self.cooling_until[call.scope]
+        fallback = call.resolved.source is ConfigSource.FALLBACK
+        key_id = None if fallback else member.key.key_id
+        return PoolAnswer(completion, key_id, call.model, call.reason)
 
     async def _report(
         self,

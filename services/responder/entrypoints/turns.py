@@ -36,7 +36,7 @@ from services.responder.domain.turns import (
     turn_answer_format,
 )
 from services.responder.entrypoints.handover import HandOver
-from services.responder.entrypoints.key_failover import KeyFailover, planned_model
+from services.responder.entrypoints.key_failover import KeyFailover, PoolAnswer, planned_model
 from services.responder.entrypoints.limit_guard import Checked, LimitGuard, limit_failure
 from services.responder.entrypoints.turn_metrics import (
     SUPERSEDED,
@@ -46,9 +46,7 @@ from services.responder.entrypoints.turn_metrics import (
 )
 from services.responder.entrypoints.turn_policy import TurnPolicy
 from services.responder.entrypoints.turn_poller import TurnPoller
-from shared.contracts.conversations import (
-    OwnerChangedBy,
-)
+from shared.contracts.conversations import OwnerChangedBy
 from shared.contracts.messages import ConfigSource, FailureReason
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox, SecretBoxError
@@ -152,55 +150,13 @@ class AnswerTurns:
     async def _generate(self, turn: ClaimedTurn, resolved: ResolvedGroq) -> None:
         now = self.clock()
         WINDOW_WAIT.observe(max((now - turn.first_at).total_seconds(), 0.0))
-        last = turn.last
-        await self.publish(
-            [
-                Outgoing(
-                    MESSAGE_OUTCOMES,
-                    turn_started(turn.last, turn.message_ids),
-                    last.conversation_key,
-                )
-            ]
-        )
-        history = await self.store.history(
-            turn, now - self.policy.context_window, self.policy.context_messages
-        )
-        model, _ = planned_model(resolved)
-        try:
-            answer = await self._pool.complete(
-                resolved=resolved,
-                user_id=turn.user_id,
-                message_id=last.message_id,
-                base_url=resolved.base_url or self.policy.default_base_url,
-                messages=build_turn_prompt(
-                    f"{self.policy.system_prompt}\n\n{handoff_instruction(model)}",
-                    history,
-                    [m.event.text for m in turn.messages],
-                ),
-                # the structured answer where the model gives one; read_model_answer reads
-                # either shape, so a replacement model answering in text is fine
-                response_format=turn_answer_format,
-            )
-        except GroqFailure as error:
-            await self._retry_or_fail(turn, classify(error))
-            return
-        except SecretBoxError:
-            await self._fail(turn, UNDECRYPTABLE_KEY)
+        started = turn_started(turn.last, turn.message_ids)
+        await self.publish([Outgoing(MESSAGE_OUTCOMES, started, turn.last.conversation_key)])
+        if (answer := await self._ask_model(turn, resolved, now)) is None:
             return
         completion = answer.completion
         said = read_model_answer(completion.text)
-        texts = [m.event.text for m in turn.messages if m.event.text.strip()]
-        reply = BotReply(
-            content=said.reply or handoff_acknowledgement(texts),
-            config_source=resolved.source.value,
-            model=answer.model,
-            prompt_tokens=completion.prompt_tokens,
-            completion_tokens=completion.completion_tokens,
-            created_at=self.clock(),
-            key_id=answer.key_id,
-            rate_limits=completion.rate_limits,
-            fallback_reason=answer.fallback_reason,
-        )
+        reply = self._reply(turn, resolved, answer, said.reply)
         if not self._bot_answers(turn):  # a human took over while the model ran
             await self._skip(turn, "the owner changed during the generation")
             return
@@ -212,6 +168,50 @@ class AnswerTurns:
             await self._hand_over(
                 turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"
             )
+
+    async def _ask_model(
+        self, turn: ClaimedTurn, resolved: ResolvedGroq, now: datetime
+    ) -> PoolAnswer | None:
+        """The model's answer over the turn and its history; None: the failure is handled."""
+        history = await self.store.history(
+            turn, now - self.policy.context_window, self.policy.context_messages
+        )
+        instruction = handoff_instruction(planned_model(resolved)[0])
+        try:
+            return await self._pool.complete(
+                resolved=resolved,
+                user_id=turn.user_id,
+                message_id=turn.last.message_id,
+                base_url=resolved.base_url or self.policy.default_base_url,
+                messages=build_turn_prompt(
+                    f"{self.policy.system_prompt}\n\n{instruction}",
+                    history,
+                    [m.event.text for m in turn.messages],
+                ),
+                # structured where the model can; read_model_answer reads plain text too
+                response_format=turn_answer_format,
+            )
+        except GroqFailure as error:
+            await self._retry_or_fail(turn, classify(error))
+        except SecretBoxError:
+            await self._fail(turn, UNDECRYPTABLE_KEY)
+        return None
+
+    def _reply(
+        self, turn: ClaimedTurn, resolved: ResolvedGroq, answer: PoolAnswer, said: str
+    ) -> BotReply:
+        texts = [m.event.text for m in turn.messages if m.event.text.strip()]
+        return BotReply(
+            content=said or handoff_acknowledgement(texts),
+            config_source=resolved.source.value,
+            model=answer.model,
+            prompt_tokens=answer.completion.prompt_tokens,
+            completion_tokens=answer.completion.completion_tokens,
+            created_at=self.clock(),
+            key_id=answer.key_id,
+            rate_limits=answer.completion.rate_limits,
+            fallback_reason=answer.fallback_reason,
+        )
 
     async def _store_and_publish(self, turn: ClaimedTurn, reply: BotReply) -> bool:
         stored = await self.store.store_reply(turn, reply, self.clock())
