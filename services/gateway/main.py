@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import httpx
@@ -39,7 +40,7 @@ from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
 from shared.db import Statements, make_sessionmaker
 from shared.http_drain import DrainUnreadBody
-from shared.messaging import broker_publisher
+from shared.messaging import Publish, broker_publisher
 from shared.outbox import Outbox
 from shared.owner_feed import OwnerFeed
 from shared.service import (
@@ -60,92 +61,27 @@ SERVICE = "gateway"
 PROBE_TIMEOUT_S = 1.5
 
 
-def build_app(settings: GatewaySettings) -> FastAPI:
-    whatsapp, twilio = WhatsAppDirectory(), TwilioDirectory()
-    conversations, owners = ConversationSettingsView(), ConversationOwners()
-    owner_feeds: list[OwnerFeed] = []  # set at start; what the readiness check looks at
+@dataclass
+class _Views:
+    """What the gateway reads from the config and owner feeds, in process memory."""
 
-    def apply_config(event: ConfigEvent) -> None:
-        whatsapp.apply(event)
-        twilio.apply(event)
-        conversations.apply(event)
+    whatsapp: WhatsAppDirectory = field(default_factory=WhatsAppDirectory)
+    twilio: TwilioDirectory = field(default_factory=TwilioDirectory)
+    conversations: ConversationSettingsView = field(default_factory=ConversationSettingsView)
+    owners: ConversationOwners = field(default_factory=ConversationOwners)
+    owner_feeds: list[OwnerFeed] = field(default_factory=list)  # set at start; for readiness
+
+    def apply_config(self, event: ConfigEvent) -> None:
+        self.whatsapp.apply(event)
+        self.twilio.apply(event)
+        self.conversations.apply(event)
+
+
+def build_app(settings: GatewaySettings) -> FastAPI:
+    views = _Views()
 
     async def start(stack: AsyncExitStack) -> GatewayComponents:
-        engine = await open_engine(stack, settings)
-        statements = Statements(engine)
-        broker = await open_broker(stack, settings, SERVICE)
-        box = SecretBox(settings.secrets_key.get_secret_value())
-        feed = await open_config_feed(stack, settings, apply_config)
-        owner_feeds.append(await open_owner_feed(stack, settings, owners.apply))
-        waiters = OutcomeWaiters()
-        listener = await started(stack, OutcomeListener(settings.kafka_bootstrap_servers, waiters))
-        outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
-        outbox.start_relay()
-        stack.push_async_callback(outbox.stop_relay)
-        # As many idle connections as there can be sends in flight (the consumer's 64):
-        # with httpx's default of 20, every burst closed and reopened the rest.
-        http = httpx.AsyncClient(
-            timeout=settings.delivery_timeout_s,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-        )
-        stack.push_async_callback(http.aclose)
-        provider = ProviderClient(http)
-        typing = TypingIndicators(
-            provider,
-            whatsapp,
-            twilio,
-            box,
-            conversations,
-            owners,
-            IndicatorSettings(
-                graph_url=settings.whatsapp_graph_url,
-                graph_version=settings.whatsapp_graph_version,
-                twilio_messaging_url=settings.twilio_messaging_url,
-                refresh_s=settings.typing_refresh_s,
-            ),
-        )
-        stack.push_async_callback(typing.close)  # before the HTTP client closes
-        sender = ReplySender(
-            store=OutboundSends(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
-            provider=provider,
-            whatsapp=whatsapp,
-            twilio=twilio,
-            box=box,
-            publish=broker_publisher(broker),
-            settings=SenderSettings(
-                graph_url=settings.whatsapp_graph_url,
-                graph_version=settings.whatsapp_graph_version,
-                twilio_url=settings.twilio_api_url,
-                max_attempts=settings.delivery_max_attempts,
-                lease_s=settings.delivery_lease_s,
-                twilio_status_callback=settings.status_callback_url(),
-            ),
-            owners=owners,
-            conversations=conversations,
-            accepted=InboundTimes(statements),
-            gate=NumberGate(settings.whatsapp_send_rate_per_s),
-        )
-        consumer = KeyedBatchConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[MESSAGE_OUTCOMES.name],
-            group_id=GROUP,
-            parse=parse_outcome,
-            handler=GatewayOutcomes(RecordApiOutcomes(ApiOutcomes(statements)), sender, typing),
-            options=ConsumerOptions(max_backoff_s=1.0),
-        )
-        return GatewayComponents(
-            settings=settings,
-            secret_box=box,
-            whatsapp=whatsapp,
-            twilio=twilio,
-            inbound=InboundStore(outbox, EchoRecorder(whatsapp, conversations)),
-            waiters=waiters,
-            engine=engine,
-            broker=broker,
-            feed=feed,
-            listener=listener,
-            outcomes=await started(stack, consumer),
-        )
+        return await _start(stack, settings, views)
 
     app = ServiceApp(
         SERVICE,
@@ -153,18 +89,130 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         checks={
             "outcomes": lambda c: c.listener.alive and c.outcomes.alive,
             "config": lambda c: c.feed.alive,
-            "owners": lambda c: all(feed.alive for feed in owner_feeds),
+            "owners": lambda c: all(feed.alive for feed in views.owner_feeds),
             "database": database_answers,
             "broker": lambda c: c.broker.ping(PROBE_TIMEOUT_S),
         },
         details=lambda c: {
             "config_version": c.feed.version,
-            "owner_changes": sum(feed.applied for feed in owner_feeds),
+            "owner_changes": sum(feed.applied for feed in views.owner_feeds),
         },
         routers=[chatbot_router, webhooks_router],
         public_api=True,
         description="Provider webhooks in, replies out; the seed's api-chatbot endpoint.",
     ).build()
+    _add_middleware(app, settings)
+    return app
+
+
+async def _start(
+    stack: AsyncExitStack, settings: GatewaySettings, views: _Views
+) -> GatewayComponents:
+    """The components in start order; each registers its stop (run in reverse)."""
+    engine = await open_engine(stack, settings)
+    statements = Statements(engine)
+    broker = await open_broker(stack, settings, SERVICE)
+    box = SecretBox(settings.secrets_key.get_secret_value())
+    feed = await open_config_feed(stack, settings, views.apply_config)
+    views.owner_feeds.append(await open_owner_feed(stack, settings, views.owners.apply))
+    waiters = OutcomeWaiters()
+    listener = await started(stack, OutcomeListener(settings.kafka_bootstrap_servers, waiters))
+    outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
+    outbox.start_relay()
+    stack.push_async_callback(outbox.stop_relay)
+    provider = ProviderClient(_http_client(stack, settings))
+    typing = _typing_indicators(stack, settings, views, provider, box)
+    sender = _reply_sender(settings, views, statements, provider, box, broker_publisher(broker))
+    consumer = KeyedBatchConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=[MESSAGE_OUTCOMES.name],
+        group_id=GROUP,
+        parse=parse_outcome,
+        handler=GatewayOutcomes(RecordApiOutcomes(ApiOutcomes(statements)), sender, typing),
+        options=ConsumerOptions(max_backoff_s=1.0),
+    )
+    return GatewayComponents(
+        settings=settings,
+        secret_box=box,
+        whatsapp=views.whatsapp,
+        twilio=views.twilio,
+        inbound=InboundStore(outbox, EchoRecorder(views.whatsapp, views.conversations)),
+        waiters=waiters,
+        engine=engine,
+        broker=broker,
+        feed=feed,
+        listener=listener,
+        outcomes=await started(stack, consumer),
+    )
+
+
+def _http_client(stack: AsyncExitStack, settings: GatewaySettings) -> httpx.AsyncClient:
+    # As many idle connections as there can be sends in flight (the consumer's 64):
+    # with httpx's default of 20, every burst closed and reopened the rest.
+    http = httpx.AsyncClient(
+        timeout=settings.delivery_timeout_s,
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
+    )
+    stack.push_async_callback(http.aclose)
+    return http
+
+
+def _typing_indicators(
+    stack: AsyncExitStack,
+    settings: GatewaySettings,
+    views: _Views,
+    provider: ProviderClient,
+    box: SecretBox,
+) -> TypingIndicators:
+    typing = TypingIndicators(
+        provider,
+        views.whatsapp,
+        views.twilio,
+        box,
+        views.conversations,
+        views.owners,
+        IndicatorSettings(
+            graph_url=settings.whatsapp_graph_url,
+            graph_version=settings.whatsapp_graph_version,
+            twilio_messaging_url=settings.twilio_messaging_url,
+            refresh_s=settings.typing_refresh_s,
+        ),
+    )
+    stack.push_async_callback(typing.close)  # before the HTTP client closes
+    return typing
+
+
+def _reply_sender(
+    settings: GatewaySettings,
+    views: _Views,
+    statements: Statements,
+    provider: ProviderClient,
+    box: SecretBox,
+    publish: Publish,
+) -> ReplySender:
+    return ReplySender(
+        store=OutboundSends(statements, lease=timedelta(seconds=settings.delivery_lease_s)),
+        provider=provider,
+        whatsapp=views.whatsapp,
+        twilio=views.twilio,
+        box=box,
+        publish=publish,
+        settings=SenderSettings(
+            graph_url=settings.whatsapp_graph_url,
+            graph_version=settings.whatsapp_graph_version,
+            twilio_url=settings.twilio_api_url,
+            max_attempts=settings.delivery_max_attempts,
+            lease_s=settings.delivery_lease_s,
+            twilio_status_callback=settings.status_callback_url(),
+        ),
+        owners=views.owners,
+        conversations=views.conversations,
+        accepted=InboundTimes(statements),
+        gate=NumberGate(settings.whatsapp_send_rate_per_s),
+    )
+
+
+def _add_middleware(app: FastAPI, settings: GatewaySettings) -> None:
     # The settings UI (another origin: the config service) sends test messages here. The
     # endpoint takes a bearer key and never a cookie, so any origin may ask; without a key
     # it gains nothing.
@@ -177,7 +225,6 @@ def build_app(settings: GatewaySettings) -> FastAPI:
     )
     # Last, so outermost: whatever answered early, the client may finish sending and read it.
     app.add_middleware(DrainUnreadBody, max_bytes=settings.gateway_drain_max_bytes)
-    return app
 
 
 async def database_answers(components: GatewayComponents) -> bool:

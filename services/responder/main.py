@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import socket
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.adapters.counters import SqlLimitCounters
@@ -31,7 +32,7 @@ from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGES_IDENTIFIED, MESSAGES_MEDIA
 from shared.crypto import SecretBox
 from shared.db import Statements
-from shared.messaging import broker_publisher
+from shared.messaging import Publish, broker_publisher
 from shared.owner_feed import OwnerFeed
 from shared.service import (
     ServiceApp,
@@ -88,85 +89,38 @@ def turn_settings_view(settings: ResponderSettings) -> TurnSettingsView:
     return TurnSettingsView(TurnSettings(quiet_ms=settings.responder_turn_quiet_ms))
 
 
-def build_app(settings: ResponderSettings) -> FastAPI:
-    view = GroqSettingsView()
-    turn_settings = turn_settings_view(settings)
-    owners = ConversationOwners()
-    limits = LimitsView()
+@dataclass
+class _Views:
+    """What the responder reads from the config and owner feeds, in process memory."""
 
-    def apply_config(event: ConfigEvent) -> None:
-        view.apply(event)
-        turn_settings.apply(event)
-        limits.apply(event)
+    turn_settings: TurnSettingsView
+    groq: GroqSettingsView = field(default_factory=GroqSettingsView)
+    owners: ConversationOwners = field(default_factory=ConversationOwners)
+    limits: LimitsView = field(default_factory=LimitsView)
+
+    def apply_config(self, event: ConfigEvent) -> None:
+        self.groq.apply(event)
+        self.turn_settings.apply(event)
+        self.limits.apply(event)
+
+
+@dataclass(frozen=True)
+class _Calls:
+    """What the per-message and the per-turn path share: one key pool (its cooldowns), one
+    limit guard."""
+
+    groq: GroqGateway
+    box: SecretBox
+    publish: Publish
+    failover: KeyFailover
+    guard: LimitGuard
+
+
+def build_app(settings: ResponderSettings) -> FastAPI:
+    views = _Views(turn_settings_view(settings))
 
     async def start(stack: AsyncExitStack) -> ResponderComponents:
-        engine = await open_engine(stack, settings)
-        broker = await open_broker(stack, settings, SERVICE)
-        feed = await open_config_feed(stack, settings, apply_config)
-        owner_feed = await open_owner_feed(stack, settings, owners.apply)
-        box = SecretBox(settings.secrets_key.get_secret_value())
-        replica = f"{socket.gethostname()}:{os.getpid()}"[:64]
-        turn_store = SqlTurnStore(
-            engine,
-            replica,
-            lease=timedelta(seconds=settings.responder_turn_lease_s),
-            media_wait=timedelta(seconds=settings.responder_turn_media_wait_s),
-        )
-        groq = GroqGateway(settings.groq_timeout_s)
-        stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
-        publish = broker_publisher(broker)
-        failover = KeyFailover(groq, box, publish)
-        guard = LimitGuard(limits, view, SqlLimitCounters(Statements(engine)))  # both paths
-        handler = AnswerMessages(
-            view=view,
-            store=SqlConversationStore(
-                Statements(engine),
-                settings.responder_context_messages,
-                timedelta(hours=settings.responder_context_hours),
-            ),
-            groq=groq,
-            box=box,
-            publish=publish,
-            settings=answer_settings(settings),
-            turns=turn_store,
-            turn_settings=turn_settings,
-            failover=failover,
-            limits=guard,
-        )
-        consumer = KeyedBatchConsumer(
-            bootstrap_servers=settings.kafka_bootstrap_servers,
-            topics=[MESSAGES_IDENTIFIED.name, MESSAGES_MEDIA.name],
-            group_id=SERVICE,
-            parse=parse_inbound,
-            # One record per call: a model call takes 0.3 to 30 s, and a batch would hold
-            # every conversation in it until its slowest call returned.
-            handler=per_record(handler),
-            options=ConsumerOptions(
-                max_in_flight=settings.responder_max_in_flight,
-                max_in_flight_per_group=settings.responder_max_in_flight_per_tenant,
-                max_batch=1,
-            ),
-            group_of=tenant_group,
-        )
-        policy = turn_policy(settings)
-        answer_turns = AnswerTurns(
-            store=turn_store,
-            view=view,
-            settings=turn_settings,
-            owners=owners,
-            groq=groq,
-            box=box,
-            publish=publish,
-            policy=policy,
-            failover=failover,
-            limits=guard,
-        )
-        await started(stack, consumer)
-        # Stopped before the consumer (stops run reversed): no new turn once it stops.
-        poller = await started(
-            stack, TurnPoller(turn_store, answer_turns, policy, lambda: consumer.caught_up)
-        )
-        return ResponderComponents(feed, owner_feed, consumer, poller)
+        return await _start(stack, settings, views)
 
     return ServiceApp(
         SERVICE,
@@ -179,6 +133,92 @@ def build_app(settings: ResponderSettings) -> FastAPI:
         },
         details=lambda c: {"config_version": c.feed.version, "owner_changes": c.owners.applied},
     ).build()
+
+
+async def _start(
+    stack: AsyncExitStack, settings: ResponderSettings, views: _Views
+) -> ResponderComponents:
+    """The components in start order; each registers its stop (run in reverse)."""
+    engine = await open_engine(stack, settings)
+    broker = await open_broker(stack, settings, SERVICE)
+    feed = await open_config_feed(stack, settings, views.apply_config)
+    owner_feed = await open_owner_feed(stack, settings, views.owners.apply)
+    box = SecretBox(settings.secrets_key.get_secret_value())
+    replica = f"{socket.gethostname()}:{os.getpid()}"[:64]
+    turn_store = SqlTurnStore(
+        engine,
+        replica,
+        lease=timedelta(seconds=settings.responder_turn_lease_s),
+        media_wait=timedelta(seconds=settings.responder_turn_media_wait_s),
+    )
+    groq = GroqGateway(settings.groq_timeout_s)
+    stack.push_async_callback(groq.close)  # after the consumer stopped: stops run reversed
+    publish = broker_publisher(broker)
+    guard = LimitGuard(views.limits, views.groq, SqlLimitCounters(Statements(engine)))
+    calls = _Calls(groq, box, publish, KeyFailover(groq, box, publish), guard)
+    consumer = _consumer(settings, _message_handler(settings, views, engine, turn_store, calls))
+    policy = turn_policy(settings)
+    answer_turns = AnswerTurns(
+        store=turn_store,
+        view=views.groq,
+        settings=views.turn_settings,
+        owners=views.owners,
+        groq=groq,
+        box=box,
+        publish=publish,
+        policy=policy,
+        failover=calls.failover,
+        limits=calls.guard,
+    )
+    await started(stack, consumer)
+    # Stopped before the consumer (stops run reversed): no new turn once it stops.
+    poller = await started(
+        stack, TurnPoller(turn_store, answer_turns, policy, lambda: consumer.caught_up)
+    )
+    return ResponderComponents(feed, owner_feed, consumer, poller)
+
+
+def _message_handler(
+    settings: ResponderSettings,
+    views: _Views,
+    engine: AsyncEngine,
+    turn_store: SqlTurnStore,
+    calls: _Calls,
+) -> AnswerMessages:
+    return AnswerMessages(
+        view=views.groq,
+        store=SqlConversationStore(
+            Statements(engine),
+            settings.responder_context_messages,
+            timedelta(hours=settings.responder_context_hours),
+        ),
+        groq=calls.groq,
+        box=calls.box,
+        publish=calls.publish,
+        settings=answer_settings(settings),
+        turns=turn_store,
+        turn_settings=views.turn_settings,
+        failover=calls.failover,
+        limits=calls.guard,
+    )
+
+
+def _consumer(settings: ResponderSettings, handler: AnswerMessages) -> KeyedBatchConsumer[Inbound]:
+    return KeyedBatchConsumer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        topics=[MESSAGES_IDENTIFIED.name, MESSAGES_MEDIA.name],
+        group_id=SERVICE,
+        parse=parse_inbound,
+        # One record per call: a model call takes 0.3 to 30 s, and a batch would hold
+        # every conversation in it until its slowest call returned.
+        handler=per_record(handler),
+        options=ConsumerOptions(
+            max_in_flight=settings.responder_max_in_flight,
+            max_in_flight_per_group=settings.responder_max_in_flight_per_tenant,
+            max_batch=1,
+        ),
+        group_of=tenant_group,
+    )
 
 
 def run() -> None:
