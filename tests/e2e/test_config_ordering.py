@@ -16,8 +16,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from devstack.ports import free_port
-from tests.support.processes import ServiceProcess
+from tests.support.processes import second_replica
 from tests.support.stack import Stack, random_number
 
 pytestmark = pytest.mark.e2e
@@ -29,20 +28,8 @@ ROUNDS = 6
 @pytest.fixture(scope="module")
 def replicas(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
     """The config service's URLs: the stack's and a second replica's."""
-    second = ServiceProcess(
-        "config-2",
-        "services.config",
-        free_port(),
-        {**stack.config.env},
-        tmp_path_factory.mktemp("config-2"),
-    )
-    second.env["CONFIG_PORT"] = str(second.port)
-    second.start()
-    try:
-        second.wait_ready()
+    with second_replica(stack.config, "CONFIG_PORT", tmp_path_factory.mktemp("config-2")) as second:
         yield [stack.config.url, second.url]
-    finally:
-        second.stop()
 
 
 async def _race(

@@ -12,7 +12,7 @@ import pytest
 from shared.contracts.topics import MESSAGES_RECEIVED
 from tests.support.db import rows
 from tests.support.kafka import read_topic
-from tests.support.processes import ServiceProcess
+from tests.support.processes import another_replica
 from tests.support.stack import Stack, random_number
 
 pytestmark = pytest.mark.e2e
@@ -92,19 +92,8 @@ async def _logged_order(stack: Stack, prefix: str) -> list[str]:
 async def test_two_gateway_replicas_each_answer_their_own_callers(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    from devstack.ports import free_port
-
-    second = ServiceProcess(
-        "gateway-2",
-        "services.gateway",
-        free_port(),
-        {**stack.gateway.env},
-        tmp_path_factory.mktemp("gateway-2"),
-    )
-    second.env["GATEWAY_PORT"] = str(second.port)
-    second.start()
-    try:
-        await asyncio.to_thread(second.wait_ready)
+    log_dir = tmp_path_factory.mktemp("gateway-2")
+    async with another_replica(stack.gateway, "GATEWAY_PORT", log_dir) as second:
         _, number = await stack.new_tenant(f"gsk_replicas_{uuid.uuid4().hex}")
         replicas = [stack.gateway.url, second.url]
         texts = [f"replica {i} {uuid.uuid4()}" for i in range(20)]
@@ -122,5 +111,3 @@ async def test_two_gateway_replicas_each_answer_their_own_callers(
         for (_, reply), text in zip(results, texts, strict=True):
             assert text in reply
         assert len(replicas) == 2
-    finally:
-        second.stop()

@@ -18,7 +18,6 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from pydantic import BaseModel
 
-from devstack.ports import free_port
 from shared.contracts.config_events import ConversationSettingsChanged
 from shared.contracts.conversations import (
     ConversationOwner,
@@ -29,7 +28,7 @@ from shared.contracts.conversations import (
 from shared.contracts.topics import CONFIG_CHANGES, CONVERSATION_OWNERS
 from tests.support.db import rows
 from tests.support.kafka import read_topic
-from tests.support.processes import ServiceProcess
+from tests.support.processes import another_replica
 from tests.support.providers import meta_signature, text_message, wamid, whatsapp_payload
 from tests.support.stack import Stack, random_number
 
@@ -336,17 +335,8 @@ async def test_text_voice_note_text_make_one_turn_in_arrival_order(stack: Stack)
 async def test_two_responder_replicas_answer_each_turn_once(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    second = ServiceProcess(
-        "responder-2",
-        "services.responder",
-        free_port(),
-        {**stack.responder.env},
-        tmp_path_factory.mktemp("responder-2"),
-    )
-    second.env["RESPONDER_PORT"] = str(second.port)
-    second.start()
-    try:
-        await asyncio.to_thread(second.wait_ready)
+    log_dir = tmp_path_factory.mktemp("responder-2")
+    async with another_replica(stack.responder, "RESPONDER_PORT", log_dir):
         tenant = await _tenant(stack)
         customers = [random_number() for _ in range(6)]
         texts = {c: [f"{c} first", "second", f"{c} last {uuid.uuid4().hex[:6]}"] for c in customers}
@@ -360,8 +350,6 @@ async def test_two_responder_replicas_answer_each_turn_once(
         for customer in customers:
             # The reply's call held the customer's whole turn, in order.
             assert any(_user_texts(call)[-3:] == texts[customer] for call in calls), customer
-    finally:
-        second.stop()
 
 
 async def test_the_model_s_structured_handoff_gives_the_conversation_to_a_person(

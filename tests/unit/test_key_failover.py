@@ -6,8 +6,6 @@ model_decommissioned → the fallback model, and the answer says why."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -27,36 +25,31 @@ from shared.contracts.groq_health import GroqKeyFailed, KeyFailureKind
 from shared.contracts.topics import GROQ_HEALTH
 from shared.crypto import SecretBox
 from shared.groq_models import DEFAULT_CHAT_MODEL
+from tests.support.groq import GroqCall, InMemoryGroq
 from tests.support.seams import Published
 
 BOX = SecretBox(Fernet.generate_key().decode())
 TENANT = uuid.uuid4()
 
 
-class KeyedGroq:
+class KeyedGroq(InMemoryGroq):
     """Fails per key (and per model) as told; answers otherwise."""
 
     def __init__(self, failures: dict[str, GroqFailure], retired: frozenset[str] = frozenset()):
+        super().__init__()
         self.failures = failures
         self.retired = retired
-        self.calls: list[tuple[str, str]] = []
 
-    async def complete(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        model: str,
-        temperature: float,
-        messages: Sequence[Mapping[str, str]],
-        response_format: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        self.calls.append((api_key, model))
-        if api_key in self.failures:
-            raise self.failures[api_key]
-        if model in self.retired:
+    @property
+    def calls(self) -> list[tuple[str, str]]:
+        return [(call.api_key, call.model) for call in self.received]
+
+    def answer(self, call: GroqCall) -> Completion:
+        if call.api_key in self.failures:
+            raise self.failures[call.api_key]
+        if call.model in self.retired:
             raise GroqFailure(400, code="model_decommissioned")
-        return Completion(f"[{model}] ok", 12, 7)
+        return Completion(f"[{call.model}] ok", 12, 7)
 
 
 def _resolved(

@@ -6,9 +6,8 @@ from __future__ import annotations
 import dataclasses
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -38,6 +37,7 @@ from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
 from shared.groq_models import DEFAULT_CHAT_MODEL
 from shared.messaging import Outgoing
+from tests.support.groq import GroqCall, InMemoryGroq
 from tests.support.seams import Published, received
 
 BOX = SecretBox(Fernet.generate_key().decode())
@@ -63,25 +63,21 @@ class FakeStore:
         self.transcribed.append((message.message_id, message.text))
 
 
-class FakeGroq:
+class FakeGroq(InMemoryGroq):
     def __init__(self, failure: GroqFailure | None = None) -> None:
+        super().__init__()
         self.failure = failure
-        self.calls: list[dict[str, object]] = []
 
-    async def complete(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        model: str,
-        temperature: float,
-        messages: Sequence[Mapping[str, str]],
-        response_format: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        self.calls.append({"api_key": api_key, "model": model, "messages": list(messages)})
+    @property
+    def calls(self) -> list[dict[str, object]]:
+        return [
+            {"api_key": c.api_key, "model": c.model, "messages": c.messages} for c in self.received
+        ]
+
+    def answer(self, call: GroqCall) -> Completion:
         if self.failure is not None:
             raise self.failure
-        return Completion(f"reply to {messages[-1]['content']}", 12, 7)
+        return Completion(f"reply to {call.messages[-1]['content']}", 12, 7)
 
 
 def _view(

@@ -4,10 +4,9 @@ turn's answer through the seams, with an in-memory turn store, Groq and publish.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from cryptography.fernet import Fernet
 
@@ -52,6 +51,7 @@ from shared.contracts.messages import (
 )
 from shared.crypto import SecretBox
 from shared.views.conversation_owners import ConversationOwners
+from tests.support.groq import GroqCall, InMemoryGroq
 from tests.support.seams import Published, received
 
 BOX = SecretBox(Fernet.generate_key().decode())
@@ -236,26 +236,20 @@ class FakeTurnStore:
         return [s for s in reversed(self.finished) if s in ("done", "failed")] + self.states
 
 
-class FakeGroq:
+class FakeGroq(InMemoryGroq):
     def __init__(self, failure: GroqFailure | None = None, answer: str = "one answer") -> None:
+        super().__init__()
         self.failure = failure
-        self.answer = answer
-        self.calls: list[list[Mapping[str, str]]] = []
+        self.text = answer
 
-    async def complete(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        model: str,
-        temperature: float,
-        messages: Sequence[Mapping[str, str]],
-        response_format: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        self.calls.append(list(messages))
+    @property
+    def calls(self) -> list[list[Mapping[str, str]]]:
+        return [call.messages for call in self.received]
+
+    def answer(self, call: GroqCall) -> Completion:
         if self.failure is not None:
             raise self.failure
-        return Completion(self.answer, 10, 5)
+        return Completion(self.text, 10, 5)
 
 
 def _answer(

@@ -7,7 +7,7 @@ sends it to Groq (omitted when plain text is wanted)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -30,6 +30,7 @@ from shared.contracts.conversations import ConversationOwnerChanged, OwnerChange
 from shared.contracts.messages import ResponseGenerated
 from shared.groq_models import STRUCTURED_OUTPUT_MODELS, json_schema_format
 from shared.views.conversation_owners import ConversationOwners
+from tests.support.groq import GroqCall, InMemoryGroq
 from tests.support.seams import Published
 from tests.unit.test_responder_turns import BOX, KEY, T0, TENANT, FakeTurnStore, _turn
 
@@ -38,29 +39,23 @@ BEST_EFFORT = "meta-llama/llama-4-scout-17b-16e-instruct"
 PLAIN = "qwen/qwen3-32b"
 
 
-class RecordingGroq:
+class RecordingGroq(InMemoryGroq):
     """Answers `answer` (or fails for a retired model), recording each call's model and
     response format."""
 
     def __init__(self, answer: str, retired: frozenset[str] = frozenset()) -> None:
-        self.answer = answer
+        super().__init__()
+        self.text = answer
         self.retired = retired
-        self.calls: list[tuple[str, Mapping[str, Any] | None, list[Mapping[str, str]]]] = []
 
-    async def complete(
-        self,
-        *,
-        api_key: str,
-        base_url: str,
-        model: str,
-        temperature: float,
-        messages: Sequence[Mapping[str, str]],
-        response_format: Mapping[str, Any] | None = None,
-    ) -> Completion:
-        self.calls.append((model, response_format, list(messages)))
-        if model in self.retired:
+    @property
+    def calls(self) -> list[tuple[str, Mapping[str, Any] | None, list[Mapping[str, str]]]]:
+        return [(c.model, c.response_format, c.messages) for c in self.received]
+
+    def answer(self, call: GroqCall) -> Completion:
+        if call.model in self.retired:
             raise GroqFailure(400, code="model_decommissioned")
-        return Completion(self.answer, 10, 5)
+        return Completion(self.text, 10, 5)
 
 
 def _answer_turns(
