@@ -21,7 +21,9 @@ COPY ui/package.json ui/package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY ui/index.html ui/vite.config.ts ui/tsconfig.json ./
 COPY ui/src ./src
-RUN npx vite build
+# The API client's types are generated, not committed (make ui-openapi writes the document).
+COPY ui/openapi ./openapi
+RUN npx openapi-typescript openapi/config.json -o src/api/schema.d.ts && npx vite build
 
 # ---------------------------------------------------------------------------------------
 # builder: a virtualenv with the runtime dependencies only (never the `dev` extra)

@@ -32,7 +32,7 @@ help:
 	@echo "make infra     only Kafka and PostgreSQL, in the foreground"
 	@echo "make demo-groq a fake Groq server on 127.0.0.1:8090 (demo without a Groq key)"
 	@echo "make ui        build the settings UI (ui/, served by the config service under /ui/)"
-	@echo "make ui-openapi regenerate ui/openapi/config.json and ui/src/api/schema.d.ts"
+	@echo "make ui-openapi regenerate ui/openapi/config.json (and the git-ignored ui/src/api/schema.d.ts)"
 	@echo "make ui-screenshots run the browser tests and save the pages' screenshots in docs/ui/"
 	@echo "make traces-ui Jaeger (built once with Go) on 127.0.0.1:16686; a make up started after it sends spans there"
 
@@ -103,13 +103,20 @@ clean:
 
 # -- the settings UI (ui/): Node.js and npm from the machine, packages from package-lock.json --
 UI_STAMP := ui/node_modules/.installed
-UI_SOURCES := $(shell find ui/src ui/public -type f 2>/dev/null) ui/index.html ui/vite.config.ts ui/tsconfig.json
+UI_SCHEMA := ui/src/api/schema.d.ts
+UI_SOURCES := $(filter-out $(UI_SCHEMA),$(shell find ui/src ui/public -type f 2>/dev/null)) \
+  $(UI_SCHEMA) ui/index.html ui/vite.config.ts ui/tsconfig.json
 NPM_CHECK := command -v npm >/dev/null || { echo "the settings UI needs Node.js 20+ and npm (apt-get install nodejs npm)"; exit 2; }
 
 $(UI_STAMP): ui/package.json ui/package-lock.json
 	@$(NPM_CHECK)
 	cd ui && npm ci --no-audit --no-fund --loglevel=error
 	@touch $(UI_STAMP)
+
+# The API client's types: generated (git-ignored) from the config service's OpenAPI document,
+# which the Python code writes (`make ui-openapi`) and `make ui-check` keeps fresh.
+$(UI_SCHEMA): ui/openapi/config.json $(UI_STAMP)
+	cd ui && npx openapi-typescript openapi/config.json -o src/api/schema.d.ts
 
 ui/dist/index.html: $(UI_STAMP) $(UI_SOURCES)
 	@echo "settings UI: sources changed, building ui/dist (served at /ui/ by the config service)"
@@ -120,15 +127,13 @@ ui: ui/dist/index.html
 
 ui-openapi: $(STAMP) $(UI_STAMP)
 	$(PY) -m services.config.entrypoints.openapi_doc
-	cd ui && npx openapi-typescript openapi/config.json -o src/api/schema.d.ts
+	@$(MAKE) --no-print-directory $(UI_SCHEMA)
 
-# The generated OpenAPI document and types must match the config service, as
-# docs/asyncapi.json must match the contracts; then lint, types and the unit tests.
+# The OpenAPI document must match the config service, as docs/asyncapi.json must match the
+# contracts; the types generated from it must type-check the UI; then lint and the unit tests.
 ui-check: $(STAMP) $(UI_STAMP)
 	$(PY) -m services.config.entrypoints.openapi_doc --check
-	@cd ui && npx openapi-typescript openapi/config.json -o node_modules/.schema-check.d.ts >/dev/null 2>&1 \
-	  && cmp -s node_modules/.schema-check.d.ts src/api/schema.d.ts \
-	  || { echo "ui/src/api/schema.d.ts is stale: run \`make ui-openapi\`"; exit 1; }
+	@$(MAKE) --no-print-directory $(UI_SCHEMA)
 	cd ui && npm run --silent lint && npx tsc --noEmit && npx vitest run --reporter=dot
 
 # Debian's Chromium for the browser tests (never a browser downloaded by a test tool).
