@@ -1,7 +1,9 @@
 """Counting the named stops of one request: the distinct named project functions (under
-services/ or shared/; lambdas and comprehensions are not stops) entered while it runs, and the layers each call stack passes
-through, to check that no layer is entered twice in one request (route -> adapter ->
-shared -> adapter is a layer entered twice)."""
+services/ or shared/; lambdas and comprehensions are not stops) entered while it runs;
+those of them first entered from another module (or from outside the project: a reader
+opens another file to follow them); and the layers each call stack passes through, to check
+that no layer is entered twice in one request (route -> adapter -> shared -> adapter is a
+layer entered twice)."""
 
 from __future__ import annotations
 
@@ -27,10 +29,20 @@ def _layer(filename: str) -> str | None:
     return f"{parts[1]}.{parts[2]}" if len(parts) > 3 else parts[1]
 
 
+def _caller_file(frame: FrameType) -> str | None:
+    """The file of the nearest project function below `frame` (None: none, the framework
+    or the test called it)."""
+    current = frame.f_back
+    while current is not None and _layer(current.f_code.co_filename) is None:
+        current = current.f_back
+    return current.f_code.co_filename if current is not None else None
+
+
 @dataclass
 class Stops:
     functions: set[str] = field(default_factory=set)
     modules: set[str] = field(default_factory=set)
+    from_another_module: set[str] = field(default_factory=set)
     reentered: set[tuple[str, ...]] = field(default_factory=set)
 
     def _called(self, frame: FrameType) -> None:
@@ -39,7 +51,10 @@ class Stops:
             return  # not project code, or a lambda or comprehension: no named stop
         module = Path(frame.f_code.co_filename).relative_to(ROOT).as_posix()
         self.modules.add(module)
-        self.functions.add(f"{module}:{frame.f_code.co_qualname}")
+        name = f"{module}:{frame.f_code.co_qualname}"
+        if name not in self.functions and _caller_file(frame) != frame.f_code.co_filename:
+            self.from_another_module.add(name)
+        self.functions.add(name)
         path: list[str] = []
         current: FrameType | None = frame
         while current is not None:
