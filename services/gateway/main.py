@@ -6,7 +6,6 @@ import asyncio
 from contextlib import AsyncExitStack
 from datetime import timedelta
 
-import httpx
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy import text
@@ -38,6 +37,7 @@ from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
 from shared.db import Statements, make_sessionmaker
+from shared.http_client import pooled_http_client
 from shared.http_drain import DrainUnreadBody
 from shared.messaging import broker_publisher
 from shared.outbox import Outbox
@@ -83,11 +83,8 @@ def build_app(settings: GatewaySettings) -> FastAPI:
         outbox.start_relay()
         stack.push_async_callback(outbox.stop_relay)
         # As many idle connections as there can be sends in flight (the consumer's 64):
-        # with httpx's default of 20, every burst closed and reopened the rest.
-        http = httpx.AsyncClient(
-            timeout=settings.delivery_timeout_s,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-        )
+        # with a default of 20, every burst closed and reopened the rest.
+        http = pooled_http_client(settings.delivery_timeout_s, max_connections=100)
         stack.push_async_callback(http.aclose)
         provider = ProviderClient(http)
         typing = TypingIndicators(
