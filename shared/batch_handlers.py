@@ -150,6 +150,10 @@ class ConsumerOptions:
     first_backoff_s: float = 0.2
     max_backoff_s: float = 10.0
     fetch_max_wait_ms: int = FETCH_MAX_WAIT_MS
+    # The broker answers a fetch once this much is there (or fetch_max_wait_ms passed): 1 for
+    # the message path, where each record is awaited; more where latency does not matter and
+    # bigger batches mean fewer transactions (the config projection).
+    fetch_min_bytes: int = 1
     # Finished offsets are committed at most this often (and always on revoke and stop):
     # a commit per record was a broker round trip per record per consumer group. A crash
     # re-delivers at most this much finished work, which the handlers' idempotency absorbs.

@@ -101,6 +101,7 @@ class KeyedBatchConsumer(Generic[T]):
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             fetch_max_wait_ms=self._options.fetch_max_wait_ms,
+            fetch_min_bytes=self._options.fetch_min_bytes,
             max_poll_interval_ms=600_000,
         )
         self._dlq = AIOKafkaProducer(

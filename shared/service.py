@@ -112,10 +112,12 @@ class ServiceApp(Generic[C]):
         return app
 
 
-def container(cls: type[C]) -> Callable[[Request], C]:
+def container(cls: type[C]) -> Callable[[Request], Awaitable[C]]:
     """A typed dependency: `Deps = Annotated[GatewayComponents, Depends(container(...))]`."""
 
-    def get(request: Request) -> C:
+    # async, although it awaits nothing: FastAPI runs a plain `def` dependency in its
+    # thread pool, a thread hop on every request for a field read.
+    async def get(request: Request) -> C:
         return cast(C, request.app.state.components)
 
     return get

@@ -39,6 +39,7 @@ from shared.contracts.config_events import ConfigEvent
 from shared.contracts.topics import MESSAGE_OUTCOMES
 from shared.crypto import SecretBox
 from shared.db import Statements, make_sessionmaker
+from shared.http_client import pooled_http_client
 from shared.http_drain import DrainUnreadBody
 from shared.messaging import Publish, broker_publisher
 from shared.outbox import Outbox
@@ -148,11 +149,8 @@ async def _start(
 
 def _http_client(stack: AsyncExitStack, settings: GatewaySettings) -> httpx.AsyncClient:
     # As many idle connections as there can be sends in flight (the consumer's 64):
-    # with httpx's default of 20, every burst closed and reopened the rest.
-    http = httpx.AsyncClient(
-        timeout=settings.delivery_timeout_s,
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=100),
-    )
+    # with a default of 20, every burst closed and reopened the rest.
+    http = pooled_http_client(settings.delivery_timeout_s, max_connections=100)
     stack.push_async_callback(http.aclose)
     return http
 

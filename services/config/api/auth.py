@@ -73,7 +73,7 @@ def _optional_uuid(value: object) -> uuid.UUID | None:
         return None
 
 
-def current_principal(
+async def current_principal(
     deps: Deps, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
@@ -86,13 +86,13 @@ def current_principal(
     )
 
 
-def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> uuid.UUID:
+async def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> uuid.UUID:
     if principal.user_id is None:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="this route needs a user token")
     return principal.user_id
 
 
-def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+async def current_admin(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
     if not principal.is_admin:
         raise HTTPException(status.HTTP_403_FORBIDDEN, detail="administrator role required")
     return principal

@@ -28,6 +28,8 @@ from shared.logging import get_logger
 # `config-projection.<topic>`: see README, "Upgrading: the projection's consumer group".
 GROUP_ID = "config-projection"
 MAX_BACKOFF_S = 30.0
+GATHER_BYTES = 64 * 1024
+GATHER_MS = 250
 log = get_logger(__name__)
 
 
@@ -85,7 +87,13 @@ def projection_consumer(
         # Deferred batches never count as attempts; a handler failure that escapes anyway
         # is retried (almost) forever rather than parked, as before.
         options=ConsumerOptions(
-            max_in_flight=max_in_flight, max_attempts=1_000_000, max_backoff_s=MAX_BACKOFF_S
+            max_in_flight=max_in_flight,
+            max_attempts=1_000_000,
+            max_backoff_s=MAX_BACKOFF_S,
+            # A read model for monitoring: up to GATHER_MS later, in a few large transactions
+            # rather than one per message hop (the projection reads four topics).
+            fetch_min_bytes=GATHER_BYTES,
+            fetch_max_wait_ms=GATHER_MS,
         ),
     )
 

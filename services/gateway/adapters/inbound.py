@@ -175,6 +175,20 @@ async def _accept_again(unit: OutboxUnit, event: MessageReceived, fingerprint: s
     return Acceptance(False, attempt, fingerprint, None)
 
 
+# Prebuilt, executed with a list of rows (SQLAlchemy's "insertmanyvalues": one statement per
+# batch); RETURNING names the rows that were new.
+_INSERT_MESSAGES = (
+    insert(inbound)
+    .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
+    .returning(inbound.c.message_id)
+)
+_INSERT_RECEIPTS = (
+    insert(delivery_receipts)
+    .on_conflict_do_nothing()
+    .returning(delivery_receipts.c.provider_message_id, delivery_receipts.c.status)
+)
+
+
 async def _insert_new(
     session: AsyncSession, batch: Sequence[ProviderDelivery]
 ) -> tuple[set[str], set[tuple[str, str]]]:
@@ -202,26 +216,12 @@ async def _insert_new(
     ]
     new_messages: set[str] = set()
     if messages:
-        new_messages = set(
-            (
-                await session.execute(
-                    insert(inbound)
-                    .values(messages)
-                    .on_conflict_do_nothing(index_elements=[inbound.c.message_id])
-                    .returning(inbound.c.message_id)
-                )
-            ).scalars()
-        )
+        new_messages = set((await session.execute(_INSERT_MESSAGES, messages)).scalars())
     new_receipts: set[tuple[str, str]] = set()
     if receipts:
         new_receipts = {
             (row.provider_message_id, row.status)
-            for row in await session.execute(
-                insert(delivery_receipts)
-                .values(receipts)
-                .on_conflict_do_nothing()
-                .returning(delivery_receipts.c.provider_message_id, delivery_receipts.c.status)
-            )
+            for row in await session.execute(_INSERT_RECEIPTS, receipts)
         }
     return new_messages, new_receipts
 

@@ -23,6 +23,7 @@ from groq.types.chat.completion_create_params import ResponseFormat
 
 from services.responder.domain.failures import GroqFailure
 from shared.contracts.groq_health import RateLimits
+from shared.http_client import pooled_http_client
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,10 @@ class GroqGateway:
     ) -> None:
         self._timeout_s = timeout_s
         self._max_clients = max_clients
-        self._transport = transport
+        # One connection pool for every key's client: the SDK only sends through it (each
+        # request carries its own URL and key), so a client dropped from the cache below
+        # leaves nothing open.
+        self._http = pooled_http_client(timeout_s, max_connections=256, transport=transport)
         self._clients: OrderedDict[tuple[str, str], AsyncGroq] = OrderedDict()
 
     def _client(self, api_key: str, base_url: str) -> AsyncGroq:
@@ -67,20 +71,16 @@ class GroqGateway:
         if client is not None:
             self._clients.move_to_end(cache_key)
             return client
-        http_client = None
-        if self._transport is not None:
-            http_client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout_s)
         client = AsyncGroq(
             api_key=api_key,
             base_url=base_url,
             timeout=self._timeout_s,
             max_retries=0,
-            http_client=http_client,
+            http_client=self._http,
         )
         self._clients[cache_key] = client
         if len(self._clients) > self._max_clients:
-            # Closing would break a call still using it; its pool is freed with it.
-            self._clients.popitem(last=False)
+            self._clients.popitem(last=False)  # nothing to close: the pool is shared
         return client
 
     async def complete(
@@ -128,9 +128,8 @@ class GroqGateway:
         )
 
     async def close(self) -> None:
-        for client in self._clients.values():
-            await client.close()
         self._clients.clear()
+        await self._http.aclose()
 
 
 def _error_code(body: object) -> str | None:
