@@ -1,5 +1,6 @@
 """Limits and budgets (issue 16): which limits apply to a tenant, what the counters say and
-what to do over a limit. Pure: the counts come from adapters/counters.py.
+what to do over a limit. Pure: the counts come from the statements that store the message
+and its reply (adapters/conversations.py) or, for a turn, from adapters/counters.py.
 
 Over the tenant's messages per minute or tokens per day the answer degrades instead of
 going silent: the tenant's cheaper model (if set and allowed) → the system fallback (if the
@@ -11,7 +12,7 @@ minute ends; the tenant's other customers are not touched.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -152,10 +153,15 @@ def seconds_to_next_day(now: datetime) -> int:
 
 @dataclass(frozen=True)
 class Increment:
+    """`add`: what the message adds when its row is new; `add_if_seen`: when its row was
+    already stored (a redelivery or a retry: 0, it was counted when stored; a voice note's
+    row is stored with its transcript before it is answered, so its first try adds)."""
+
     scope: str
     bucket: int
     add: int
     expires_at: datetime
+    add_if_seen: int = 0
 
 
 def tenant_scope(user_id: uuid.UUID) -> str:
@@ -183,6 +189,19 @@ def message_increments(
         Increment(tenant_scope(user_id), minute, add, minute_expiry),
         Increment(customer_scope(user_id, customer), minute, add, minute_expiry),
         Increment(tokens_scope(user_id), day, 0, now + timedelta(days=2)),
+    ]
+
+
+def admission_increments(
+    user_id: uuid.UUID, customer: str, now: datetime, *, counts_if_seen: bool
+) -> list[Increment]:
+    """The message's three counters as stored with its row: +1 on the tenant's and the
+    customer's minute when the row is new (or, `counts_if_seen`, even if it was stored
+    before), +0 on the day's tokens (read back)."""
+    seen = 1 if counts_if_seen else 0
+    return [
+        replace(increment, add_if_seen=seen * increment.add)
+        for increment in message_increments(user_id, customer, now, first_try=True)
     ]
 
 

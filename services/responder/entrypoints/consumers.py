@@ -26,7 +26,7 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
-from services.responder.domain.limits import Step
+from services.responder.domain.limits import Increment, Step
 from services.responder.domain.media import polite_text, spoken_message
 from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
@@ -101,7 +101,7 @@ class AnswerMessages:
             if held:  # its turn answers it, in arrival order with the turn's other messages
                 return
         if spoken is not None:
-            await self._answer(item.carrying(spoken))
+            await self._answer(item.carrying(spoken), transcript=True)
             return
         text, message = polite_text(resolved), resolved.message
         if text is None or message is None:
@@ -116,7 +116,8 @@ class AnswerMessages:
             answering, await self.store.save_reply(message, polite), replayed=False
         )
 
-    async def _answer(self, item: Received[UserIdentified]) -> None:
+    async def _answer(self, item: Received[UserIdentified], *, transcript: bool = False) -> None:
+        """`transcript`: a voice note's text, its row stored with the transcript already."""
         message = item.event
         item.span.set_attribute("app.message_id", message.message_id)
         if message.user_id:
@@ -127,7 +128,15 @@ class AnswerMessages:
         in_turn = self.turns is not None and assembles(message, settings)
         if resolved is not None and not in_turn:
             self._wait_while_limited(item, resolved)
-        admission = await self.store.admit(message)
+        # Issue 16: the limits are counted by the statement storing the message, only if it
+        # is answered here (a turn counts its messages itself; a media item without text is
+        # not answered) and once (a redelivery finds its row and adds nothing).
+        counting: list[Increment] = []
+        unread_media = message.media is not None and not message.text.strip()
+        if self.limits is not None and resolved is not None and not in_turn and not unread_media:
+            first = transcript and item.delivery == 1
+            counting = self.limits.counting(message, counts_if_seen=first)
+        admission = await self.store.admit(message, counting)
         if admission.prior is not None:
             await self._announce(item, admission.prior, replayed=True)
             return
@@ -136,7 +145,7 @@ class AnswerMessages:
             joined = await self.turns.join(message, settings, datetime.now(UTC))
             log.debug("message joined its turn", message_id=message.message_id, new=joined)
             return
-        if message.media is not None and not message.text.strip():
+        if unread_media:
             # Nothing to answer yet: the media service publishes what the item says
             # (messages.media.v1); answering an empty text would make up a reply.
             MEDIA_WITHOUT_TEXT.inc()
@@ -145,8 +154,8 @@ class AnswerMessages:
         if resolved is None:
             await self._fail(item, NO_CONFIG)
             return
-        if self.limits is not None:
-            checked = await self.limits.check(message, resolved, first_try=item.delivery == 1)
+        if self.limits is not None and counting:
+            checked = self.limits.decided(message, resolved, admission.counts)
             if checked.resolved is None:
                 await self._over_limit(item, checked)
                 return
@@ -166,10 +175,12 @@ class AnswerMessages:
             await self._fail(item, UNDECRYPTABLE_KEY)
             return
         self.gate.opened(key)
-        await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
-        if self.limits is not None:
+        spent: list[Increment] = []
+        if self.limits is not None:  # counted with the reply's row, once
             tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
-            await self.limits.spent(message.user_id, tokens)
+            spent = self.limits.tokens(message.user_id, tokens)
+        stored = await self.store.save_reply(message, reply, spent)
+        await self._announce(item, stored, replayed=False)
 
     async def _over_limit(self, item: Received[UserIdentified], checked: Checked) -> None:
         """A flooding customer or an API caller: 429; else the polite text and a person."""

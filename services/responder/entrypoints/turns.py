@@ -24,7 +24,7 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
-from services.responder.domain.limits import Step
+from services.responder.domain.limits import Increment, Step
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.turns import (
     TurnSettingsView,
@@ -204,17 +204,20 @@ class AnswerTurns:
         if not self._bot_answers(turn):  # a human took over while the model ran
             await self._skip(turn, "the owner changed during the generation")
             return
-        published = await self._store_and_publish(turn, reply)
-        if published and self.limits is not None:
+        spent = None
+        if self.limits is not None:  # counted with the reply's row, once
             tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
-            await self.limits.spent(turn.user_id, tokens)
+            spent = next(iter(self.limits.tokens(turn.user_id, tokens)), None)
+        published = await self._store_and_publish(turn, reply, spent)
         if published and said.handoff and turn.user_id is not None:
             await self._hand_over(
                 turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"
             )
 
-    async def _store_and_publish(self, turn: ClaimedTurn, reply: BotReply) -> bool:
-        stored = await self.store.store_reply(turn, reply, self.clock())
+    async def _store_and_publish(
+        self, turn: ClaimedTurn, reply: BotReply, spent: Increment | None = None
+    ) -> bool:
+        stored = await self.store.store_reply(turn, reply, self.clock(), spent)
         if stored is None:
             SUPERSEDED.inc()
             log.info("generation superseded", turn_id=str(turn.turn_id), version=turn.version)
