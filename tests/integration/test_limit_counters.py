@@ -25,6 +25,7 @@ from services.responder.domain.limits import (
     admission_increments,
     message_increments,
     token_increment,
+    turn_increments,
 )
 from services.responder.domain.turns import TurnSettings
 from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
@@ -190,3 +191,18 @@ async def test_a_turns_tokens_are_counted_with_its_reply_row_and_not_when_supers
     assert await store.store_reply(again, reply, t0, spent) == reply
     reading = await SqlLimitCounters(Statements(engine)).add([token_increment(tenant, 0, t0)])
     assert reading == [42]
+
+
+async def test_a_turn_claimed_again_counts_only_the_messages_not_counted_before(
+    engine: AsyncEngine,
+) -> None:
+    tenant, now = uuid.uuid4(), datetime.now(UTC)
+    counters = SqlLimitCounters(Statements(engine))
+    ids = [f"wamid.{uuid.uuid4().hex}" for _ in range(3)]
+    first = await counters.add(turn_increments(tenant, "+33613", ids[:2], now))
+    assert (first[0], first[1], first[-1]) == (2, 2, 0)
+    # superseded by a third message, claimed again; then once more (a crash): +1, then +0
+    again = await counters.add(turn_increments(tenant, "+33613", ids, now))
+    assert (again[0], again[1]) == (3, 3)
+    crash = await counters.add(turn_increments(tenant, "+33613", ids, now))
+    assert (crash[0], crash[1]) == (3, 3)

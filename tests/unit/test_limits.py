@@ -168,16 +168,18 @@ class MemoryCounters:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, int], int] = {}
+        self.marks: set[str] = set()
         self.statements = 0
 
     async def add(self, increments: Sequence[Increment]) -> list[int]:
         self.statements += 1
-        counts = []
+        fresh = {i.once for i in increments if i.once is not None} - self.marks
+        self.marks |= fresh
         for increment in increments:
-            key = (increment.scope, increment.bucket)
-            self.rows[key] = self.rows.get(key, 0) + increment.add
-            counts.append(self.rows[key])
-        return counts
+            if increment.once is None or increment.once in fresh:
+                key = (increment.scope, increment.bucket)
+                self.rows[key] = self.rows.get(key, 0) + increment.add
+        return [self.rows.get((i.scope, i.bucket), 0) for i in increments]
 
 
 def _view(*, cheaper: str | None = None, fallback: bool = False) -> GroqSettingsView:
@@ -397,6 +399,23 @@ async def test_a_turn_counts_each_of_its_messages_and_over_the_limit_gets_the_po
     # the first turn's tokens (10 + 5) were counted with its reply's row
     assert [(i.scope[:2], i.add) for i in store.spent] == [("d:", 15)]
     assert counters.statements == 2  # the turns' message counts, before each model call
+
+
+async def test_a_turn_claimed_again_counts_only_its_new_messages() -> None:
+    """Superseded (a message joined during the generation), then claimed again: the two
+    first messages were counted already, only the third adds."""
+    counters = MemoryCounters()
+    limits = TenantLimitsChanged(user_id=TURN_TENANT, messages_per_minute=3)
+    answer, store, groq, _, _ = _turn_answerer(limits, counters)
+    first = _turn("bonjour", "ma commande")
+    store.version = 3  # a third message joined while the model ran
+    await answer(first)
+    assert store.replies == []
+    store.version = None
+    again = dataclasses.replace(first, messages=[*first.messages, _turn("4411").messages[0]])
+    await answer(again)
+    assert len(groq.calls) == 2 and store.replies[-1][1].content != DEFAULT_LIMIT_TEXT
+    assert sum(v for (scope, _), v in counters.rows.items() if scope.startswith("t:")) == 3
 
 
 async def test_a_flooding_customers_turn_fails_without_a_model_call() -> None:

@@ -14,6 +14,7 @@ the 61st message of a minute sees 61 even in a batch of a hundred.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 from sqlalchemy import text
@@ -22,18 +23,39 @@ from services.responder.domain.limits import Increment
 from shared.batching import GroupCommitter
 from shared.db import Statements
 
+# `marked`: the marks (a turn's message ids) this statement stored, i.e. seen for the first
+# time (a mark is a row of the same table, bucket 0, kept as long as a day's tokens); an
+# increment with a mark adds only if its mark is among them.
 _ADD = text(
     """
-    INSERT INTO responder_limit_counters AS c (scope, bucket, count, expires_at)
-    SELECT scope, bucket, sum(add), max(expires_at)
-    FROM unnest(
-        CAST(:scopes AS text[]), CAST(:buckets AS bigint[]), CAST(:adds AS bigint[]),
-        CAST(:expires AS timestamptz[])
-    ) AS i(scope, bucket, add, expires_at)
-    GROUP BY scope, bucket
-    ORDER BY scope, bucket
-    ON CONFLICT (scope, bucket) DO UPDATE SET count = c.count + EXCLUDED.count
-    RETURNING scope, bucket, count
+    WITH i AS (
+        SELECT * FROM unnest(
+            CAST(:scopes AS text[]), CAST(:buckets AS bigint[]), CAST(:adds AS bigint[]),
+            CAST(:expires AS timestamptz[]), CAST(:marks AS text[])
+        ) AS i(scope, bucket, add, expires_at, mark)
+    ),
+    marked AS (
+        INSERT INTO responder_limit_counters AS c (scope, bucket, count, expires_at)
+        SELECT mark, 0, 1, max(expires_at) + interval '2 days' FROM i
+        WHERE mark IS NOT NULL GROUP BY mark ORDER BY mark
+        ON CONFLICT (scope, bucket) DO NOTHING
+        RETURNING scope
+    ),
+    counted AS (
+        INSERT INTO responder_limit_counters AS c (scope, bucket, count, expires_at)
+        SELECT scope, bucket,
+               sum(CASE WHEN mark IS NULL OR mark IN (SELECT scope FROM marked)
+                   THEN add ELSE 0 END),
+               max(expires_at)
+        FROM i
+        GROUP BY scope, bucket
+        ORDER BY scope, bucket
+        ON CONFLICT (scope, bucket) DO UPDATE SET count = c.count + EXCLUDED.count
+        RETURNING scope, bucket, count
+    )
+    SELECT 'count' AS kind, scope, bucket, count FROM counted
+    UNION ALL
+    SELECT 'marked', scope, 0, 0 FROM marked
     """
 )
 # The upsert as a CTE body: `{increments}` is a SELECT of (scope, bucket, add, expires_at).
@@ -97,11 +119,22 @@ class SqlLimitCounters:
                 "buckets": [i.bucket for i in flat],
                 "adds": [i.add for i in flat],
                 "expires": [i.expires_at for i in flat],
+                "marks": [i.once for i in flat],
             },
         )
-        totals = {(row.scope, row.bucket): int(row._mapping["count"]) for row in rows}
+        totals: dict[tuple[str, int], int] = {}
+        marked: set[str] = set()
+        for row in rows:
+            if row.kind == "marked":
+                marked.add(row.scope)
+            else:
+                totals[(row.scope, row.bucket)] = int(row._mapping["count"])
         await self._expiry.counted(self._db)
-        return counts_after_each(requests, totals)
+        added = [
+            [i if i.once is None or i.once in marked else replace(i, add=0) for i in request]
+            for request in requests
+        ]
+        return counts_after_each(added, totals)
 
 
 def counts_after_each(

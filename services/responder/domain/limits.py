@@ -12,6 +12,7 @@ minute ends; the tenant's other customers are not touched.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -162,6 +163,9 @@ class Increment:
     add: int
     expires_at: datetime
     add_if_seen: int = 0
+    # A turn's (adapters/counters.py): added only the first time this mark (its message's)
+    # is seen, so a turn claimed again (superseded, a crash) counts only its new messages.
+    once: str | None = None
 
 
 def tenant_scope(user_id: uuid.UUID) -> str:
@@ -202,6 +206,31 @@ def admission_increments(
     return [
         replace(increment, add_if_seen=seen * increment.add)
         for increment in message_increments(user_id, customer, now, first_try=True)
+    ]
+
+
+def message_mark(message_id: str) -> str:
+    return f"m:{message_id}"
+
+
+def turn_increments(
+    user_id: uuid.UUID, customer: str, message_ids: Sequence[str], now: datetime
+) -> list[Increment]:
+    """A turn's counters: +1 on the tenant's and the customer's minute for each of its
+    messages not counted before (`once`), +0 on the day's tokens; the counts come back
+    in that order (the tenant's first, the customer's second, the tokens last)."""
+    minute = minute_bucket(now)
+    expiry = now + timedelta(minutes=2)
+    increments = []
+    for message_id in message_ids:
+        mark = message_mark(message_id)
+        increments += [
+            Increment(tenant_scope(user_id), minute, 1, expiry, once=mark),
+            Increment(customer_scope(user_id, customer), minute, 1, expiry, once=mark),
+        ]
+    return [
+        *increments,
+        Increment(tokens_scope(user_id), day_bucket(now), 0, now + timedelta(days=2)),
     ]
 
 

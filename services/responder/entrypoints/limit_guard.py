@@ -29,8 +29,8 @@ from services.responder.domain.limits import (
     Verdict,
     admission_increments,
     decide,
-    message_increments,
     token_increment,
+    turn_increments,
 )
 from services.responder.domain.outcomes import failed
 from shared.contracts.conversations import (
@@ -95,26 +95,19 @@ class LimitGuard:
         return [token_increment(user_id, tokens, self.clock())]
 
     async def check(
-        self,
-        message: UserIdentified,
-        resolved: ResolvedGroq,
-        *,
-        first_try: bool,
-        messages: int = 1,
+        self, message: UserIdentified, message_ids: Sequence[str], resolved: ResolvedGroq
     ) -> Checked:
         """A turn's count (its own statement): `message`, the one answered (the turn's
-        last); `messages`, how many it answers."""
+        last); `message_ids`, the turn's messages, each counted the first time only (a
+        turn claimed again after a supersession, a retry or a crash adds only new ones)."""
         limits = self.limits.of(message.user_id)
         if limits is None or message.user_id is None:
             return Checked(Verdict(Step.ANSWER, "", 0), None, resolved)
-        increments = message_increments(
-            message.user_id,
-            message.customer_phone,
-            self.clock(),
-            first_try=first_try,
-            messages=messages,
+        increments = turn_increments(
+            message.user_id, message.customer_phone, message_ids, self.clock()
         )
-        tenant, customer, tokens = await self.counters.add(increments)
+        counts = await self.counters.add(increments)
+        tenant, customer, tokens = counts[0], counts[1], counts[-1]
         return self._verdict(message, resolved, limits, Counts(tenant, customer, tokens))
 
     def _verdict(

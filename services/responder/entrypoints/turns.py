@@ -116,9 +116,7 @@ class AnswerTurns:
             await self._fail(turn, NO_CONFIG)
             return
         if self.limits is not None:
-            checked = await self.limits.check(
-                turn.last, resolved, first_try=turn.failures == 0, messages=len(turn.messages)
-            )
+            checked = await self.limits.check(turn.last, turn.message_ids, resolved)
             if checked.resolved is None:
                 await self._over_limit(turn, checked)
                 return
