@@ -181,12 +181,12 @@ def tokens_scope(user_id: uuid.UUID) -> str:
 
 
 def message_increments(
-    user_id: uuid.UUID, customer: str, now: datetime, *, first_try: bool, messages: int = 1
+    user_id: uuid.UUID, customer: str, now: datetime, *, first_try: bool
 ) -> list[Increment]:
-    """The message's (or a turn's `messages`) three counters: the tenant's and the
-    customer's minute (+messages on its first try; a retry adds 0 and reads them), the
-    tenant's day tokens (+0: what earlier calls spent)."""
-    add = messages if first_try else 0
+    """The message's three counters: the tenant's and the customer's minute (+1 on its
+    first try; a retry adds 0 and reads them), the tenant's day tokens (+0: what earlier
+    calls spent)."""
+    add = 1 if first_try else 0
     minute, day = minute_bucket(now), day_bucket(now)
     minute_expiry = now + timedelta(minutes=2)
     return [
