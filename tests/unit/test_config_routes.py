@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.config.adapters.audit import Actor
 from services.config.adapters.config_store import NumberTaken
+from services.config.adapters.key_pool_store import KeyPoolStore
 from services.config.adapters.outbox import ConfigOutbox
 from services.config.api import errors
 from services.config.api.auth import current_user
@@ -72,6 +73,17 @@ class FakeAudit:
         self.log.append((entity, action, fields))
 
 
+class FakeKeyPools:
+    """The key pool store as the groq-config routes use it: the model status is the pool's
+    (tested against PostgreSQL in tests/e2e/test_config_groq_patch.py)."""
+
+    def __init__(self) -> None:
+        self.models: list[str] = []
+
+    async def model_chosen(self, repo: object, user_id: uuid.UUID, model: str) -> None:
+        self.models.append(model)
+
+
 class FakeOutbox:
     """`Outbox.unit` without a database: a clean exit 'publishes' what was staged."""
 
@@ -121,6 +133,7 @@ def parts(box: SecretBox) -> tuple[FastAPI, FakeStore, FakeOutbox, list[Any]]:
         cast(ConfigOutbox, outbox),
         stores=lambda _: store,
         audits=audits,
+        key_pools=lambda _: cast(KeyPoolStore, FakeKeyPools()),
     )
     app = FastAPI()
     app.include_router(api.router)

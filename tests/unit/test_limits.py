@@ -1,6 +1,7 @@
 """Issue 16's limits: the rules (domain/limits.py), the batch arithmetic of the counters,
-the guard and the handler over a limit (in-memory counters through the LimitCounters
-seam), and the generic endpoint's 429."""
+the guard and the handler over a limit (the per-message path counts through the
+conversation store's statements, a turn through the LimitCounters seam; both in memory),
+and the generic endpoint's 429."""
 
 from __future__ import annotations
 
@@ -39,10 +40,13 @@ from shared.contracts.config_events import (
     TenantLimitsChanged,
 )
 from shared.contracts.conversations import ConversationOwnerChanged, OwnerChangedBy
+from shared.contracts.media import MediaOutcome, MediaResolved
 from shared.contracts.messages import (
     Channel,
     ConfigSource,
     FailureReason,
+    MediaKind,
+    MediaRef,
     ResponseFailed,
     ResponseGenerated,
     UserIdentified,
@@ -164,16 +168,18 @@ class MemoryCounters:
 
     def __init__(self) -> None:
         self.rows: dict[tuple[str, int], int] = {}
+        self.marks: set[str] = set()
         self.statements = 0
 
     async def add(self, increments: Sequence[Increment]) -> list[int]:
         self.statements += 1
-        counts = []
+        fresh = {i.once for i in increments if i.once is not None} - self.marks
+        self.marks |= fresh
         for increment in increments:
-            key = (increment.scope, increment.bucket)
-            self.rows[key] = self.rows.get(key, 0) + increment.add
-            counts.append(self.rows[key])
-        return counts
+            if increment.once is None or increment.once in fresh:
+                key = (increment.scope, increment.bucket)
+                self.rows[key] = self.rows.get(key, 0) + increment.add
+        return [self.rows.get((i.scope, i.bucket), 0) for i in increments]
 
 
 def _view(*, cheaper: str | None = None, fallback: bool = False) -> GroqSettingsView:
@@ -194,16 +200,20 @@ def _view(*, cheaper: str | None = None, fallback: bool = False) -> GroqSettings
     return view
 
 
+class NoCounters:
+    """The per-message path never counts with a statement of its own."""
+
+    async def add(self, increments: Sequence[Increment]) -> list[int]:
+        raise AssertionError("counted outside the conversation store's statements")
+
+
 def _handler(
-    view: GroqSettingsView,
-    limits: TenantLimitsChanged,
-    published: Published,
-    counters: MemoryCounters,
+    view: GroqSettingsView, limits: TenantLimitsChanged, published: Published
 ) -> tuple[AnswerMessages, FakeStore, FakeGroq]:
     store, groq = FakeStore(), FakeGroq()
     limit_view = LimitsView()
     limit_view.apply(limits)
-    guard = LimitGuard(limit_view, view, counters, clock=lambda: NOW)
+    guard = LimitGuard(limit_view, view, NoCounters(), clock=lambda: NOW)
     settings = AnswerSettings("be brief", "http://groq.test", RetryPolicy(api_retries=2))
     handler = AnswerMessages(view, store, groq, BOX, published, settings, limits=guard)
     return handler, store, groq
@@ -218,19 +228,20 @@ def _from(customer: str, channel: Channel = Channel.WHATSAPP) -> Received[UserId
 
 
 async def test_over_the_minute_the_cheaper_model_answers() -> None:
-    published, counters = Published(), MemoryCounters()
+    published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=2)
-    handler, _, groq = _handler(_view(cheaper="small"), limits, published, counters)
+    handler, store, groq = _handler(_view(cheaper="small"), limits, published)
     for _ in range(3):
         await handler(_from("+33611"))
     assert [call["model"] for call in groq.calls] == ["big", "big", "small"]
-    assert counters.statements == 3  # one write per message, no read
+    # counted by the statement storing each message, no statement of their own
+    assert store.counted == ["admit"] * 3
 
 
 async def test_then_the_system_fallback_when_the_tenant_allows_it() -> None:
     published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=1, use_system_fallback=True)
-    handler, _, groq = _handler(_view(fallback=True), limits, published, MemoryCounters())
+    handler, _, groq = _handler(_view(fallback=True), limits, published)
     await handler(_from("+33611"))
     await handler(_from("+33612"))
     assert [call["model"] for call in groq.calls] == ["big", "sys"]
@@ -241,7 +252,7 @@ async def test_then_the_system_fallback_when_the_tenant_allows_it() -> None:
 async def test_then_the_polite_text_and_the_conversation_goes_to_a_person() -> None:
     published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=1, polite_text="Patience")
-    handler, store, groq = _handler(_view(fallback=True), limits, published, MemoryCounters())
+    handler, store, groq = _handler(_view(fallback=True), limits, published)
     await handler(_from("+33611"))
     await handler(_from("+33612"))
     assert len(groq.calls) == 1
@@ -255,7 +266,7 @@ async def test_then_the_polite_text_and_the_conversation_goes_to_a_person() -> N
 async def test_the_generic_endpoint_gets_a_retryable_rate_limited_failure() -> None:
     published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=1)
-    handler, _, _ = _handler(_view(), limits, published, MemoryCounters())
+    handler, _, _ = _handler(_view(), limits, published)
     await handler(_from("+33611", Channel.API))
     await handler(_from("+33611", Channel.API))
     (failure,) = published.of_type(ResponseFailed)
@@ -277,7 +288,7 @@ async def test_the_generic_endpoint_gets_a_retryable_rate_limited_failure() -> N
 async def test_a_flooding_customer_is_stopped_and_the_others_answered() -> None:
     published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, flood_per_minute=2)
-    handler, _, groq = _handler(_view(cheaper="small"), limits, published, MemoryCounters())
+    handler, _, groq = _handler(_view(cheaper="small"), limits, published)
     for _ in range(4):
         await handler(_from("+33611"))
     await handler(_from("+33699"))
@@ -288,31 +299,73 @@ async def test_a_flooding_customer_is_stopped_and_the_others_answered() -> None:
     assert not published.of_type(ConversationOwnerChanged)
 
 
+def _minute_count(store: FakeStore) -> int:
+    return sum(v for (scope, _), v in store.counters.items() if scope.startswith("t:"))
+
+
 async def test_a_retry_of_the_same_message_is_not_counted_twice() -> None:
-    published, counters = Published(), MemoryCounters()
+    published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=1)
-    handler, _, groq = _handler(_view(), limits, published, counters)
+    handler, store, groq = _handler(_view(), limits, published)
     item = _from("+33611")
     await handler(item)
     await handler(dataclasses.replace(item, delivery=2))
-    assert len(groq.calls) == 2
+    assert len(groq.calls) == 2 and _minute_count(store) == 1
 
 
-async def test_tokens_spent_are_counted_after_the_call() -> None:
-    published, counters = Published(), MemoryCounters()
+async def test_a_redelivered_first_try_is_not_counted_twice() -> None:
+    """A crash after the message was stored: the record comes again as a first try (the
+    offset was not committed); its row is found and nothing is added."""
+    published = Published()
+    limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=1)
+    handler, store, groq = _handler(_view(), limits, published)
+    item = _from("+33611")
+    await handler(item)
+    await handler(item)
+    assert _minute_count(store) == 1
+    assert [call["model"] for call in groq.calls] == ["big", "big"]  # never over the limit
+
+
+async def test_a_voice_note_is_counted_once_though_its_row_is_stored_with_the_transcript() -> None:
+    published = Published()
+    limits = TenantLimitsChanged(user_id=TENANT, messages_per_minute=5)
+    handler, store, groq = _handler(_view(), limits, published)
+    voice = _from("+33611").event.model_copy(
+        update={"text": "", "media": MediaRef(kind=MediaKind.AUDIO, media_id="m1", voice=True)}
+    )
+    await handler(received(voice))  # not answered yet, not counted
+    resolved = MediaResolved(
+        message_id=voice.message_id,
+        conversation_key=voice.conversation_key,
+        user_id=TENANT,
+        channel=Channel.WHATSAPP,
+        kind=MediaKind.AUDIO,
+        outcome=MediaOutcome.TRANSCRIBED,
+        text="where is my order",
+        message=voice,
+    )
+    await handler(received(resolved))
+    assert len(groq.calls) == 1 and _minute_count(store) == 1
+    await handler(dataclasses.replace(received(resolved), delivery=2))  # a retry
+    assert _minute_count(store) == 1
+
+
+async def test_tokens_spent_are_counted_with_the_reply() -> None:
+    published = Published()
     limits = TenantLimitsChanged(user_id=TENANT, tokens_per_day=1000)
-    handler, _, _ = _handler(_view(), limits, published, counters)
+    handler, store, _ = _handler(_view(), limits, published)
     await handler(_from("+33611"))
-    assert sum(v for (scope, _), v in counters.rows.items() if scope.startswith("d:")) == 19
+    assert sum(v for (scope, _), v in store.counters.items() if scope.startswith("d:")) == 19
+    assert store.counted == ["admit", "save_reply"]
 
 
 async def test_a_tenant_without_limits_costs_no_statement() -> None:
-    published, counters = Published(), MemoryCounters()
+    published = Published()
     limits = TenantLimitsChanged(user_id=uuid.uuid4(), messages_per_minute=1)
-    handler, _, groq = _handler(_view(), limits, published, counters)
+    handler, store, groq = _handler(_view(), limits, published)
     await handler(_from("+33611"))
     await handler(_from("+33611"))
-    assert counters.statements == 0 and len(groq.calls) == 2
+    assert store.counted == [] and len(groq.calls) == 2
 
 
 # The turn path -----------------------------------------------------------------------------
@@ -343,8 +396,26 @@ async def test_a_turn_counts_each_of_its_messages_and_over_the_limit_gets_the_po
     (change,) = published.of_type(ConversationOwnerChanged)
     assert change.changed_by is OwnerChangedBy.LIMIT_REACHED
     assert not owners.current(TURN_TENANT, TURN_KEY, NOW).bot_answers
-    # the first turn's tokens (10 + 5) were counted after its call
-    assert sum(v for (scope, _), v in counters.rows.items() if scope.startswith("d:")) == 15
+    # the first turn's tokens (10 + 5) were counted with its reply's row
+    assert [(i.scope[:2], i.add) for i in store.spent] == [("d:", 15)]
+    assert counters.statements == 2  # the turns' message counts, before each model call
+
+
+async def test_a_turn_claimed_again_counts_only_its_new_messages() -> None:
+    """Superseded (a message joined during the generation), then claimed again: the two
+    first messages were counted already, only the third adds."""
+    counters = MemoryCounters()
+    limits = TenantLimitsChanged(user_id=TURN_TENANT, messages_per_minute=3)
+    answer, store, groq, _, _ = _turn_answerer(limits, counters)
+    first = _turn("bonjour", "ma commande")
+    store.version = 3  # a third message joined while the model ran
+    await answer(first)
+    assert store.replies == []
+    store.version = None
+    again = dataclasses.replace(first, messages=[*first.messages, _turn("4411").messages[0]])
+    await answer(again)
+    assert len(groq.calls) == 2 and store.replies[-1][1].content != DEFAULT_LIMIT_TEXT
+    assert sum(v for (scope, _), v in counters.rows.items() if scope.startswith("t:")) == 3
 
 
 async def test_a_flooding_customers_turn_fails_without_a_model_call() -> None:

@@ -16,6 +16,7 @@ from services.responder.adapters.groq_client import Completion
 from services.responder.domain.conversation import Admission, BotReply, Turn
 from services.responder.domain.failures import GroqFailure
 from services.responder.domain.groq_settings import GroqSettingsView
+from services.responder.domain.limits import Increment
 from services.responder.domain.retry import RetryPolicy
 from services.responder.entrypoints.answer_common import AnswerSettings
 from services.responder.entrypoints.consumers import AnswerMessages
@@ -45,19 +46,44 @@ TENANT = uuid.uuid4()
 
 
 class FakeStore:
+    """The conversation store in memory; the limit counters (issue 16) counted as the SQL
+    store counts them: with a message's row when it is new, with a reply when stored."""
+
     def __init__(self, prior: BotReply | None = None, history: Sequence[Turn] = ()) -> None:
         self.prior, self.history = prior, history
         self.admitted: list[str] = []
         self.saved: list[tuple[str, BotReply]] = []
         self.transcribed: list[tuple[str, str]] = []
+        self.counters: dict[tuple[str, int], int] = {}
+        self.counted: list[str] = []  # which statement carried counters: admit, save_reply
 
-    async def admit(self, message: UserIdentified) -> Admission:
+    async def admit(self, message: UserIdentified, counting: Sequence[Increment] = ()) -> Admission:
+        stored = message.message_id in self.admitted or any(
+            message.message_id == m for m, _ in self.transcribed
+        )
         self.admitted.append(message.message_id)
-        return Admission(self.prior, self.history)
+        counts = self._count("admit", counting, seen=stored)
+        return Admission(self.prior, self.history, counts)
 
-    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+    async def save_reply(
+        self, message: UserIdentified, reply: BotReply, counting: Sequence[Increment] = ()
+    ) -> BotReply:
+        stored = any(message.message_id == m for m, _ in self.saved)
         self.saved.append((message.message_id, reply))
+        self._count("save_reply", counting, seen=stored)
         return reply
+
+    def _count(self, statement: str, counting: Sequence[Increment], *, seen: bool) -> list[int]:
+        if not counting:
+            return []
+        self.counted.append(statement)
+        counts = []
+        for increment in counting:
+            key = (increment.scope, increment.bucket)
+            add = increment.add_if_seen if seen else increment.add
+            self.counters[key] = self.counters.get(key, 0) + add
+            counts.append(self.counters[key])
+        return counts
 
     async def transcribe(self, message: UserIdentified) -> None:
         self.transcribed.append((message.message_id, message.text))

@@ -4,7 +4,7 @@ turn's answer through the seams, with an in-memory turn store, Groq and publish.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +15,7 @@ from services.responder.adapters.turns import ClaimedTurn, TurnMessage
 from services.responder.domain.conversation import Admission, BotReply, Turn, build_turn_prompt
 from services.responder.domain.failures import GroqFailure
 from services.responder.domain.groq_settings import GroqSettingsView
+from services.responder.domain.limits import Increment
 from services.responder.domain.retry import RetryPolicy
 from services.responder.domain.turns import (
     HANDOFF_MARKER,
@@ -189,6 +190,7 @@ class FakeTurnStore:
     finished: list[str] = field(default_factory=list)
     deferred: list[datetime] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # earlier finished turns, newest first
+    spent: list[Increment] = field(default_factory=list)  # tokens counted with a reply
 
     async def join(self, message: UserIdentified, settings: TurnSettings, now: datetime) -> bool:
         return True
@@ -213,11 +215,13 @@ class FakeTurnStore:
         return [Turn("bot", "earlier reply")]
 
     async def store_reply(
-        self, turn: ClaimedTurn, reply: BotReply, now: datetime
+        self, turn: ClaimedTurn, reply: BotReply, now: datetime, spent: Increment | None = None
     ) -> BotReply | None:
         if superseded(turn.version, self.version or turn.version):
             return None
         self.replies.append((turn.last.message_id, reply))
+        if spent is not None:
+            self.spent.append(spent)
         return reply
 
     async def stored_reply(self, turn: ClaimedTurn) -> BotReply | None:
@@ -452,11 +456,13 @@ class Conversations:
         self.admitted: list[str] = []
         self.transcribed: list[tuple[str, str]] = []
 
-    async def admit(self, message: UserIdentified) -> Admission:
+    async def admit(self, message: UserIdentified, counting: Sequence[Increment] = ()) -> Admission:
         self.admitted.append(message.message_id)
         return Admission(None, ())
 
-    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+    async def save_reply(
+        self, message: UserIdentified, reply: BotReply, counting: Sequence[Increment] = ()
+    ) -> BotReply:
         raise AssertionError("a turn's message is never answered by the consumer")
 
     async def transcribe(self, message: UserIdentified) -> None:
@@ -510,5 +516,7 @@ async def test_a_transcript_is_stored_as_the_message_text_and_resolves_it_in_its
 
 
 class FakeConversations(Conversations):
-    async def save_reply(self, message: UserIdentified, reply: BotReply) -> BotReply:
+    async def save_reply(
+        self, message: UserIdentified, reply: BotReply, counting: Sequence[Increment] = ()
+    ) -> BotReply:
         return reply

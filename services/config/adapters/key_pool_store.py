@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.config.adapters.key_tables import groq_pool_keys, groq_pool_settings
 from services.config.adapters.repository import ConfigRepository
 from services.config.adapters.tables import user_groq_config
-from services.config.domain.key_pool import pool_changed
+from services.config.domain.changes import Action, Entity
+from services.config.domain.key_pool import model_status_for, pool_changed
 from shared.groq_models import DEFAULT_CHAT_MODEL
 
 _keys = groq_pool_keys
@@ -76,6 +77,31 @@ class KeyPoolStore:
             set_={name: statement.excluded[name] for name in [*values, "updated_at"]},
         ).returning(*_settings.c)
         return (await self._session.execute(upsert)).mappings().one()
+
+    async def change_settings(
+        self, repo: ConfigRepository, user_id: uuid.UUID, values: Mapping[str, Any]
+    ) -> None:
+        """Upsert the pool's settings (fallback, cheaper model), audit what changed, stage
+        the pool and bring the model status up to date (its text names the fallback)."""
+        old = await self.settings(user_id)
+        fields = sorted(k for k, v in values.items() if (old[k] if old else None) != v)
+        await self.put_settings(user_id, values)
+        action = Action.CREATED if old is None else Action.UPDATED
+        await repo.audit.record(Entity.GROQ_KEY_POOL, action, user_id, fields)
+        await self.stage_pool(repo, user_id)
+        await self.model_chosen(repo, user_id, await self.tenant_model(user_id))
+
+    async def model_chosen(self, repo: ConfigRepository, user_id: uuid.UUID, model: str) -> None:
+        """The model status once `model` is the tenant's model (model_status_for): a model
+        changed away from a retired one clears the warning. Audited when it changes; no
+        event (the status is the config service's own, shown by its API)."""
+        settings = await self.settings(user_id)
+        if settings is None:
+            return
+        status = model_status_for(model, settings)
+        if status != settings["model_status"]:
+            await self.put_settings(user_id, {"model_status": status})
+            await repo.audit.record(Entity.GROQ_KEY_POOL, Action.UPDATED, user_id, ["model_status"])
 
     async def tenant_model(self, user_id: uuid.UUID) -> str:
         """The model the tenant's messages ask for (its groq-config, else the default)."""

@@ -15,6 +15,7 @@ from services.config.adapters.conversations_store import (
     ConversationDirectory,
     SqlConversationDirectory,
 )
+from services.config.adapters.key_pool_store import KeyPoolStore
 from services.config.adapters.outbox import ConfigOutbox
 from services.config.settings import ConfigSettings
 from shared.crypto import SecretBox
@@ -32,6 +33,7 @@ class ApiDeps:
     stores: Callable[[AsyncSession], ConfigStore] = SqlConfigStore
     audits: Callable[[AsyncSession, Actor], Audit] = AuditTrail
     conversations: Callable[[AsyncSession], ConversationDirectory] = SqlConversationDirectory
+    key_pools: Callable[[AsyncSession], KeyPoolStore] = KeyPoolStore
 
 
 running_deps = container(ApiDeps)  # the dependency a test overrides

@@ -71,6 +71,34 @@ class GroqConfigIn(_In):
     temperature: Temperature = 0.7
 
 
+class GroqConfigPatch(_In):
+    """Any subset of the Groq settings; a field left out keeps its value."""
+
+    api_key: Secret | None = Field(default=None, description="Leave out to keep the stored key")
+    model: Model | None = None
+    temperature: Temperature | None = None
+    fallback_model: Model | None = Field(
+        default=None, description="null: the system default model answers when yours cannot"
+    )
+    cheaper_model: Model | None = Field(
+        default=None, description="null: no cheaper model when a limit is reached"
+    )
+
+    @model_validator(mode="after")
+    def _names_something(self) -> Self:
+        given = self.model_fields_set
+        if not given:
+            raise ValueError("name at least one setting to change")
+        nulls = [
+            n
+            for n in ("api_key", "model", "temperature")
+            if n in given and getattr(self, n) is None
+        ]
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null: leave it out to keep it")
+        return self
+
+
 class GroqConfigOut(BaseModel):
     model: str
     temperature: float

@@ -93,7 +93,7 @@ class UnitOfWork:
         """The key pool's reads and writes (issue 16), in an outbox unit like `repository`."""
         async with self.repository() as repo:
             session = repo.session
-            yield KeyPoolUnit(KeyPoolStore(session), repo)
+            yield KeyPoolUnit(self._deps.key_pools(session), repo)
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:

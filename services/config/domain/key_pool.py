@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.contracts.config_events import GroqKeyPoolChanged, GroqPoolKey, KeyStatus
+from shared.groq_models import DEFAULT_CHAT_MODEL
 
 MAX_KEYS = 10
 SINGLE_KEY_ID = "groq-config"  # the tenant's /v1/me/groq-config key, the pool's last member
@@ -69,6 +70,14 @@ def pool_changed(
         cheaper_model=settings["cheaper_model"] if settings else None,
         unavailable_models=list(settings["unavailable_models"]) if settings else [],
     )
+
+
+def model_status_for(model: str, settings: Mapping[Any, Any] | None) -> str:
+    """What the tenant is told about `model` once it is the tenant's model: why another
+    model answers, or '' (a model changed away from a retired one clears the warning)."""
+    if settings is None or model not in settings["unavailable_models"]:
+        return ""
+    return decommissioned_status(model, settings["fallback_model"] or DEFAULT_CHAT_MODEL)
 
 
 def decommissioned_status(model: str, replacement: str) -> str:

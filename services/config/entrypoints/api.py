@@ -15,6 +15,7 @@ from services.config.api.auth import Admin, UserId
 from services.config.api.schemas import (
     GroqConfigIn,
     GroqConfigOut,
+    GroqConfigPatch,
     SystemSettingsIn,
     SystemSettingsOut,
     TwilioConfigIn,
@@ -69,6 +70,9 @@ def _groq_out(row: Row | None) -> GroqConfigOut:
     return _out(GroqConfigOut, row, "Groq configuration")
 
 
+_GROQ_COLUMNS = ("api_key_encrypted", "api_key_hint", "model", "temperature")
+
+
 def _groq_values(uow: UnitOfWork, body: GroqConfigIn) -> dict[str, Any]:
     return {
         "api_key_encrypted": uow.box.encrypt(body.api_key),
@@ -85,7 +89,37 @@ async def get_my_groq(user_id: UserId, uow: TenantUow) -> GroqConfigOut:
 
 @router.put("/me/groq-config", response_model=GroqConfigOut, responses=_BODY)
 async def put_my_groq(body: GroqConfigIn, user_id: UserId, uow: TenantUow) -> GroqConfigOut:
-    return _groq_out(await _write(uow, Entity.GROQ, user_id, _groq_values(uow, body)))
+    async with uow.key_pool() as pool:
+        row = await pool.repo.put(Entity.GROQ, user_id, _groq_values(uow, body))
+        await pool.store.model_chosen(pool.repo, user_id, row["model"])  # issue 16
+    return _groq_out(row)
+
+
+@router.patch("/me/groq-config", response_model=GroqConfigOut, responses={**_NOT_FOUND, **_BODY})
+async def patch_my_groq(body: GroqConfigPatch, user_id: UserId, uow: TenantUow) -> GroqConfigOut:
+    """Change only what the body names (the key need not be typed again); the fallback and
+    cheaper model are the key pool's settings (`/v1/me/groq-pool-settings`)."""
+    given = body.model_fields_set
+    async with uow.key_pool() as pool:
+        row = await pool.repo.get(Entity.GROQ, user_id)
+        if row is None:
+            raise errors.not_configured("Groq configuration")
+        if given & {"api_key", "model", "temperature"}:
+            values = {name: row[name] for name in _GROQ_COLUMNS}
+            if body.api_key is not None:
+                values["api_key_encrypted"] = uow.box.encrypt(body.api_key)
+                values["api_key_hint"] = hint(body.api_key)
+            if body.model is not None:
+                values["model"] = body.model
+            if body.temperature is not None:
+                values["temperature"] = body.temperature
+            row = await pool.repo.put(Entity.GROQ, user_id, values)
+        pool_values = body.model_dump(include={"fallback_model", "cheaper_model"} & given)
+        if pool_values:  # also brings the model status up to date
+            await pool.store.change_settings(pool.repo, user_id, pool_values)
+        else:
+            await pool.store.model_chosen(pool.repo, user_id, row["model"])
+    return _groq_out(row)
 
 
 @router.delete("/me/groq-config", status_code=status.HTTP_204_NO_CONTENT, responses=_NOT_FOUND)

@@ -199,11 +199,5 @@ async def put_pool_settings(
     body: GroqPoolSettingsIn, user_id: UserId, uow: TenantUow
 ) -> GroqKeyPoolOut:
     async with uow.key_pool() as pool:
-        old = await pool.store.settings(user_id)
-        values = body.model_dump()
-        fields = sorted(k for k, v in values.items() if (old[k] if old else None) != v)
-        await pool.store.put_settings(user_id, values)
-        action = Action.CREATED if old is None else Action.UPDATED
-        await pool.repo.audit.record(Entity.GROQ_KEY_POOL, action, user_id, fields)
-        await pool.store.stage_pool(pool.repo, user_id)
+        await pool.store.change_settings(pool.repo, user_id, body.model_dump())
         return await _pool_out(pool.store, user_id)

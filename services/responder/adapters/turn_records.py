@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Protocol
 
 from services.responder.domain.conversation import BotReply, Turn
+from services.responder.domain.limits import Increment
 from services.responder.domain.turns import TurnSettings
 from shared.contracts.messages import UserIdentified
 
@@ -64,8 +65,10 @@ class TurnStore(Protocol):
     async def history(self, turn: ClaimedTurn, since: datetime, limit: int) -> list[Turn]: ...
 
     async def store_reply(
-        self, turn: ClaimedTurn, reply: BotReply, now: datetime
-    ) -> BotReply | None: ...
+        self, turn: ClaimedTurn, reply: BotReply, now: datetime, spent: Increment | None = None
+    ) -> BotReply | None:
+        """`spent`: the tokens to add to the tenant's day counter with the reply's row."""
+        ...
 
     async def stored_reply(self, turn: ClaimedTurn) -> BotReply | None: ...
 

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from services.responder.adapters import turn_queries as sql
 from services.responder.adapters.turn_records import ClaimedTurn, TurnMessage, TurnStore
 from services.responder.domain.conversation import BotReply, Turn
+from services.responder.domain.limits import Increment
 from services.responder.domain.turns import TurnSettings, due_at
 from shared.contracts.messages import MediaKind, UserIdentified
 from shared.db import make_sessionmaker
@@ -206,10 +207,11 @@ class SqlTurnStore:
             return [Turn(row.sender, row.content) for row in rows]
 
     async def store_reply(
-        self, turn: ClaimedTurn, reply: BotReply, now: datetime
+        self, turn: ClaimedTurn, reply: BotReply, now: datetime, spent: Increment | None = None
     ) -> BotReply | None:
         """Store the turn's reply if the turn is still what was generated from; None: a
-        message joined meanwhile (superseded; the turn waits for its new due time)."""
+        message joined meanwhile (superseded; the turn waits for its new due time).
+        `spent` (issue 16): the tokens, counted by the statement storing the row."""
         last = turn.last
         async with self._sessions.begin() as session:
             current = (await session.execute(sql.CURRENT, {"turn_id": turn.turn_id})).one()
@@ -217,7 +219,7 @@ class SqlTurnStore:
                 if current.leased_by == self._me:
                     await session.execute(sql.RELEASE, {"turn_id": turn.turn_id})
                 return None
-            await _save_bot_row(session, last, reply)
+            await _save_bot_row(session, last, reply, spent)
             stored = (await session.execute(sql.BOT_ROW, {"message_id": last.message_id})).one()
             await session.execute(
                 sql.REPLIED, {"turn_id": turn.turn_id, "message_id": last.message_id, "now": now}
@@ -255,10 +257,21 @@ class SqlTurnStore:
             return [row.state for row in rows]
 
 
-async def _save_bot_row(session: AsyncSession, message: UserIdentified, reply: BotReply) -> None:
+async def _save_bot_row(
+    session: AsyncSession, message: UserIdentified, reply: BotReply, spent: Increment | None
+) -> None:
+    counted = {}
+    if spent is not None:
+        counted = {
+            "count_scope": spent.scope,
+            "count_bucket": spent.bucket,
+            "count_add": spent.add,
+            "count_expires": spent.expires_at,
+        }
     await session.execute(
-        sql.SAVE_BOT_ROW,
+        sql.SAVE_BOT_ROW if spent is None else sql.SAVE_BOT_ROW_COUNTED,
         {
+            **counted,
             "message_id": message.message_id,
             "user_id": message.user_id,
             "phone": message.customer_phone,

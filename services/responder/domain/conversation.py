@@ -36,10 +36,13 @@ class Turn:
 @dataclass(frozen=True)
 class Admission:
     """What storing an inbound message found: the reply stored by an earlier attempt (a
-    redelivery: announce it again, never ask twice), and the conversation's recent turns."""
+    redelivery: announce it again, never ask twice), and the conversation's recent turns;
+    `counts`: the limit counters once this message is counted (issue 16), in the order of
+    the increments it was admitted with (empty: none asked)."""
 
     prior: BotReply | None
     history: Sequence[Turn]
+    counts: Sequence[int] = ()
 
 
 def build_prompt(system_prompt: str, history: Sequence[Turn], text: str) -> list[dict[str, str]]:

@@ -1,5 +1,6 @@
 """Limits and budgets (issue 16): which limits apply to a tenant, what the counters say and
-what to do over a limit. Pure: the counts come from adapters/counters.py.
+what to do over a limit. Pure: the counts come from the statements that store the message
+and its reply (adapters/conversations.py) or, for a turn, from adapters/counters.py.
 
 Over the tenant's messages per minute or tokens per day the answer degrades instead of
 going silent: the tenant's cheaper model (if set and allowed) → the system fallback (if the
@@ -11,7 +12,8 @@ minute ends; the tenant's other customers are not touched.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -152,10 +154,18 @@ def seconds_to_next_day(now: datetime) -> int:
 
 @dataclass(frozen=True)
 class Increment:
+    """`add`: what the message adds when its row is new; `add_if_seen`: when its row was
+    already stored (a redelivery or a retry: 0, it was counted when stored; a voice note's
+    row is stored with its transcript before it is answered, so its first try adds)."""
+
     scope: str
     bucket: int
     add: int
     expires_at: datetime
+    add_if_seen: int = 0
+    # A turn's (adapters/counters.py): added only the first time this mark (its message's)
+    # is seen, so a turn claimed again (superseded, a crash) counts only its new messages.
+    once: str | None = None
 
 
 def tenant_scope(user_id: uuid.UUID) -> str:
@@ -171,18 +181,56 @@ def tokens_scope(user_id: uuid.UUID) -> str:
 
 
 def message_increments(
-    user_id: uuid.UUID, customer: str, now: datetime, *, first_try: bool, messages: int = 1
+    user_id: uuid.UUID, customer: str, now: datetime, *, first_try: bool
 ) -> list[Increment]:
-    """The message's (or a turn's `messages`) three counters: the tenant's and the
-    customer's minute (+messages on its first try; a retry adds 0 and reads them), the
-    tenant's day tokens (+0: what earlier calls spent)."""
-    add = messages if first_try else 0
+    """The message's three counters: the tenant's and the customer's minute (+1 on its
+    first try; a retry adds 0 and reads them), the tenant's day tokens (+0: what earlier
+    calls spent)."""
+    add = 1 if first_try else 0
     minute, day = minute_bucket(now), day_bucket(now)
     minute_expiry = now + timedelta(minutes=2)
     return [
         Increment(tenant_scope(user_id), minute, add, minute_expiry),
         Increment(customer_scope(user_id, customer), minute, add, minute_expiry),
         Increment(tokens_scope(user_id), day, 0, now + timedelta(days=2)),
+    ]
+
+
+def admission_increments(
+    user_id: uuid.UUID, customer: str, now: datetime, *, counts_if_seen: bool
+) -> list[Increment]:
+    """The message's three counters as stored with its row: +1 on the tenant's and the
+    customer's minute when the row is new (or, `counts_if_seen`, even if it was stored
+    before), +0 on the day's tokens (read back)."""
+    seen = 1 if counts_if_seen else 0
+    return [
+        replace(increment, add_if_seen=seen * increment.add)
+        for increment in message_increments(user_id, customer, now, first_try=True)
+    ]
+
+
+def message_mark(message_id: str) -> str:
+    return f"m:{message_id}"
+
+
+def turn_increments(
+    user_id: uuid.UUID, customer: str, message_ids: Sequence[str], now: datetime
+) -> list[Increment]:
+    """A turn's counters: +1 on the tenant's and the customer's minute for each of its
+    messages not counted before (`once`), +0 on the day's tokens; the counts come back
+    in that order (the tenant's first, the customer's second, the tokens last)."""
+    minute = minute_bucket(now)
+    expiry = now + timedelta(minutes=2)
+    increments = []
+    for message_id in message_ids:
+        mark = message_mark(message_id)
+        increments += [
+            Increment(tenant_scope(user_id), minute, 1, expiry, once=mark),
+            Increment(customer_scope(user_id, customer), minute, 1, expiry, once=mark),
+        ]
+    return [
+        *increments,
+        Increment(tokens_scope(user_id), day_bucket(now), 0, now + timedelta(days=2)),
     ]
 
 

@@ -26,9 +26,8 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
-from services.responder.domain.limits import Step
+from services.responder.domain.limits import Increment, Step
 from services.responder.domain.media import polite_text, spoken_message
-from services.responder.domain.outcomes import answered, failed
 from services.responder.domain.rate_gate import RateGate
 from services.responder.domain.turns import TurnSettingsView, assembles
 from services.responder.entrypoints.answer_common import (
@@ -48,6 +47,7 @@ from services.responder.entrypoints.limit_guard import (
     limit_failure,
     refused_over_limit,
 )
+from services.responder.entrypoints.message_outcomes import announce_answered, announce_failed
 from shared.consumer import Received, RetryLater
 from shared.contracts.conversations import owner_key
 from shared.contracts.media import MediaResolved
@@ -101,7 +101,7 @@ class AnswerMessages:
             if held:  # its turn answers it, in arrival order with the turn's other messages
                 return
         if spoken is not None:
-            await self._answer(item.carrying(spoken))
+            await self._answer(item.carrying(spoken), transcript=True)
             return
         text, message = polite_text(resolved), resolved.message
         if text is None or message is None:
@@ -109,43 +109,62 @@ class AnswerMessages:
         answering = item.carrying(message)
         admission = await self.store.admit(message)
         if admission.prior is not None:
-            await self._announce(answering, admission.prior, replayed=True)
+            await announce_answered(self.publish, answering, admission.prior, replayed=True)
             return
         polite = BotReply(text, ConfigSource.NONE.value, "", None, None, resolved.occurred_at)
         stored = await self.store.save_reply(message, polite)
-        await self._announce(answering, stored, replayed=False)
+        await announce_answered(self.publish, answering, stored, replayed=False)
 
-    async def _answer(self, item: Received[UserIdentified]) -> None:
+    async def _answer(self, item: Received[UserIdentified], *, transcript: bool = False) -> None:
+        """`transcript`: a voice note's text, its row stored with the transcript already."""
         message = item.event
         resolved = self._resolve(item)
         settings = self.turn_settings.of(message.user_id)
         in_turn = self.turns is not None and assembles(message, settings)
         if resolved is not None and not in_turn:
             self._wait_while_limited(item, resolved)
-        admission = await self.store.admit(message)
+        unread_media = message.media is not None and not message.text.strip()
+        answered_here = resolved is not None and not in_turn and not unread_media
+        counting = self._counting(item, transcript) if answered_here and self.limits else []
+        admission = await self.store.admit(message, counting)
         if admission.prior is not None:
-            await self._announce(item, admission.prior, replayed=True)
+            await announce_answered(self.publish, item, admission.prior, replayed=True)
             return
         if in_turn and self.turns is not None:
             # The table is the state: once joined, the record's offset may be committed.
             joined = await self.turns.join(message, settings, datetime.now(UTC))
             log.debug("message joined its turn", message_id=message.message_id, new=joined)
             return
-        if message.media is not None and not message.text.strip():
+        if unread_media:
             # Nothing to answer yet: the media service publishes what the item says
             # (messages.media.v1); answering an empty text would make up a reply.
             MEDIA_WITHOUT_TEXT.inc()
             log.info("media without text not answered", message_id=message.message_id)
             return
         if resolved is None:
-            await self._fail(item, NO_CONFIG)
+            await announce_failed(self.publish, item, NO_CONFIG)
             return
-        if self.limits is not None:
-            checked = await self.limits.check(message, resolved, first_try=item.delivery == 1)
+        if self.limits is not None and counting:
+            checked = self.limits.decided(message, resolved, admission.counts)
             if checked.resolved is None:
                 await self._over_limit(item, checked)
                 return
             resolved = checked.resolved
+        await self._reply(item, resolved, admission)
+
+    def _counting(self, item: Received[UserIdentified], transcript: bool) -> list[Increment]:
+        """Issue 16: the limits are counted by the statement storing the message, only if it
+        is answered here (a turn counts its messages itself; a media item without text is
+        not answered) and once (a redelivery finds its row and adds nothing)."""
+        assert self.limits is not None
+        first = transcript and item.delivery == 1
+        return self.limits.counting(item.event, counts_if_seen=first)
+
+    async def _reply(
+        self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
+    ) -> None:
+        """Ask the model, store the reply (its tokens counted with the row) and announce it."""
+        message = item.event
         key = resolved.account.api_key_encrypted
         try:
             reply = await self._ask_groq(item, resolved, admission)
@@ -153,13 +172,15 @@ class AnswerMessages:
             await self._key_failed(item, key, classify(error))
             return
         except SecretBoxError:
-            await self._fail(item, UNDECRYPTABLE_KEY)
+            await announce_failed(self.publish, item, UNDECRYPTABLE_KEY)
             return
         self.gate.opened(key)
-        await self._announce(item, await self.store.save_reply(message, reply), replayed=False)
-        if self.limits is not None:
+        spent: list[Increment] = []
+        if self.limits is not None:  # counted with the reply's row, once
             tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
-            await self.limits.spent(message.user_id, tokens)
+            spent = self.limits.tokens(message.user_id, tokens)
+        stored = await self.store.save_reply(message, reply, spent)
+        await announce_answered(self.publish, item, stored, replayed=False)
 
     async def _over_limit(self, item: Received[UserIdentified], checked: Checked) -> None:
         """A flooding customer or an API caller: 429; else the polite text and a person."""
@@ -175,7 +196,9 @@ class AnswerMessages:
             return
         now = datetime.now(UTC)
         polite = BotReply(limits.polite_text, ConfigSource.NONE.value, "", None, None, now)
-        await self._announce(item, await self.store.save_reply(message, polite), replayed=False)
+        await announce_answered(
+            self.publish, item, await self.store.save_reply(message, polite), replayed=False
+        )
         expiry = self.turn_settings.of(message.user_id).human_expiry_s
         change = handed_to_person(message, message.user_id, expiry, failure.detail, now)
         await self.publish([Outgoing(CONVERSATION_OWNERS, change, owner_key(change))])
@@ -254,7 +277,7 @@ class AnswerMessages:
     async def _retry_or_fail(self, item: Received[UserIdentified], failure: Failure) -> None:
         wait = self._delay(item, failure)
         if wait is None:
-            await self._fail(item, failure)
+            await announce_failed(self.publish, item, failure)
             return
         RETRIES.labels(failure.reason.value).inc()
         log.debug(
@@ -264,37 +287,3 @@ class AnswerMessages:
             after_s=round(wait, 2),
         )
         raise RetryLater(failure.detail, after_s=wait)
-
-    async def _announce(
-        self, item: Received[UserIdentified], reply: BotReply, *, replayed: bool
-    ) -> None:
-        OUTCOMES.labels("answered", reply.config_source).inc()
-        message = item.event
-        event = answered(message, reply)
-        await self.publish(
-            [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
-        )
-        log.info(
-            "message answered",
-            message_id=message.message_id,
-            config_source=reply.config_source,
-            model=reply.model,
-            replayed=replayed,
-            tries=item.delivery,
-        )
-
-    async def _fail(self, item: Received[UserIdentified], failure: Failure) -> None:
-        OUTCOMES.labels(failure.reason.value, "none").inc()
-        message = item.event
-        event = failed(message, failure)
-        await self.publish(
-            [Outgoing(MESSAGE_OUTCOMES, event, message.conversation_key, item.context)]
-        )
-        log.warning(
-            "message not answered",
-            message_id=message.message_id,
-            reason=failure.reason.value,
-            retryable=failure.retryable,
-            detail=failure.detail,
-            tries=item.delivery,
-        )

@@ -1,14 +1,17 @@
 """Limits on the answering path (issue 16): count the message, decide (domain/limits.py),
 and say which configuration answers it, or that none does.
 
-Called once per message before the model call and once after it (the tokens it spent);
-a tenant without limits costs neither a statement nor a lookup beyond a dict.
+The per-message path counts with the statements that store the message and its reply
+(`counting` and `tokens` say what to add, `decided` reads the counts the admission
+returned). A turn counts its messages with a statement of its own (`check`: no statement
+of the turn path stores them before the model call) and its tokens with its reply's row
+(`tokens`). A tenant without limits costs neither a statement nor a lookup beyond a dict.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -19,13 +22,15 @@ from services.responder.domain.failures import Failure
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
 from services.responder.domain.limits import (
     Counts,
+    Increment,
     Limits,
     LimitsView,
     Step,
     Verdict,
+    admission_increments,
     decide,
-    message_increments,
     token_increment,
+    turn_increments,
 )
 from services.responder.domain.outcomes import failed
 from shared.contracts.conversations import (
@@ -62,27 +67,57 @@ class LimitGuard:
     counters: LimitCounters
     clock: Callable[[], datetime] = field(default=_now)
 
-    async def check(
-        self,
-        message: UserIdentified,
-        resolved: ResolvedGroq,
-        *,
-        first_try: bool,
-        messages: int = 1,
+    def counting(self, message: UserIdentified, *, counts_if_seen: bool) -> list[Increment]:
+        """What storing the message adds to its tenant's counters (none: no limit applies);
+        `counts_if_seen`: count it even if its row was stored before (a voice note's
+        transcript row, stored before its first answer)."""
+        if message.user_id is None or self.limits.of(message.user_id) is None:
+            return []
+        return admission_increments(
+            message.user_id, message.customer_phone, self.clock(), counts_if_seen=counts_if_seen
+        )
+
+    def decided(
+        self, message: UserIdentified, resolved: ResolvedGroq, counts: Sequence[int]
     ) -> Checked:
-        """`message`: the one answered (a turn's last); `messages`: how many it answers."""
+        """The verdict on the counts storing the message returned (in `counting` order)."""
+        limits = self.limits.of(message.user_id)
+        if limits is None or len(counts) != 3:
+            return Checked(Verdict(Step.ANSWER, "", 0), None, resolved)
+        tenant, customer, tokens = counts
+        return self._verdict(message, resolved, limits, Counts(tenant, customer, tokens))
+
+    def tokens(self, user_id: uuid.UUID | None, tokens: int | None) -> list[Increment]:
+        """What storing a reply adds: the tokens it spent, if a daily budget applies."""
+        limits = self.limits.of(user_id)
+        if limits is None or limits.tokens_per_day is None or user_id is None or not tokens:
+            return []
+        return [token_increment(user_id, tokens, self.clock())]
+
+    async def check(
+        self, message: UserIdentified, message_ids: Sequence[str], resolved: ResolvedGroq
+    ) -> Checked:
+        """A turn's count (its own statement): `message`, the one answered (the turn's
+        last); `message_ids`, the turn's messages, each counted the first time only (a
+        turn claimed again after a supersession, a retry or a crash adds only new ones)."""
         limits = self.limits.of(message.user_id)
         if limits is None or message.user_id is None:
             return Checked(Verdict(Step.ANSWER, "", 0), None, resolved)
-        now = self.clock()
-        increments = message_increments(
-            message.user_id, message.customer_phone, now, first_try=first_try, messages=messages
+        increments = turn_increments(
+            message.user_id, message.customer_phone, message_ids, self.clock()
         )
-        tenant, customer, tokens = await self.counters.add(increments)
+        counts = await self.counters.add(increments)
+        tenant, customer, tokens = counts[0], counts[1], counts[-1]
+        return self._verdict(message, resolved, limits, Counts(tenant, customer, tokens))
+
+    def _verdict(
+        self, message: UserIdentified, resolved: ResolvedGroq, limits: Limits, counts: Counts
+    ) -> Checked:
+        now = self.clock()
         system = self.view.resolve(None) if resolved.source is ConfigSource.USER else None
         verdict = decide(
             limits,
-            Counts(tenant, customer, tokens),
+            counts,
             now,
             cheaper_model=bool(resolved.cheaper_model),
             system_fallback=system is not None,
@@ -96,13 +131,6 @@ class LimitGuard:
                 reason=verdict.reason,
             )
         return Checked(verdict, limits, _answering(verdict, resolved, system))
-
-    async def spent(self, user_id: uuid.UUID | None, tokens: int | None) -> None:
-        """Count a call's tokens: the tenant's next message sees them."""
-        limits = self.limits.of(user_id)
-        if limits is None or limits.tokens_per_day is None or user_id is None or not tokens:
-            return
-        await self.counters.add([token_increment(user_id, tokens, self.clock())])
 
 
 def _answering(

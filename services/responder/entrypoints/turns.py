@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 from services.responder.adapters.groq_client import GroqClient
 from services.responder.adapters.turns import ClaimedTurn, TurnStore
@@ -24,7 +25,7 @@ from services.responder.domain.failures import (
     classify,
 )
 from services.responder.domain.groq_settings import GroqSettingsView, ResolvedGroq
-from services.responder.domain.limits import Step
+from services.responder.domain.limits import Increment, Step
 from services.responder.domain.outcomes import failed, turn_answered, turn_started
 from services.responder.domain.turns import (
     TurnSettingsView,
@@ -59,10 +60,6 @@ log = get_logger(__name__)
 __all__ = ["AnswerTurns", "TurnPolicy", "TurnPoller"]
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class AnswerTurns:
     """What one claimed turn becomes; `TurnPoller` feeds it (unit tests call it directly)."""
@@ -75,7 +72,7 @@ class AnswerTurns:
     box: SecretBox
     publish: Publish
     policy: TurnPolicy
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = field(default=partial(datetime.now, UTC))
     # Issue 16: the tenant's keys in priority order; shared with the per-message handler in
     # main.py so both see the same cooldowns. None: built from groq, box and publish.
     failover: KeyFailover | None = None
@@ -114,9 +111,7 @@ class AnswerTurns:
             await self._fail(turn, NO_CONFIG)
             return
         if self.limits is not None:
-            checked = await self.limits.check(
-                turn.last, resolved, first_try=turn.failures == 0, messages=len(turn.messages)
-            )
+            checked = await self.limits.check(turn.last, turn.message_ids, resolved)
             if checked.resolved is None:
                 await self._over_limit(turn, checked)
                 return
@@ -160,10 +155,11 @@ class AnswerTurns:
         if not self._bot_answers(turn):  # a human took over while the model ran
             await self._skip(turn, "the owner changed during the generation")
             return
-        published = await self._store_and_publish(turn, reply)
-        if published and self.limits is not None:
+        spent = None
+        if self.limits is not None:  # counted with the reply's row, once
             tokens = (completion.prompt_tokens or 0) + (completion.completion_tokens or 0)
-            await self.limits.spent(turn.user_id, tokens)
+            spent = next(iter(self.limits.tokens(turn.user_id, tokens)), None)
+        published = await self._store_and_publish(turn, reply, spent)
         if published and said.handoff and turn.user_id is not None:
             await self._hand_over(
                 turn, turn.user_id, OwnerChangedBy.MODEL_HANDOFF, "the model handed off"
@@ -213,8 +209,10 @@ class AnswerTurns:
             fallback_reason=answer.fallback_reason,
         )
 
-    async def _store_and_publish(self, turn: ClaimedTurn, reply: BotReply) -> bool:
-        stored = await self.store.store_reply(turn, reply, self.clock())
+    async def _store_and_publish(
+        self, turn: ClaimedTurn, reply: BotReply, spent: Increment | None = None
+    ) -> bool:
+        stored = await self.store.store_reply(turn, reply, self.clock(), spent)
         if stored is None:
             SUPERSEDED.inc()
             log.info("generation superseded", turn_id=str(turn.turn_id), version=turn.version)
