@@ -105,6 +105,10 @@ class OutcomeListener:
             batches = await self._consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
+                    if not self._waiters:
+                        # Nobody waits (only /api-chatbot calls do, registered before their
+                        # message is published): nothing to parse.
+                        break
                     try:
                         event = _events.validate_json(record.value)
                     except ValidationError:
