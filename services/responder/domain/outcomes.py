@@ -33,6 +33,8 @@ def answered(message: UserIdentified, reply: BotReply) -> ResponseGenerated:
         key_id=reply.key_id,
         rate_limits=reply.rate_limits,
         model_fallback_reason=reply.fallback_reason,
+        # The 24-hour window's start, so the gateway need not read when it accepted it.
+        customer_last_seen_at=message.received_at,
     )
 
 
@@ -65,12 +67,7 @@ def turn_answered(
     last: UserIdentified, reply: BotReply, message_ids: list[str]
 ) -> ResponseGenerated:
     """A turn's reply: keyed like any reply by its last message, listing the turn's."""
-    return answered(last, reply).model_copy(
-        update={
-            "turn_message_ids": message_ids,
-            "customer_last_seen_at": last.received_at,
-        }
-    )
+    return answered(last, reply).model_copy(update={"turn_message_ids": message_ids})
 
 
 def turn_started(last: UserIdentified, message_ids: list[str]) -> TurnStarted:
