@@ -3,7 +3,7 @@ aiohttp's connection pool (`httpx-aiohttp`, the backend the Groq SDK offers as
 `DefaultAioHttpClient`).
 
 Why not httpx's own pool: with tens of concurrent requests it cost 2.1-2.8 ms of CPU per
-request on our machine, against 0.3-0.4 ms over aiohttp (docs/benchmarks.md, "HTTP client").
+request on our machine, against 0.3-0.6 ms over aiohttp (docs/benchmarks.md, session 6).
 The OpenTelemetry client span is kept: the global httpx instrumentation only wraps httpx's
 own transport, so this client is instrumented on its own.
 """

@@ -122,8 +122,8 @@ class GroqGateway:
             body["response_format"] = response_format
         try:
             # The SDK's generic POST: its auth, timeouts and error mapping, without the typed
-            # `create`, whose parameter transform and response models cost 3 ms of CPU per
-            # call (docs/benchmarks.md); the answer is read straight from the bytes.
+            # `create`, whose parameter transform and response models cost 3.4 ms more CPU
+            # per call (docs/benchmarks.md, session 6); the answer is read from the bytes.
             response = await client.post(_COMPLETIONS, cast_to=httpx.Response, body=body)
         except groq.APITimeoutError as exc:
             raise GroqFailure(None, timed_out=True) from exc
