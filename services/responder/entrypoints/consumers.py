@@ -125,7 +125,15 @@ class AnswerMessages:
             self._wait_while_limited(item, resolved)
         unread_media = message.media is not None and not message.text.strip()
         answered_here = resolved is not None and not in_turn and not unread_media
-        counting = self._counting(item, transcript) if answered_here and self.limits else []
+        # Issue 16: counted by the statement storing the message, only if it is answered here
+        # (a turn counts its own; a media item without text is not answered) and once (a
+        # redelivery finds its row; a voice note's row was stored with its transcript).
+        first = transcript and item.delivery == 1
+        counting = (
+            self.limits.counting(message, counts_if_seen=first)
+            if answered_here and self.limits is not None
+            else []
+        )
         admission = await self.store.admit(message, counting)
         if admission.prior is not None:
             await announce_answered(self.publish, item, admission.prior, replayed=True)
@@ -151,14 +159,6 @@ class AnswerMessages:
                 return
             resolved = checked.resolved
         await self._reply(item, resolved, admission)
-
-    def _counting(self, item: Received[UserIdentified], transcript: bool) -> list[Increment]:
-        """Issue 16: the limits are counted by the statement storing the message, only if it
-        is answered here (a turn counts its messages itself; a media item without text is
-        not answered) and once (a redelivery finds its row and adds nothing)."""
-        assert self.limits is not None
-        first = transcript and item.delivery == 1
-        return self.limits.counting(item.event, counts_if_seen=first)
 
     async def _reply(
         self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
