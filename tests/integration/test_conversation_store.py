@@ -17,8 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.responder.adapters.conversations import SqlConversationStore
 from services.responder.domain.conversation import BotReply, Turn
-from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
+from shared.contracts.messages import UserIdentified
 from shared.db import Statements, make_engine
+from tests.support.seams import api_message
 
 pytestmark = pytest.mark.integration
 
@@ -40,20 +41,6 @@ def _statements(engine: AsyncEngine) -> list[str]:
     return seen
 
 
-def _message(phone: str, user: uuid.UUID | None, text_: str = "hi") -> UserIdentified:
-    return UserIdentified(
-        message_id=f"m-{uuid.uuid4().hex}",
-        conversation_key=f"api:-:{phone}",
-        channel=Channel.API,
-        source="whatsapp",
-        customer_phone=phone,
-        text=text_,
-        received_at=datetime.now(UTC).isoformat(),
-        user_id=user,
-        identified_by=IdentifiedBy.NONE,
-    )
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -72,22 +59,22 @@ async def test_concurrent_admissions_share_one_statement_and_keep_their_own_cont
     store = SqlConversationStore(Statements(engine), 3, timedelta(hours=24))
     tenant, other, phone = uuid.uuid4(), uuid.uuid4(), _phone()
     for n in range(4):  # four turns of history; the context keeps the last three
-        earlier = _message(phone, tenant, f"earlier {n}")
+        earlier = api_message(phone, tenant, f"earlier {n}")
         await store.admit(earlier)
         await _reply(store, earlier, f"answer {n}")
-    await store.admit(_message(phone, other, "another tenant's customer, same number"))
+    await store.admit(api_message(phone, other, "another tenant's customer, same number"))
     anonymous_phone = _phone()
-    await store.admit(_message(anonymous_phone, None, "before, unidentified"))
-    answered = _message(_phone(), tenant)
+    await store.admit(api_message(anonymous_phone, None, "before, unidentified"))
+    answered = api_message(_phone(), tenant)
     await store.admit(answered)
     await _reply(store, answered, "already answered")
 
     statements = _statements(engine)
     batch = [
-        _message(phone, tenant, "now"),
-        _message(anonymous_phone, None, "now, unidentified"),
+        api_message(phone, tenant, "now"),
+        api_message(anonymous_phone, None, "now, unidentified"),
         answered,
-        *[_message(_phone(), tenant) for _ in range(17)],
+        *[api_message(_phone(), tenant) for _ in range(17)],
     ]
     admissions = await asyncio.gather(*(store.admit(m) for m in batch))
 
@@ -115,11 +102,11 @@ async def test_a_reply_is_stored_once_and_the_loser_gets_the_stored_one(
     engine: AsyncEngine,
 ) -> None:
     store = SqlConversationStore(Statements(engine), 10, timedelta(hours=24))
-    message = _message(_phone(), None)
+    message = api_message(_phone(), None)
     await store.admit(message)
     first = await _reply(store, message, "first")
     second, third = await asyncio.gather(
-        _reply(store, message, "second"), _reply(store, _message(_phone(), None), "third")
+        _reply(store, message, "second"), _reply(store, api_message(_phone(), None), "third")
     )
     assert (first.content, second.content, third.content) == ("first", "first", "third")
     again = await store.admit(message)

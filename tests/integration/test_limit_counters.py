@@ -28,8 +28,9 @@ from services.responder.domain.limits import (
     turn_increments,
 )
 from services.responder.domain.turns import TurnSettings
-from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
+from shared.contracts.messages import Channel, UserIdentified
 from shared.db import Statements, make_engine
+from tests.support.seams import api_message
 
 pytestmark = pytest.mark.integration
 
@@ -63,20 +64,6 @@ async def test_two_replicas_count_every_message_once_and_each_sees_its_own_rank(
 
 
 # The per-message path: counted by the statements that store the message and its reply ----
-def _message(tenant: uuid.UUID, phone: str, text_: str = "hi") -> UserIdentified:
-    return UserIdentified(
-        message_id=f"m-{uuid.uuid4().hex}",
-        conversation_key=f"api:-:{phone}",
-        channel=Channel.API,
-        source="whatsapp",
-        customer_phone=phone,
-        text=text_,
-        received_at=datetime.now(UTC).isoformat(),
-        user_id=tenant,
-        identified_by=IdentifiedBy.NONE,
-    )
-
-
 def _counting(message: UserIdentified, now: datetime, *, if_seen: bool = False) -> list[Increment]:
     assert message.user_id is not None
     return admission_increments(
@@ -104,7 +91,7 @@ async def test_admissions_count_each_new_message_once_in_their_own_statement(
 ) -> None:
     tenant, now = uuid.uuid4(), datetime.now(UTC)
     replicas = [SqlConversationStore(Statements(engine), 3, timedelta(hours=1)) for _ in range(2)]
-    messages = [_message(tenant, f"+3360000{n % 3}") for n in range(60)]
+    messages = [api_message(f"+3360000{n % 3}", tenant) for n in range(60)]
     seen = Seen(engine)
 
     async def admit(n: int) -> Admission:
@@ -123,7 +110,7 @@ async def test_admissions_count_each_new_message_once_in_their_own_statement(
     # reads the counts back; so does a redelivery in the same batch as a new message.
     again = await replicas[0].admit(messages[0], _counting(messages[0], now))
     assert again.counts == [60, 20, 0]
-    late = _message(tenant, "+33600000")
+    late = api_message("+33600000", tenant)
     both = await asyncio.gather(
         replicas[1].admit(messages[3], _counting(messages[3], now)),
         replicas[1].admit(late, _counting(late, now)),
@@ -137,7 +124,7 @@ async def test_a_transcribed_voice_notes_first_try_counts_and_its_retry_does_not
 ) -> None:
     tenant, now = uuid.uuid4(), datetime.now(UTC)
     store = SqlConversationStore(Statements(engine), 3, timedelta(hours=1))
-    voice = _message(tenant, "+33611", "where is my order")
+    voice = api_message("+33611", tenant, "where is my order")
     await store.transcribe(voice)  # the row exists before the message is answered
     first = await store.admit(voice, _counting(voice, now, if_seen=True))
     retry = await store.admit(voice, _counting(voice, now))
@@ -147,7 +134,7 @@ async def test_a_transcribed_voice_notes_first_try_counts_and_its_retry_does_not
 async def test_a_replys_tokens_are_counted_with_its_row_once(engine: AsyncEngine) -> None:
     tenant, now = uuid.uuid4(), datetime.now(UTC)
     store = SqlConversationStore(Statements(engine), 3, timedelta(hours=1))
-    message = _message(tenant, "+33612")
+    message = api_message("+33612", tenant)
     await store.admit(message)
     reply = BotReply("ok", "user", "m", 100, 23, now)
     spent = [token_increment(tenant, 123, now)]
@@ -155,11 +142,11 @@ async def test_a_replys_tokens_are_counted_with_its_row_once(engine: AsyncEngine
         store.save_reply(message, reply, spent), store.save_reply(message, reply, spent)
     )
     await store.save_reply(message, reply, spent)  # a redelivery racing: stored nothing
-    follow = _message(tenant, "+33612")
+    follow = api_message("+33612", tenant)
     admitted = await store.admit(follow, _counting(follow, now))
     assert admitted.counts[2] == 123
     # a store without counting (the replay's) runs the plain statements: nothing counted
-    plain = await store.admit(_message(tenant, "+33612"))
+    plain = await store.admit(api_message("+33612", tenant))
     assert not plain.counts
 
 
@@ -168,7 +155,7 @@ async def test_a_turns_tokens_are_counted_with_its_reply_row_and_not_when_supers
 ) -> None:
     store = SqlTurnStore(engine, "r1", timedelta(seconds=15), timedelta(seconds=30))
     settings, t0 = TurnSettings(quiet_ms=2000, max_ms=8000), datetime.now(UTC)
-    first = _message(uuid.uuid4(), f"+3361{uuid.uuid4().int % 10**7:07d}")
+    first = api_message(f"+3361{uuid.uuid4().int % 10**7:07d}", uuid.uuid4())
     first = first.model_copy(update={"channel": Channel.WHATSAPP})
     tenant = first.user_id
     assert tenant is not None

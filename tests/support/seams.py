@@ -4,16 +4,34 @@ them out, and a publish that keeps what it was given. No broker, no database."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TypeVar
 
 from aiokafka import ConsumerRecord
 from opentelemetry import trace
 
 from shared.consumer import Received
+from shared.contracts.messages import Channel, IdentifiedBy, UserIdentified
 from shared.messaging import Outgoing
 
 T = TypeVar("T")
+
+
+def api_message(phone: str, user: uuid.UUID | None, text_: str = "hi") -> UserIdentified:
+    """A generic-endpoint message as the responder gets it (a fresh message id)."""
+    return UserIdentified(
+        message_id=f"m-{uuid.uuid4().hex}",
+        conversation_key=f"api:-:{phone}",
+        channel=Channel.API,
+        source="whatsapp",
+        customer_phone=phone,
+        text=text_,
+        received_at=datetime.now(UTC).isoformat(),
+        user_id=user,
+        identified_by=IdentifiedBy.NONE,
+    )
 
 
 def received(

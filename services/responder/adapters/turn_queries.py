@@ -70,36 +70,26 @@ RENEW = text(
 CURRENT = text(
     "SELECT state, version, leased_by FROM responder_turns WHERE turn_id = :turn_id FOR UPDATE"
 )
-SAVE_BOT_ROW = text(
-    """
+_INSERT_BOT_ROW = """
     INSERT INTO customer_conversations
         (message_id, user_id, phone_number, content, sender, source, channel,
          config_source, model, prompt_tokens, completion_tokens, created_at)
     VALUES (:message_id, :user_id, :phone, :content, 'bot', :source, :channel,
             :config_source, :model, :prompt_tokens, :completion_tokens, :created_at)
     ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
-    """
-)
+"""
+SAVE_BOT_ROW = text(_INSERT_BOT_ROW)
 # Issue 16: the same, with the tokens the reply spent added to the tenant's day counter,
 # only if this statement stored the row.
-SAVE_BOT_ROW_COUNTED = text(
-    """
-    WITH saved AS (
-        INSERT INTO customer_conversations
-            (message_id, user_id, phone_number, content, sender, source, channel,
-             config_source, model, prompt_tokens, completion_tokens, created_at)
-        VALUES (:message_id, :user_id, :phone, :content, 'bot', :source, :channel,
-                :config_source, :model, :prompt_tokens, :completion_tokens, :created_at)
-        ON CONFLICT ON CONSTRAINT uq_customer_conversations_message_sender DO NOTHING
-        RETURNING message_id
-    )
+_SAVE_BOT_ROW_COUNTED = """
+    WITH saved AS ({bot_row} RETURNING message_id)
     INSERT INTO responder_limit_counters AS c (scope, bucket, count, expires_at)
     SELECT CAST(:count_scope AS text), CAST(:count_bucket AS bigint),
            CAST(:count_add AS bigint), CAST(:count_expires AS timestamptz)
     FROM saved
     ON CONFLICT (scope, bucket) DO UPDATE SET count = c.count + EXCLUDED.count
-    """
-)
+"""
+SAVE_BOT_ROW_COUNTED = text(_SAVE_BOT_ROW_COUNTED.format(bot_row=_INSERT_BOT_ROW))
 BOT_ROW = text(
     "SELECT content, config_source, model, prompt_tokens, completion_tokens, created_at "
     "FROM customer_conversations WHERE message_id = :message_id AND sender = 'bot'"
