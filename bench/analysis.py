@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.fakes import GraphSend
+from bench.fakes import GraphSend, ModelCall
 from bench.load import Sent
 
 
@@ -43,7 +43,8 @@ class EndToEnd:
     steady_rate: float  # replies per second while sending, after a warm-up (see steady)
     send_rate: float  # acknowledged webhooks per second, first send → last ack
     tail_s: float  # last send → last reply: how far behind the pipeline was at the end
-    overhead_ms: dict[str, float | None]  # ack → reply at Graph, minus model time
+    overhead_ms: dict[str, float | None]  # ack → reply at Graph, minus model time waited on
+    overhead_own_ms: dict[str, float | None]  # ack → reply at Graph, minus its own call only
     ack_ms: dict[str, float | None]  # send → 200
     total_ms: dict[str, float | None]  # send → reply at Graph (model time included)
     conversations: int
@@ -65,10 +66,25 @@ def steady(first_send: float, last_send: float, reply_times: list[float]) -> flo
     return sum(1 for at in reply_times if start <= at <= last_send) / (last_send - start)
 
 
+def model_time_waited(start: float, end: float, calls: Sequence[ModelCall]) -> float:
+    """How much of [start, end] its conversation spent in model calls (their union): a
+    message that arrives while its conversation's previous call is still running waits for
+    that call too, since replies keep their conversation's order. That wait is the model's
+    time, not the pipeline's."""
+    spans = sorted((max(start, c.started_at), min(end, c.started_at + c.seconds)) for c in calls)
+    total, reached = 0.0, start
+    for low, high in spans:
+        low = max(low, reached)
+        if high > low:
+            total += high - low
+            reached = high
+    return total
+
+
 def end_to_end(
     sent: list[Sent],
     graph: list[GraphSend],
-    model_s: dict[str, float],
+    model: dict[str, ModelCall],
     offered_rate: float | None,
 ) -> EndToEnd:
     acked = [entry for entry in sent if entry.status == 200]
@@ -79,13 +95,20 @@ def end_to_end(
         if send.wamid not in first_reply:
             first_reply[send.wamid] = send
             arrival[send.wamid] = index
-    overhead, total = [], []
+    calls: dict[str, list[ModelCall]] = defaultdict(list)
+    for entry in acked:
+        call = model.get(entry.message.wamid)
+        if call is not None:
+            calls[entry.message.conversation].append(call)
+    overhead, overhead_own, total = [], [], []
     for entry in acked:
         reply = first_reply.get(entry.message.wamid)
         if reply is None:
             continue
-        model = model_s.get(entry.message.wamid, 0.0)
-        overhead.append(reply.at - entry.acked_at - model)
+        own = model.get(entry.message.wamid)
+        waited = model_time_waited(entry.acked_at, reply.at, calls[entry.message.conversation])
+        overhead.append(reply.at - entry.acked_at - waited)
+        overhead_own.append(reply.at - entry.acked_at - (own.seconds if own else 0.0))
         total.append(reply.at - entry.sent_at)
     ours = {entry.message.wamid for entry in sent}
     replies = [first_reply[w] for w in ours if w in first_reply]
@@ -115,6 +138,7 @@ def end_to_end(
         send_rate=len(acked) / (last_ack - first_send) if last_ack > first_send else 0.0,
         tail_s=round(max(0.0, last_reply - last_send), 2),
         overhead_ms=ms(overhead),
+        overhead_own_ms=ms(overhead_own),
         ack_ms=ms([entry.acked_at - entry.sent_at for entry in acked]),
         total_ms=ms(total),
         conversations=len(by_conversation),

@@ -107,5 +107,5 @@ class Run:
         await self.wait_deliveries(before + acked, drain_timeout_s)
         await asyncio.sleep(grace_s)  # a duplicate send would show up here
         graph = await fakes.graph_sends(self.http, self.stack.graph.url)
-        model = await fakes.model_delays(self.http, self.stack.groq.url, delay)
+        model = await fakes.model_calls(self.http, self.stack.groq.url, delay)
         return sent, end_to_end(sent, graph, model, rate)

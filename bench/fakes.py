@@ -63,17 +63,28 @@ async def graph_sends(client: httpx.AsyncClient, graph_url: str) -> list[GraphSe
     return sends
 
 
-async def model_delays(
+@dataclass(frozen=True)
+class ModelCall:
+    """One answered call at the fake Groq: when it started (the fake's clock) and how long
+    the fake made it last (its call number decides, see ModelDelay)."""
+
+    started_at: float
+    seconds: float
+
+
+async def model_calls(
     client: httpx.AsyncClient, groq_url: str, delay: ModelDelay
-) -> dict[str, float]:
-    """wamid → the model time the fake spent on it (its call number decides, see ModelDelay)."""
+) -> dict[str, ModelCall]:
+    """wamid → the fake's call for it."""
     records: list[dict[str, Any]] = (await client.get(groq_url + "/_fake/requests")).json()
-    out: dict[str, float] = {}
+    out: dict[str, ModelCall] = {}
     for number, record in enumerate(records):
         messages = (record.get("body") or {}).get("messages") or []
         last = messages[-1].get("content", "") if messages else ""
         if isinstance(last, str) and last.startswith(TEXT_PREFIX):
-            out[last.removeprefix(TEXT_PREFIX)] = delay.of_call(number)
+            out[last.removeprefix(TEXT_PREFIX)] = ModelCall(
+                float(record.get("at", 0.0)), delay.of_call(number)
+            )
     return out
 
 

@@ -5,7 +5,12 @@ within each conversation.
 Conversations of 5 messages, each sent after the previous one's ack. They come in waves
 of 80 conversations (one second of load per round), so a customer's messages are about a
 second apart: a 3 s call makes the next two or three wait behind it, which is what the
-order check is for.
+order check is for. Their wait is the model's time, not the pipeline's: the overhead
+subtracts the model time a message waited on (its own call and what remained of its
+conversation's earlier ones); the figure that subtracts its own call only is kept beside it.
+Under that older figure no order-keeping system could meet p99 < 1 s here: the message acked
+1 s into a 3 s call cannot be answered before that call ends, 1.7 s of "overhead" for 2 % of
+messages.
 """
 
 from __future__ import annotations

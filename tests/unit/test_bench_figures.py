@@ -5,8 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from bench import compare, report
-from bench.analysis import steady
+from bench.analysis import end_to_end, model_time_waited, steady
+from bench.fakes import GraphSend, ModelCall
 from bench.figures import cpu_split, values
+from bench.load import Sent
+from bench.webhook import Message
 
 
 def _e2e(rate: float, p99: float, missing: int = 0, out_of_order: int = 0) -> dict[str, Any]:
@@ -86,3 +89,20 @@ def test_compare_shows_after_over_before_and_the_direction() -> None:
 def test_steady_rate_skips_the_warm_up_and_the_drain() -> None:
     replies = [0.05 + i / 10 for i in range(100)] + [20.0 + i for i in range(5)]
     assert round(steady(0.0, 10.0, replies), 1) == 10.0
+
+
+def test_a_message_behind_a_slow_call_is_not_charged_the_model_time_it_waited_for() -> None:
+    """Replies keep their conversation's order, so a message acked 1 s into its
+    conversation's 3 s call cannot be answered before that call ends: the 2 s it waits are
+    the model's, not the pipeline's. Its own call and the one before are subtracted; the
+    old figure (its own call only) keeps the wait."""
+    slow, fast = Message("w1", "c", b""), Message("w2", "c", b"")
+    sent = [Sent(slow, 99.9, 100.0, 200), Sent(fast, 100.9, 101.0, 200)]
+    graph = [GraphSend("w1", 103.02, "c"), GraphSend("w2", 103.35, "c")]
+    calls = {"w1": ModelCall(100.01, 3.0), "w2": ModelCall(103.03, 0.3)}
+
+    result = end_to_end(sent, graph, calls, None)
+
+    assert result.overhead_ms["max"] == 40.0  # 2.35 s - (2.01 s of w1's call + 0.3 s of its own)
+    assert result.overhead_own_ms["max"] == 2050.0
+    assert model_time_waited(0.0, 10.0, [ModelCall(1, 2), ModelCall(2, 2), ModelCall(9, 5)]) == 4
