@@ -23,6 +23,7 @@ from shared.config_feed import ConfigFeed
 from shared.contracts.config_events import ConfigEvent
 from shared.contracts.conversations import ConversationOwnerChanged
 from shared.db import make_engine
+from shared.heap import settle_heap
 from shared.logging import configure_logging
 from shared.messaging import make_broker
 from shared.ops import ReadinessCheck, add_http_metrics, ops_router
@@ -171,6 +172,20 @@ async def started(stack: AsyncExitStack, component: T) -> T:
     return component
 
 
+def _settling_heap(app: FastAPI, young_threshold: int) -> FastAPI:
+    """The app, whose lifespan settles the heap once every component has started."""
+    starting = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with starting(app):
+            settle_heap(young_threshold)
+            yield
+
+    app.router.lifespan_context = lifespan
+    return app
+
+
 def run_service(
     service: str,
     settings_class: type[S],
@@ -182,6 +197,6 @@ def run_service(
     configure_logging(service, settings.log_format, settings.log_level)
     configure_tracing(service)
     try:
-        serve(build_app(settings), port(settings))
+        serve(_settling_heap(build_app(settings), settings.gc_young_threshold), port(settings))
     finally:
         shutdown_tracing()

@@ -24,6 +24,9 @@ class BaseServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] = "json"
     log_level: str = "INFO"
     db_pool_size: int = Field(default=10, ge=1)
+    # Allocations between two young-generation collections, set once the service has
+    # started (shared/heap.py); CPython's default is 700.
+    gc_young_threshold: int = Field(default=10_000, ge=100)
 
 
 def load_settings(cls: type[S]) -> S:
