@@ -23,13 +23,19 @@ def make_broker(bootstrap_servers: str, client_id: str) -> KafkaBroker:
 
     KafkaTelemetryMiddleware writes the W3C traceparent into every record's headers and
     continues the trace on consume; no other Kafka instrumentation is installed beside it.
+
+    linger_ms=0: a record goes out as soon as the sender task runs, so records published in
+    the same event-loop turn, or while the previous request is in flight, still share a
+    request; a linger of 1 ms cost a whole millisecond per hop when idle (the producer's
+    ack 3.1 -> 2.1 ms and produce-to-consume 3.9 -> 2.9 ms at p50, spaced 50 ms apart on
+    the bench's broker).
     """
     return KafkaBroker(
         bootstrap_servers,
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
-        linger_ms=1,
+        linger_ms=0,
         middlewares=[KafkaTelemetryMiddleware()],
         logger=None,
     )
