@@ -4,7 +4,7 @@ messages, its status receipts and its business echoes (with their owner changes)
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -71,10 +71,8 @@ class Inbound(Protocol):
 
     async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance: ...
 
-    @property
-    def accept_provider_delivery(
-        self,
-    ) -> Callable[[ProviderDelivery], Awaitable[ProviderAcceptance]]: ...
+    async def accept_provider_delivery(self, delivery: ProviderDelivery) -> ProviderAcceptance:
+        """Committed and published (or left to the relay) before it returns."""
 
 
 class InboundStore:
