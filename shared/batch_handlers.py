@@ -114,25 +114,23 @@ def per_record(handler: RecordHandler[T]) -> BatchHandler[T]:
 
     async def handle(batch: Sequence[Received[T]]) -> BatchResult:
         result = BatchResult()
-
-        async def one(item: Received[T]) -> None:
-            with item.activated():
-                try:
-                    await handler(item)
-                except RetryLater as later:
-                    result.retry_later(item, later.reason, later.after_s)
-                except Unprocessable as exc:
-                    result.park(item, f"unprocessable: {exc}"[:300])
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    item.span.record_exception(exc)
-                    result.fail(item, exc)
-
-        if len(batch) == 1:
-            await one(batch[0])
-        else:
-            await asyncio.gather(*(one(item) for item in batch))
+        if len(batch) != 1:  # each record as a batch of its own, concurrently
+            for alone in await asyncio.gather(*(handle([item]) for item in batch)):
+                result.verdicts.update(alone.verdicts)
+            return result
+        item = batch[0]
+        with item.activated():
+            try:
+                await handler(item)
+            except RetryLater as later:
+                result.retry_later(item, later.reason, later.after_s)
+            except Unprocessable as exc:
+                result.park(item, f"unprocessable: {exc}"[:300])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                item.span.record_exception(exc)
+                result.fail(item, exc)
         return result
 
     return handle

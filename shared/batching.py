@@ -43,14 +43,14 @@ class GroupCommitter(Generic[Item, Result]):
             batch = self._waiting[: self._max_batch]
             del self._waiting[: self._max_batch]
             try:
-                await self._settle(batch)
+                _settle(batch, await self._write([item for item, _ in batch]))
             except Exception as exc:
                 if len(batch) == 1:
                     _fail(batch[0][1], exc)
                     continue
                 for index, entry in enumerate(batch):  # find the bad one: the others succeed
                     try:
-                        await self._settle([entry])
+                        _settle([entry], await self._write([entry[0]]))
                     except Exception as single:
                         _fail(entry[1], single)
                         if index == 0 and type(single) is type(exc):
@@ -58,13 +58,13 @@ class GroupCommitter(Generic[Item, Result]):
                                 _fail(future, single)
                             break
 
-    async def _settle(self, batch: list[tuple[Item, asyncio.Future[Result]]]) -> None:
-        results = await self._write([item for item, _ in batch])
-        if len(results) != len(batch):
-            raise RuntimeError(f"batch writer returned {len(results)} results for {len(batch)}")
-        for (_, future), result in zip(batch, results, strict=True):
-            if not future.done():
-                future.set_result(result)
+
+def _settle(batch: list[tuple[Item, asyncio.Future[Result]]], results: Sequence[Result]) -> None:
+    if len(results) != len(batch):
+        raise RuntimeError(f"batch writer returned {len(results)} results for {len(batch)}")
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():
+            future.set_result(result)
 
 
 def _fail(future: asyncio.Future[Result], exc: Exception) -> None:

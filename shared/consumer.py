@@ -205,55 +205,47 @@ class KeyedBatchConsumer(Generic[T]):
             self._dispatch()
 
     async def _run_batch(self, entries: list[Entry]) -> None:
-        now = time.monotonic()
-        items: list[Received[T]] = []
-        by_id: dict[int, Entry] = {}
-        poisoned: list[Entry] = []
-        for entry in entries:
-            if entry.poison is not None:
-                poisoned.append(entry)
-                continue
-            entry.deliveries += 1
-            if entry.deliveries == 1:
-                entry.first_handled_at = now
-            item = Received(
-                entry.event,
-                entry.record,
-                record_span(entry.record),
-                entry.deliveries,
-                entry.first_handled_at,
-            )
-            items.append(item)
-            by_id[id(item)] = entry
+        """Park the poisoned entries, hand the rest to the handler as one batch, settle."""
+        items, by_id = _received(entries)
+        result: BatchResult | None = None
+        error: BaseException | None = None
         try:
-            for entry in poisoned:
-                if await self._verdicts.park(entry, entry.poison or "unparseable", "unparseable"):
+            for entry in entries:
+                if entry.poison is not None and await self._verdicts.park(
+                    entry, entry.poison, "unparseable"
+                ):
                     self._finish(entry)
-            if items:
-                await self._handle(items, by_id)
+            if not items:
+                return
+            BATCH_SIZE.labels(self._group).observe(len(items))
+            try:
+                if len(items) == 1:
+                    with items[0].activated():
+                        result = await self._handler(items)
+                else:
+                    with batch_span([item.span for item in items]):
+                        result = await self._handler(items)
+            except asyncio.CancelledError:
+                for item in items:
+                    item.span.end()
+                raise
+            except Exception as exc:
+                error = exc
+            await self._settle(items, by_id, result, error)
         finally:
             for entry in entries:
                 self._schedule.release(entry)
             if not self._stopping:
                 self._dispatch()
 
-    async def _handle(self, items: list[Received[T]], by_id: dict[int, Entry]) -> None:
-        BATCH_SIZE.labels(self._group).observe(len(items))
-        result: BatchResult | None = None
-        error: BaseException | None = None
-        try:
-            if len(items) == 1:
-                with items[0].activated():
-                    result = await self._handler(items)
-            else:
-                with batch_span([item.span for item in items]):
-                    result = await self._handler(items)
-        except asyncio.CancelledError:
-            for item in items:
-                item.span.end()
-            raise
-        except Exception as exc:
-            error = exc
+    async def _settle(
+        self,
+        items: list[Received[T]],
+        by_id: dict[int, Entry],
+        result: BatchResult | None,
+        error: BaseException | None,
+    ) -> None:
+        """What becomes of each record after the handler returned (or raised `error`)."""
         verdicts = result.verdicts if result is not None else {}
         for item in items:
             entry = by_id[id(item)]
@@ -277,6 +269,24 @@ class KeyedBatchConsumer(Generic[T]):
             await self._commits.commit(partitions)
         self._schedule.forget(partitions)
         self._commits.forget(partitions)
+
+
+def _received(entries: list[Entry]) -> tuple[list[Received[Any]], dict[int, Entry]]:
+    """The entries that parsed, as the handler receives them (by the id of each item)."""
+    now = time.monotonic()
+    items: list[Received[Any]] = []
+    by_id: dict[int, Entry] = {}
+    for entry in entries:
+        if entry.poison is not None:
+            continue
+        entry.deliveries += 1
+        if entry.deliveries == 1:
+            entry.first_handled_at = now
+        span = record_span(entry.record)
+        item = Received(entry.event, entry.record, span, entry.deliveries, entry.first_handled_at)
+        items.append(item)
+        by_id[id(item)] = entry
+    return items, by_id
 
 
 class _DrainOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -86,10 +87,7 @@ async def publish_events(broker: KafkaBroker, events: Sequence[Outgoing]) -> Non
 
 
 def broker_publisher(broker: KafkaBroker) -> Publish:
-    async def publish(events: Sequence[Outgoing]) -> None:
-        await publish_events(broker, events)
-
-    return publish
+    return functools.partial(publish_events, broker)
 
 
 async def ensure_topics(

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from opentelemetry import propagate
+from opentelemetry.context import Context
 from pydantic import BaseModel
 from sqlalchemy import (
     BigInteger,
@@ -36,10 +37,10 @@ def outbox_table(name: str, metadata: MetaData) -> Table:
     )
 
 
-def trace_carrier() -> dict[str, str]:
-    """The current trace context, as an outbox row keeps it."""
+def trace_carrier(context: Context | None = None) -> dict[str, str]:
+    """The trace context (default: the current one), as an outbox row keeps it."""
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context)
     return carrier
 
 

@@ -22,7 +22,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from services.gateway.adapters.echoes import EchoRecorder
-from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance
+from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance, ProviderDelivery
 from services.gateway.adapters.tables import gateway_outbox, inbound_messages
 from services.gateway.domain.conversation_settings import ConversationSettingsView
 from services.gateway.domain.echoes import Echo
@@ -140,7 +140,9 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     async def deliver(n: int) -> tuple[ProviderAcceptance, set[bytes]]:
         with trace.use_span(spans[n]):
             accepted = await store.accept_provider_delivery(
-                [_message(ids[n], f"+3361234{n:04d}")], [], [_receipt(f"out{run}-{n}")]
+                ProviderDelivery(
+                    [_message(ids[n], f"+3361234{n:04d}")], receipts=[_receipt(f"out{run}-{n}")]
+                )
             )
         # Answered: this delivery's events must be in Kafka now, not after the relay's 3 s.
         mine = {ids[n].encode(), f"out{run}-{n}".encode()}
@@ -151,7 +153,9 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     try:
         results = await asyncio.gather(*(deliver(n) for n in range(len(ids))))
         again = await store.accept_provider_delivery(
-            [_message(ids[0], "+33612340000")], [(ids[1], Channel.WHATSAPP, "image")], []
+            ProviderDelivery(
+                [_message(ids[0], "+33612340000")], [(ids[1], Channel.WHATSAPP, "image")]
+            )
         )
         async with engine.connect() as connection:
             rows = (
@@ -224,6 +228,7 @@ async def test_a_delivery_and_its_echoes_are_one_transaction(
         errors=[{"code": 131047}],
         reason="window_closed",
     )
+    delivery = ProviderDelivery([message], receipts=[failed], echoes=[echo])
     labels = {"channel": "whatsapp", "status": "failed", "reason": "window_closed"}
 
     def counted() -> float:
@@ -234,11 +239,11 @@ async def test_a_delivery_and_its_echoes_are_one_transaction(
     try:
         failing = InboundStore(outbox, FailingEchoes(directory, settings))
         with pytest.raises(ConnectionResetError):
-            await failing.accept_provider_delivery([message], [], [failed], [echo])
+            await failing.accept_provider_delivery(delivery)
         after_failure, counted_after_failure = await rows(), counted()
         store = InboundStore(outbox, EchoRecorder(directory, settings))
-        accepted = await store.accept_provider_delivery([message], [], [failed], [echo])
-        again = await store.accept_provider_delivery([message], [], [failed], [echo])
+        accepted = await store.accept_provider_delivery(delivery)
+        again = await store.accept_provider_delivery(delivery)
         after_success = await rows()
     finally:
         await broker.stop()

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import httpx
@@ -16,7 +16,7 @@ from cryptography.fernet import Fernet
 from fastapi import FastAPI
 from pydantic import BaseModel
 
-from services.gateway.adapters.inbound import Acceptance, ProviderAcceptance
+from services.gateway.adapters.inbound import Acceptance, ProviderAcceptance, ProviderDelivery
 from services.gateway.adapters.outcomes import OutcomeWaiters
 from services.gateway.domain import twilio_status
 from services.gateway.domain.echoes import Echo
@@ -74,14 +74,14 @@ class FakeInbound:
             return Acceptance(True, 1, fingerprint, None)
         return Acceptance(False, 1, known, None)
 
-    async def accept_provider_delivery(
-        self,
-        answered: list[MessageReceived],
-        recorded: list[tuple[str, Channel, str]],
-        receipts: list[DeliveryStatusReported],
-        echoes: Sequence[Echo] = (),
-    ) -> ProviderAcceptance:
+    async def accept_provider_delivery(self, delivery: ProviderDelivery) -> ProviderAcceptance:
         self._check()
+        answered, recorded, receipts, echoes = (
+            delivery.answered,
+            delivery.recorded,
+            delivery.receipts,
+            delivery.echoes,
+        )
         self.echoes.extend(echoes)  # staged in the same unit as the rest
         published = duplicates = 0
         for event in answered:

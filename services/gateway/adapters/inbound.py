@@ -5,9 +5,11 @@ messages, its status receipts and its business echoes (with their owner changes)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from opentelemetry import context as otel_context
+from opentelemetry.context import Context
 from prometheus_client import Counter
 from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
@@ -38,11 +40,15 @@ STATUS_LABELS = TWILIO_STATUSES | {"deleted", "warning"}
 
 @dataclass(frozen=True)
 class ProviderDelivery:
+    """One provider delivery: `answered` messages; `recorded` ones, (message id, channel,
+    type), kept but not answered; status `receipts`; business `echoes`."""
+
     answered: list[MessageReceived]
-    recorded: list[tuple[str, Channel, str]]
-    receipts: list[DeliveryStatusReported]
-    carrier: dict[str, str]  # the webhook request's trace context
+    recorded: list[tuple[str, Channel, str]] = field(default_factory=list)
+    receipts: list[DeliveryStatusReported] = field(default_factory=list)
     echoes: Sequence[Echo] = ()
+    # The webhook request's trace context, taken where the delivery is built (the route).
+    context: Context = field(default_factory=otel_context.get_current)
 
 
 @dataclass(frozen=True)
@@ -65,13 +71,8 @@ class Inbound(Protocol):
 
     async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance: ...
 
-    async def accept_provider_delivery(
-        self,
-        answered: list[MessageReceived],
-        recorded: list[tuple[str, Channel, str]],
-        receipts: list[DeliveryStatusReported],
-        echoes: Sequence[Echo] = (),
-    ) -> ProviderAcceptance: ...
+    async def accept_provider_delivery(self, delivery: ProviderDelivery) -> ProviderAcceptance:
+        """Committed and published (or left to the relay) before it returns."""
 
 
 class InboundStore:
@@ -82,9 +83,11 @@ class InboundStore:
     def __init__(self, outbox: Outbox, echoes: EchoRecorder) -> None:
         self._outbox = outbox
         self._echoes = echoes
-        self._provider_batches: GroupCommitter[ProviderDelivery, ProviderAcceptance] = (
-            GroupCommitter(self._accept_provider_batch)
-        )
+        # One provider delivery, committed before this returns: new messages are recorded
+        # and staged, messages seen before are acknowledged and dropped, receipts are stored
+        # and staged, business echoes recorded with their owner change. Concurrent
+        # deliveries share one transaction (group commit: the batch writer below).
+        self.accept_provider_delivery = GroupCommitter(self._accept_provider_batch).submit
 
     async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance:
         """Record the message and stage its event, or report what an earlier delivery did.
@@ -109,23 +112,6 @@ class InboundStore:
                 _stage_received(unit, event)
                 return Acceptance(True, 1, fingerprint, None)
             return await _accept_again(unit, event, fingerprint)
-
-    async def accept_provider_delivery(
-        self,
-        answered: list[MessageReceived],
-        recorded: list[tuple[str, Channel, str]],
-        receipts: list[DeliveryStatusReported],
-        echoes: Sequence[Echo] = (),
-    ) -> ProviderAcceptance:
-        """One provider delivery, committed before this returns: new messages are recorded
-        and staged, messages seen before are acknowledged and dropped, receipts are stored
-        and staged, business echoes recorded with their owner change. Concurrent deliveries
-        share one transaction (group commit).
-
-        `recorded` are (message id, channel, type) of messages kept but not answered.
-        """
-        delivery = ProviderDelivery(answered, recorded, receipts, trace_carrier(), echoes)
-        return await self._provider_batches.submit(delivery)
 
     async def _accept_provider_batch(
         self, batch: Sequence[ProviderDelivery]
@@ -246,12 +232,13 @@ def _stage_new(
     seen twice in one batch is new for its first delivery only."""
     acceptances = []
     for delivery in batch:
+        carrier = trace_carrier(delivery.context)
         published = duplicates = 0
         statuses: list[DeliveryStatusReported] = []
         for event in delivery.answered:
             if event.message_id in new_messages:
                 new_messages.discard(event.message_id)
-                _stage_received(unit, event, delivery.carrier)
+                _stage_received(unit, event, carrier)
                 published += 1
             else:
                 duplicates += 1
@@ -268,7 +255,7 @@ def _stage_new(
                     MESSAGE_DELIVERIES.name,
                     receipt.provider_message_id,
                     receipt,
-                    carrier=delivery.carrier,
+                    carrier=carrier,
                 )
                 statuses.append(receipt)
                 published += 1

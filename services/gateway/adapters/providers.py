@@ -124,6 +124,21 @@ def _graph_url(base_url: str, version: str, phone_number_id: str) -> str:
     return f"{base_url.rstrip('/')}/{version}/{phone_number_id}/messages"
 
 
+def _graph_message(
+    base_url: str, version: str, phone_number_id: str, token: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """The POST (url, headers, json) that sends one message from a WhatsApp number."""
+    return {
+        "url": _graph_url(base_url, version, phone_number_id),
+        "headers": {"Authorization": f"Bearer {token}"},
+        "json": {"messaging_product": "whatsapp", "recipient_type": "individual", **body},
+    }
+
+
+def _graph_message_id(answer: Any) -> Any:
+    return answer["messages"][0]["id"]
+
+
 class ProviderClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
@@ -140,26 +155,12 @@ class ProviderClient:
             raise ProviderError(failure) from exc
         return _checked(response)
 
-    async def _graph_send(
-        self, base_url: str, version: str, phone_number_id: str, token: str, body: dict[str, Any]
-    ) -> str:
-        response = await self._post(
-            _graph_url(base_url, version, phone_number_id),
-            headers={"Authorization": f"Bearer {token}"},
-            json={"messaging_product": "whatsapp", "recipient_type": "individual", **body},
-        )
-        return _provider_id(response, lambda answer: answer["messages"][0]["id"])
-
     async def send_whatsapp_text(
         self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
     ) -> str:
-        return await self._graph_send(
-            base_url,
-            version,
-            phone_number_id,
-            token,
-            {"to": to, "type": "text", "text": {"preview_url": False, "body": body}},
-        )
+        text = {"to": to, "type": "text", "text": {"preview_url": False, "body": body}}
+        request = _graph_message(base_url, version, phone_number_id, token, text)
+        return _provider_id(await self._post(**request), _graph_message_id)
 
     async def send_whatsapp_template(
         self,
@@ -171,17 +172,13 @@ class ProviderClient:
         name: str,
         language: str,
     ) -> str:
-        return await self._graph_send(
-            base_url,
-            version,
-            phone_number_id,
-            token,
-            {
-                "to": to,
-                "type": "template",
-                "template": {"name": name, "language": {"code": language}},
-            },
-        )
+        template = {
+            "to": to,
+            "type": "template",
+            "template": {"name": name, "language": {"code": language}},
+        }
+        request = _graph_message(base_url, version, phone_number_id, token, template)
+        return _provider_id(await self._post(**request), _graph_message_id)
 
     async def send_twilio_message(
         self,

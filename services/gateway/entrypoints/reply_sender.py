@@ -142,11 +142,20 @@ class ReplySender:
                 jobs.append(ReplyJob(item, parts, claim, accepted.get(message_id)))
             else:
                 log.debug("reply already sent or failed", message_id=message_id)
-        if jobs:
-            for done in await self._send_all(jobs):
-                if done.retry_in is not None:
-                    reason = done.failure.reason if done.failure else "retry"
-                    result.retry_later(done.job.item, reason, done.retry_in)
+        if not jobs:
+            return result
+        message_ids = [job.item.event.message_id for job in jobs]
+        async with heartbeat(lambda: self.store.renew(message_ids), self.settings.lease_s / 3):
+            done = await asyncio.gather(*(self._send(job) for job in jobs))
+            records = [d.record for d in done]
+            await until_done(lambda: self.store.record(records), "record reply sends", self.sleep)
+        events = [event for d in done if (event := outcome_event(d)) is not None]
+        await until_done(lambda: self.publish(events), "publish reply outcomes", self.sleep)
+        for d in done:
+            if d.retry_in is not None:
+                result.retry_later(
+                    d.job.item, d.failure.reason if d.failure else "retry", d.retry_in
+                )
         return result
 
     def _admit(self, batch: Sequence[Received[ResponseGenerated]], result: BatchResult) -> _Intents:
@@ -184,16 +193,6 @@ class ReplySender:
                 result.retry_later(item, "database unavailable", outage_delay(item.delivery))
             return None
         return claims, accepted
-
-    async def _send_all(self, jobs: list[ReplyJob]) -> list[ReplyDone]:
-        message_ids = [job.item.event.message_id for job in jobs]
-        async with heartbeat(lambda: self.store.renew(message_ids), self.settings.lease_s / 3):
-            done = await asyncio.gather(*(self._send(job) for job in jobs))
-            records = [d.record for d in done]
-            await until_done(lambda: self.store.record(records), "record reply sends", self.sleep)
-        events = [event for d in done if (event := outcome_event(d)) is not None]
-        await until_done(lambda: self.publish(events), "publish reply outcomes", self.sleep)
-        return done
 
     async def _accepted_at(self, outcomes: list[ResponseGenerated]) -> dict[str, datetime]:
         """The gateway's own acceptance times, read only for window-bound replies that do

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import ValidationError
 from twilio.request_validator import RequestValidator
 
+from services.gateway.adapters.inbound import ProviderDelivery
 from services.gateway.domain.inbound_events import twilio_events
 from services.gateway.domain.twilio_status import twilio_receipt
 from services.gateway.domain.whatsapp import ID_MAX, NUMBER_MAX, PayloadError
@@ -41,7 +42,7 @@ async def twilio_receive(request: Request, deps: GatewayDeps) -> Response:
     now = datetime.now(UTC).isoformat()
     answered, recorded = twilio_events(params, account.phone_number, now)
     try:
-        await deps.inbound.accept_provider_delivery(answered, recorded, [])
+        await deps.inbound.accept_provider_delivery(ProviderDelivery(answered, recorded))
     except Exception as exc:
         log.error("could not accept twilio message", error=type(exc).__name__)
         return problem("twilio", 500, "temporarily unavailable")
@@ -67,7 +68,7 @@ async def twilio_status(request: Request, deps: GatewayDeps) -> Response:
         log.info("twilio status of an unknown kind ignored", status=params["MessageStatus"][:32])
     else:
         try:
-            await deps.inbound.accept_provider_delivery([], [], [receipt])
+            await deps.inbound.accept_provider_delivery(ProviderDelivery([], receipts=[receipt]))
         except Exception as exc:
             log.error("could not accept twilio status", error=type(exc).__name__)
             return problem("twilio_status", 500, "temporarily unavailable")

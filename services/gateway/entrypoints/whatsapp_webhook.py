@@ -12,6 +12,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 
+from services.gateway.adapters.inbound import ProviderDelivery
 from services.gateway.domain.echoes import echoes_in
 from services.gateway.domain.inbound_events import whatsapp_events
 from services.gateway.domain.whatsapp import (
@@ -59,7 +60,38 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
     of up to 3 MB per tenant for each forged request.
 
     A signed body is Meta's: it would redeliver a refused one for 7 days, so text that cannot
-    be stored as is (invalid UTF-8, a lone surrogate, NUL) is stored with U+FFFD, not refused."""
+    be stored as is (invalid UTF-8, a lone surrogate, NUL) is stored with U+FFFD, not refused.
+
+    Then one outbox unit for the whole delivery: its messages, statuses and business echoes
+    (a human took over, issue 14)."""
+    verified = await _verified(request, deps)
+    if isinstance(verified, Response):
+        return verified
+    delivery, payload = verified
+    try:
+        answered, recorded, receipts = whatsapp_events(delivery, datetime.now(UTC).isoformat())
+    except ValidationError:  # parse_delivery bounds every field; this is the safety net
+        return problem("whatsapp", 400, "payload does not fit the event contract")
+    try:
+        accepted = await deps.inbound.accept_provider_delivery(
+            ProviderDelivery(answered, recorded, receipts, echoes_in(payload))
+        )
+    except Exception as exc:
+        log.error("could not accept whatsapp delivery", error=type(exc).__name__)
+        return problem("whatsapp", 500, "temporarily unavailable")
+    log.info(
+        "whatsapp delivery accepted",
+        published=accepted.published,
+        messages=len(answered),
+        recorded=len(recorded),
+        statuses=len(receipts),
+        duplicates=accepted.duplicates,
+    )
+    return traced("whatsapp", JSONResponse({"success": True}))
+
+
+async def _verified(request: Request, deps: GatewayDeps) -> tuple[Delivery, object] | Response:
+    """The signed, parsed delivery and its payload, or the problem answer."""
     raw = await read_limited(request, deps.settings.webhook_max_body_bytes)
     if raw is None:
         return problem("whatsapp", 413, "payload too large")
@@ -80,32 +112,7 @@ async def whatsapp_receive(request: Request, deps: GatewayDeps) -> Response:
     if unchecked and not _signed_by_owners(raw, header, unchecked, deps):
         log.warning("whatsapp webhook not signed by the owner of each number refused")
         return problem("whatsapp", 401, "invalid signature")
-    return await _accept(delivery, payload, deps)
-
-
-async def _accept(delivery: Delivery, payload: object, deps: GatewayDeps) -> Response:
-    """One outbox unit for the whole delivery: its messages, statuses and business echoes
-    (a human took over, issue 14)."""
-    try:
-        answered, recorded, receipts = whatsapp_events(delivery, datetime.now(UTC).isoformat())
-    except ValidationError:  # parse_delivery bounds every field; this is the safety net
-        return problem("whatsapp", 400, "payload does not fit the event contract")
-    try:
-        accepted = await deps.inbound.accept_provider_delivery(
-            answered, recorded, receipts, echoes_in(payload)
-        )
-    except Exception as exc:
-        log.error("could not accept whatsapp delivery", error=type(exc).__name__)
-        return problem("whatsapp", 500, "temporarily unavailable")
-    log.info(
-        "whatsapp delivery accepted",
-        published=accepted.published,
-        messages=len(answered),
-        recorded=len(recorded),
-        statuses=len(receipts),
-        duplicates=accepted.duplicates,
-    )
-    return traced("whatsapp", JSONResponse({"success": True}))
+    return delivery, payload
 
 
 def _signed_by_owners(
