@@ -53,6 +53,9 @@ class OutboxUnit:
         self.session = session
         self.entries: list[OutboxEntry] = []
         self.published: list[StagedEvent] = []
+        # The Kafka offset the last staged event got on the fast path (None: not yet, the
+        # relay publishes it), e.g. for an answer that names its change's offset.
+        self.offset: int | None = None
 
     def stage(
         self, topic: str, key: str, event: BaseModel, carrier: dict[str, str] | None = None
@@ -116,7 +119,8 @@ class Outbox:
         if not staged:
             return
         try:
-            await asyncio.wait_for(self.publish(staged), publish_wait_s)
+            unit.offset = await asyncio.wait_for(self._send(staged), publish_wait_s)
+            await self._published(staged)
         except Exception as exc:  # committed: the relay publishes what did not go out
             log.warning(
                 "publish after commit failed; the outbox relay will publish",
@@ -159,6 +163,11 @@ class Outbox:
         if not staged:
             return None
         last_offset = await self._send(staged)
+        await self._published(staged)
+        return last_offset
+
+    async def _published(self, staged: Sequence[StagedEvent]) -> None:
+        """After a fast-path publish: the rows to mark, and the `after_publish` hook."""
         ids = [event.id for event in staged]
         if self._marker_task is None:  # no background marker (a one-shot tool): mark now
             await self._mark(ids)
@@ -167,7 +176,6 @@ class Outbox:
             self._marks_waiting.set()
         if self._after_publish is not None:
             await self._after_publish(self, staged)
-        return last_offset
 
     async def relay_once(self, limit: int = 200) -> int:
         """Publish events whose fast path never happened (a crash, a broker outage)."""

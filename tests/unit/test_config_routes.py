@@ -108,9 +108,7 @@ class FakeOutbox:
             for i, e in enumerate(unit.entries)
         ]
         self.published.extend(unit.published)
-
-    def offset_of(self, published: list[StagedEvent]) -> int | None:
-        return 1000 + published[-1].id if published else None
+        unit.offset = 1000 + unit.published[-1].id if unit.published else None
 
 
 @pytest.fixture

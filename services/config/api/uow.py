@@ -62,9 +62,8 @@ class UnitOfWork:
                 secrets_equal(self.box),
                 session=unit.session,
             )
-        offset = outbox.offset_of(unit.published)
-        if offset is not None:  # None: committed, the relay publishes it within seconds
-            self._response.headers[VERSION_HEADER] = str(offset)
+        if unit.offset is not None:  # None: committed, the relay publishes it within seconds
+            self._response.headers[VERSION_HEADER] = str(unit.offset)
 
     @asynccontextmanager
     async def owner_changes(self) -> AsyncIterator[OwnerChanges]:

@@ -12,7 +12,8 @@ is the caller's to log, never to retry.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
 import httpx
@@ -139,28 +140,31 @@ def _graph_message_id(answer: Any) -> Any:
     return answer["messages"][0]["id"]
 
 
+@contextmanager
+def _no_answer_is_unavailable() -> Iterator[None]:
+    """A provider that does not answer (a timeout, a refused or dropped connection) is
+    unavailable: a ProviderError the sender retries."""
+    try:
+        yield
+    except (httpx.TimeoutException, httpx.TransportError) as exc:
+        failure = SendFailure(
+            "provider_unavailable", None, f"provider unavailable (no answer): {type(exc).__name__}"
+        )
+        raise ProviderError(failure) from exc
+
+
 class ProviderClient:
     def __init__(self, http: httpx.AsyncClient) -> None:
         self._http = http
-
-    async def _post(self, url: str, **kwargs: object) -> httpx.Response:
-        try:
-            response = await self._http.post(url, **kwargs)  # type: ignore[arg-type]
-        except (httpx.TimeoutException, httpx.TransportError) as exc:
-            failure = SendFailure(
-                "provider_unavailable",
-                None,
-                f"provider unavailable (no answer): {type(exc).__name__}",
-            )
-            raise ProviderError(failure) from exc
-        return _checked(response)
 
     async def send_whatsapp_text(
         self, base_url: str, version: str, phone_number_id: str, token: str, to: str, body: str
     ) -> str:
         text = {"to": to, "type": "text", "text": {"preview_url": False, "body": body}}
         request = _graph_message(base_url, version, phone_number_id, token, text)
-        return _provider_id(await self._post(**request), _graph_message_id)
+        with _no_answer_is_unavailable():
+            response = await self._http.post(**request)
+        return _provider_id(_checked(response), _graph_message_id)
 
     async def send_whatsapp_template(
         self,
@@ -178,7 +182,9 @@ class ProviderClient:
             "template": {"name": name, "language": {"code": language}},
         }
         request = _graph_message(base_url, version, phone_number_id, token, template)
-        return _provider_id(await self._post(**request), _graph_message_id)
+        with _no_answer_is_unavailable():
+            response = await self._http.post(**request)
+        return _provider_id(_checked(response), _graph_message_id)
 
     async def send_twilio_message(
         self,
@@ -195,12 +201,13 @@ class ProviderClient:
         data = {"From": from_, "To": to, "Body": body}
         if status_callback:
             data["StatusCallback"] = status_callback
-        response = await self._post(
-            f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
-            auth=(account_sid, auth_token),
-            data=data,
-        )
-        return _provider_id(response, lambda answer: answer["sid"])
+        with _no_answer_is_unavailable():
+            response = await self._http.post(
+                f"{base_url.rstrip('/')}/2010-04-01/Accounts/{account_sid}/Messages.json",
+                auth=(account_sid, auth_token),
+                data=data,
+            )
+        return _provider_id(_checked(response), lambda answer: answer["sid"])
 
     async def whatsapp_read(
         self,
@@ -220,21 +227,25 @@ class ProviderClient:
         }
         if typing:
             body["typing_indicator"] = {"type": "text"}
-        await self._post(
-            _graph_url(base_url, version, phone_number_id),
-            headers={"Authorization": f"Bearer {token}"},
-            json=body,
-            timeout=INDICATOR_TIMEOUT_S,
-        )
+        with _no_answer_is_unavailable():
+            response = await self._http.post(
+                _graph_url(base_url, version, phone_number_id),
+                headers={"Authorization": f"Bearer {token}"},
+                json=body,
+                timeout=INDICATOR_TIMEOUT_S,
+            )
+        _checked(response)
 
     async def twilio_typing(
         self, base_url: str, account_sid: str, auth_token: str, message_sid: str
     ) -> None:
         """Twilio's typing indicator resource (public beta, WhatsApp only): it marks the
         message read too."""
-        await self._post(
-            f"{base_url.rstrip('/')}/v2/Indicators/Typing.json",
-            auth=(account_sid, auth_token),
-            data={"channel": "whatsapp", "messageId": message_sid},
-            timeout=INDICATOR_TIMEOUT_S,
-        )
+        with _no_answer_is_unavailable():
+            response = await self._http.post(
+                f"{base_url.rstrip('/')}/v2/Indicators/Typing.json",
+                auth=(account_sid, auth_token),
+                data={"channel": "whatsapp", "messageId": message_sid},
+                timeout=INDICATOR_TIMEOUT_S,
+            )
+        _checked(response)

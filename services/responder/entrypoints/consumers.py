@@ -158,29 +158,31 @@ class AnswerMessages:
                 await self._over_limit(item, checked)
                 return
             resolved = checked.resolved
-        await self._reply(item, resolved, admission)
+        stored = await self._stored_reply(item, resolved, admission)
+        if stored is not None:
+            await announce_answered(self.publish, item, stored, replayed=False)
 
-    async def _reply(
+    async def _stored_reply(
         self, item: Received[UserIdentified], resolved: ResolvedGroq, admission: Admission
-    ) -> None:
-        """Ask the model, store the reply (its tokens counted with the row) and announce it."""
+    ) -> BotReply | None:
+        """Ask the model and store its reply (the tokens counted with the row); None when
+        there is none (the failure is announced, or `RetryLater` raised)."""
         message = item.event
         key = resolved.account.api_key_encrypted
         try:
             reply = await self._ask_groq(item, resolved, admission)
         except GroqFailure as error:
             await self._key_failed(item, key, classify(error))
-            return
+            return None
         except SecretBoxError:
             await announce_failed(self.publish, item, UNDECRYPTABLE_KEY)
-            return
+            return None
         self.gate.opened(key)
         spent: list[Increment] = []
         if self.limits is not None:  # counted with the reply's row, once
             tokens = (reply.prompt_tokens or 0) + (reply.completion_tokens or 0)
             spent = self.limits.tokens(message.user_id, tokens)
-        stored = await self.store.save_reply(message, reply, spent)
-        await announce_answered(self.publish, item, stored, replayed=False)
+        return await self.store.save_reply(message, reply, spent)
 
     async def _over_limit(self, item: Received[UserIdentified], checked: Checked) -> None:
         """A flooding customer or an API caller: 429; else the polite text and a person."""

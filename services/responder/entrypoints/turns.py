@@ -217,7 +217,9 @@ class AnswerTurns:
             SUPERSEDED.inc()
             log.info("generation superseded", turn_id=str(turn.turn_id), version=turn.version)
             return False
-        await self._announce(turn, stored)
+        event = turn_answered(turn.last, stored, turn.message_ids)
+        await self.publish([Outgoing(MESSAGE_OUTCOMES, event, turn.conversation_key)])
+        await self._answered(turn, stored, replayed=False)
         return True
 
     async def _reannounce(self, turn: ClaimedTurn) -> None:
@@ -225,13 +227,12 @@ class AnswerTurns:
         if stored is None:  # cannot happen: the row is written with the state
             await self.store.finish(turn.turn_id, "failed")
             return
-        await self._announce(turn, stored, replayed=True)
-
-    async def _announce(
-        self, turn: ClaimedTurn, reply: BotReply, *, replayed: bool = False
-    ) -> None:
-        event = turn_answered(turn.last, reply, turn.message_ids)
+        event = turn_answered(turn.last, stored, turn.message_ids)
         await self.publish([Outgoing(MESSAGE_OUTCOMES, event, turn.conversation_key)])
+        await self._answered(turn, stored, replayed=True)
+
+    async def _answered(self, turn: ClaimedTurn, reply: BotReply, replayed: bool) -> None:
+        """After its reply is published: the turn is done."""
         await self.store.finish(turn.turn_id, "done")
         TURN_MESSAGES.observe(len(turn.messages))
         TURNS.labels("answered").inc()
