@@ -8,8 +8,10 @@ transaction, its statements and their round trips are paid per batch instead of 
 If a batch fails, its items are written one by one, so one bad item fails only its own
 caller — unless the first of them fails the same way as the batch did: then the fault is
 not an item's (the database is down) and the rest fail at once with it, instead of each
-waiting its turn for the same answer while new items queue behind them. The write runs in the task of the caller that started it: its spans belong to
-that caller's trace.
+waiting its turn for the same answer while new items queue behind them.
+
+The writer is a task the first waiting caller starts, in that caller's context: its spans
+belong to that caller's trace.
 """
 
 from __future__ import annotations

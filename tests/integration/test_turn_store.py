@@ -96,6 +96,30 @@ async def test_two_replicas_claim_a_due_turn_once_and_a_lease_outlives_no_crash(
     assert len(await _due(_store(engine, "r2"), customer, at + LEASE + timedelta(seconds=1))) == 1
 
 
+async def test_one_statement_renews_the_leases_this_replica_holds_and_no_other(
+    engine: AsyncEngine,
+) -> None:
+    mine, theirs, t0 = [_customer(), _customer()], _customer(), datetime.now(UTC)
+    for customer in mine:
+        await _store(engine).join(_message(customer, "hi"), SETTINGS, t0)
+    await _store(engine).join(_message(theirs, "hi"), SETTINGS, t0 + timedelta(seconds=2))
+    at = t0 + timedelta(seconds=3)  # mine are due, theirs a second later
+    held = [
+        t
+        for t in await _store(engine, "r1").claim(at, 100)
+        if any(c in t.conversation_key for c in mine)
+    ]
+    other = await _claimed(_store(engine, "r2"), theirs, at + timedelta(seconds=1))
+    assert len(held) == 2 and len(other) == 1
+
+    # Renewed just before the leases end: a lease later, nobody may claim them.
+    await _store(engine, "r1").renew([t.turn_id for t in held + other], at + LEASE)
+    later = at + LEASE + timedelta(seconds=2)
+    taken = {t.turn_id for t in await _store(engine, "r3").claim(later, 100)}
+    assert taken & {t.turn_id for t in held} == set()
+    assert other[0].turn_id in taken  # r2's lease: not r1's to renew
+
+
 async def test_a_reply_is_stored_only_at_the_version_it_was_generated_from(
     engine: AsyncEngine,
 ) -> None:

@@ -191,6 +191,8 @@ class FakeTurnStore:
     deferred: list[datetime] = field(default_factory=list)
     states: list[str] = field(default_factory=list)  # earlier finished turns, newest first
     spent: list[Increment] = field(default_factory=list)  # tokens counted with a reply
+    claimable: list[ClaimedTurn] = field(default_factory=list)  # what the poller claims
+    renewed: list[list[uuid.UUID]] = field(default_factory=list)  # each renewal's turns
 
     async def join(self, message: UserIdentified, settings: TurnSettings, now: datetime) -> bool:
         return True
@@ -206,10 +208,11 @@ class FakeTurnStore:
         return False
 
     async def claim(self, now: datetime, limit: int) -> list[ClaimedTurn]:
-        return []
+        claimed, self.claimable = self.claimable[:limit], self.claimable[limit:]
+        return claimed
 
-    async def renew(self, turn_id: uuid.UUID, now: datetime) -> None:
-        return None
+    async def renew(self, turn_ids: Sequence[uuid.UUID], now: datetime) -> None:
+        self.renewed.append(list(turn_ids))
 
     async def history(self, turn: ClaimedTurn, since: datetime, limit: int) -> list[Turn]:
         return [Turn("bot", "earlier reply")]

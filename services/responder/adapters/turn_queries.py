@@ -65,7 +65,7 @@ MESSAGES = text(
 )
 RENEW = text(
     "UPDATE responder_turns SET lease_until = :lease_until "
-    "WHERE turn_id = :turn_id AND leased_by = :me"
+    "WHERE turn_id = ANY(:turn_ids) AND leased_by = :me"
 )
 CURRENT = text(
     "SELECT state, version, leased_by FROM responder_turns WHERE turn_id = :turn_id FOR UPDATE"

@@ -60,7 +60,8 @@ class TurnStore(Protocol):
 
     async def claim(self, now: datetime, limit: int) -> list[ClaimedTurn]: ...
 
-    async def renew(self, turn_id: uuid.UUID, now: datetime) -> None: ...
+    async def renew(self, turn_ids: Sequence[uuid.UUID], now: datetime) -> None:
+        """Extend the leases this replica holds on these turns (one statement)."""
 
     async def history(self, turn: ClaimedTurn, since: datetime, limit: int) -> list[Turn]: ...
 

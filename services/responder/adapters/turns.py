@@ -14,6 +14,7 @@ Every step is one short transaction on the responder's own tables (adapters/tabl
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -184,10 +185,11 @@ class SqlTurnStore:
             for r in claimed
         ]
 
-    async def renew(self, turn_id: uuid.UUID, now: datetime) -> None:
+    async def renew(self, turn_ids: Sequence[uuid.UUID], now: datetime) -> None:
         async with self._sessions.begin() as session:
             await session.execute(
-                sql.RENEW, {"turn_id": turn_id, "me": self._me, "lease_until": now + self._lease}
+                sql.RENEW,
+                {"turn_ids": list(turn_ids), "me": self._me, "lease_until": now + self._lease},
             )
 
     async def history(self, turn: ClaimedTurn, since: datetime, limit: int) -> list[Turn]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,27 +29,37 @@ class AnswersTurns(Protocol):
 class TurnPoller:
     """Claims due turns every `poll_interval_s` once `ready()` (the consumer caught up with
     its partitions, so a turn left by a crash is not answered before its last messages
-    joined it) and runs each, renewing its lease while it runs."""
+    joined it) and runs each; one heartbeat renews the leases of all running turns with one
+    statement. A turn that raises is recorded as an unexpected failure (retried within the
+    budget, then failed); if even that fails, its lease runs out and a claim retries it."""
 
     store: TurnStore
     answer: AnswersTurns
     policy: TurnPolicy
     ready: Callable[[], bool]
     _task: asyncio.Task[None] | None = None
-    _running: set[asyncio.Task[None]] = field(default_factory=set)
+    _heartbeat: asyncio.Task[None] | None = None
+    _running: dict[asyncio.Task[None], ClaimedTurn] = field(default_factory=dict)
+    _recording: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="turn-poller")
+        self._heartbeat = asyncio.create_task(self._renew(), name="turn-leases")
 
     async def stop(self) -> None:
         if self._task:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        if self._running:  # let running turns finish, bounded (their lease covers a crash)
-            await asyncio.wait(self._running, timeout=10)
-            for task in self._running:
-                task.cancel()
+        for tasks in (self._running, self._recording):
+            if tasks:  # let running turns finish, bounded (their lease covers a crash)
+                await asyncio.wait(list(tasks), timeout=10)
+                for task in list(tasks):
+                    task.cancel()
+        if self._heartbeat:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
 
     @property
     def alive(self) -> bool:
@@ -62,36 +71,40 @@ class TurnPoller:
             if room > 0 and self.ready():
                 try:
                     for turn in await self.store.claim(datetime.now(UTC), room):
-                        task = asyncio.create_task(self._one(turn))
-                        self._running.add(task)
-                        task.add_done_callback(self._running.discard)
+                        task = asyncio.create_task(self.answer(turn))
+                        self._running[task] = turn
+                        task.add_done_callback(self._ended)
                 except Exception as exc:  # the database is down: try again next round
                     log.warning("claiming turns failed", error=type(exc).__name__)
             await asyncio.sleep(self.policy.poll_interval_s)
 
-    async def _one(self, turn: ClaimedTurn) -> None:
-        heartbeat = asyncio.create_task(self._renew(turn))
-        started = time.monotonic()
-        try:
-            await self.answer(turn)
-        except Exception as exc:
-            log.exception("turn failed unexpectedly", turn_id=str(turn.turn_id))
-            try:
-                await self.answer.failed_unexpectedly(turn, exc)
-            except Exception:  # the database is gone too: the lease ends, a claim retries
-                log.warning("unexpected turn failure not recorded", turn_id=str(turn.turn_id))
-        finally:
-            heartbeat.cancel()
-            log.debug("turn handled", seconds=round(time.monotonic() - started, 3))
+    def _ended(self, task: asyncio.Task[None]) -> None:
+        turn = self._running.pop(task)
+        error = None if task.cancelled() else task.exception()
+        if not isinstance(error, Exception):
+            return
+        log.error("turn failed unexpectedly", turn_id=str(turn.turn_id), exc_info=error)
+        recording = asyncio.create_task(self._record_failure(turn, error))
+        self._recording.add(recording)
+        recording.add_done_callback(self._recording.discard)
 
-    async def _renew(self, turn: ClaimedTurn) -> None:
+    async def _record_failure(self, turn: ClaimedTurn, error: Exception) -> None:
+        try:
+            await self.answer.failed_unexpectedly(turn, error)
+        except Exception:  # the database is gone too: the lease ends, a claim retries
+            log.warning("unexpected turn failure not recorded", turn_id=str(turn.turn_id))
+
+    async def _renew(self) -> None:
         while True:
             await asyncio.sleep(self.policy.lease_s / 3)
+            turn_ids = [turn.turn_id for turn in self._running.values()]
+            if not turn_ids:
+                continue
             try:
-                await self.store.renew(turn.turn_id, datetime.now(UTC))
-            except Exception as exc:  # the database away: try again next beat; if the lease
+                await self.store.renew(turn_ids, datetime.now(UTC))
+            except Exception as exc:  # the database away: try again next beat; if a lease
                 # lapses meanwhile another replica may claim it (the version check keeps
                 # one reply)
                 log.warning(
-                    "turn lease not renewed", turn_id=str(turn.turn_id), error=type(exc).__name__
+                    "turn leases not renewed", turns=len(turn_ids), error=type(exc).__name__
                 )
