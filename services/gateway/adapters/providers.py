@@ -176,14 +176,12 @@ class ProviderClient:
         name: str,
         language: str,
     ) -> str:
-        template = {
-            "to": to,
-            "type": "template",
-            "template": {"name": name, "language": {"code": language}},
-        }
-        request = _graph_message(base_url, version, phone_number_id, token, template)
+        template = {"name": name, "language": {"code": language}}
+        body = {"to": to, "type": "template", "template": template}
         with _no_answer_is_unavailable():
-            response = await self._http.post(**request)
+            response = await self._http.post(
+                **_graph_message(base_url, version, phone_number_id, token, body)
+            )
         return _provider_id(_checked(response), _graph_message_id)
 
     async def send_twilio_message(
