@@ -24,9 +24,10 @@ def create_role_and_database(
     psql: Path, socket_dir: Path, port: int, app: AppDatabase, *, with_pg_stat_statements: bool
 ) -> None:
     """Create the role and the database when missing; StartupError when psql fails."""
-    # psql quotes :'variables' as SQL literals; format() quotes %I identifiers.
+    # psql quotes :'variables' as SQL literals; format() quotes %I identifiers. CREATEDB: a
+    # test module may need a database of its own beside the suite's (test_request_stops).
     script = [
-        "SELECT format('CREATE ROLE %I LOGIN CREATEROLE PASSWORD %L', :'role', :'password')"
+        "SELECT format('CREATE ROLE %I LOGIN CREATEROLE CREATEDB PASSWORD %L', :'role', :'password')"
         " WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = :'role') \\gexec",
         "SELECT format('CREATE DATABASE %I OWNER %I', :'db', :'role')"
         " WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec",

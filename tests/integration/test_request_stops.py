@@ -47,7 +47,9 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from cryptography.fernet import Fernet
 from fastapi import FastAPI
+from sqlalchemy import make_url, text
 
+from devstack.children import run_bootstrap
 from devstack.ports import free_port
 from services.gateway import main as gateway_main
 from services.gateway.adapters.api_outcomes import ApiOutcomes
@@ -130,6 +132,24 @@ async def private_topics(bootstrapped: dict[str, str]) -> AsyncIterator[None]:
     finally:
         for spec, name in originals:
             object.__setattr__(spec, "name", name)
+
+
+@pytest.fixture(scope="module")
+async def private_database(bootstrapped: dict[str, str]) -> str:
+    """A database of this module's own on the suite's server, migrated as the Job does: the
+    e2e stack's responders poll the shared one's turns table, and would claim this test's
+    turns (and answer them on the real topics) before its own poller does."""
+    shared_url = make_url(bootstrapped["DATABASE_URL"])
+    name = f"stops_{uuid.uuid4().hex[:8]}"
+    admin = make_engine(shared_url.render_as_string(hide_password=False))
+    try:
+        async with admin.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    finally:
+        await admin.dispose()
+    url = shared_url.set(database=name).render_as_string(hide_password=False)
+    await asyncio.to_thread(run_bootstrap, bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], url)
+    return url
 
 
 @pytest.fixture(scope="module")
@@ -229,9 +249,10 @@ async def path(
     bootstrapped: dict[str, str],
     provider_fakes: dict[str, str],
     private_topics: None,
+    private_database: str,
 ) -> AsyncIterator[Legs]:
     turns: bool = request.param
-    kafka, url = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], bootstrapped["DATABASE_URL"]
+    kafka, url = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"], private_database
     secrets_key = Fernet.generate_key().decode()
     box = SecretBox(secrets_key)
     group = f"it-stops-{uuid.uuid4().hex[:8]}"
