@@ -3,9 +3,11 @@ before anyone makes it: `python -m bench.tuned services.gateway` with BENCH_TUNE
 BENCH_TUNE="fetch_max_wait_ms=500,pre_ping=0".
 
 Knobs (patched in before the service is imported, so every client it builds gets them):
-  fetch_max_wait_ms  every AIOKafkaConsumer (the services hard-code 10)
-  linger_ms          every AIOKafkaProducer (shared.messaging hard-codes 1)
-  pre_ping           0: create_async_engine(pool_pre_ping=False) (shared.db passes True)
+  fetch_max_wait_ms  every AIOKafkaConsumer (the hot consumers use 500, with fetch_min_bytes 1)
+  fetch_min_bytes    every AIOKafkaConsumer: with fetch_max_wait_ms, a linger per hop (the
+                     broker answers a fetch once this much is there or the wait is over)
+  linger_ms          every AIOKafkaProducer (shared.messaging uses 0)
+  pre_ping           0 or 1: create_async_engine(pool_pre_ping=...) (shared.db passes none)
   cprofile           1: run the service under cProfile; stats go to $BENCH_CPROFILE_DIR at
                      exit (exact call counts, at several times the CPU cost: for attribution)
 Used by `python -m bench --tune ...`; the services' own code is not changed.
@@ -25,6 +27,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 CLIENT_KNOBS: dict[str, type] = {
     "fetch_max_wait_ms": AIOKafkaConsumer,
+    "fetch_min_bytes": AIOKafkaConsumer,
     "linger_ms": AIOKafkaProducer,
 }
 KNOBS = (*CLIENT_KNOBS, "pre_ping", "cprofile")
