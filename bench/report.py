@@ -35,6 +35,11 @@ def _pcts(node: Any) -> str:
     return " / ".join(num(node.get(p)) for p in ("p50", "p95", "p99")) + " ms"
 
 
+def _rounds(r: Mapping[str, Any]) -> str:
+    rounds = get(r, "seed.instant_model.sequential.rounds")
+    return ", ".join(num(x) for x in rounds) if isinstance(rounds, list) else "one round"
+
+
 def _le(value: Any, limit: float) -> bool | None:
     return None if not isinstance(value, int | float) else float(value) <= limit
 
@@ -92,8 +97,9 @@ def _baselines(r: Mapping[str, Any], f: Mapping[str, float | None]) -> list[Row]
         Row("3 relay", "raw aiokafka relay, 3 topics, records/s → saturation as share",
             f"{num(get(r, 'relay.rate'))} → {num(f['relay.share'], 3)}x", "≥ 0.05x",
             _ge(f["relay.share"], 0.05)),
-        Row("4 seed", "seed design, one at a time, msg/s → saturation ratio",
-            f"{num(f['seed.rate'])} → {num(f['seed.ratio'], 2)}x", "≥ 3x", _ge(f["seed.ratio"], 3)),
+        Row("4 seed", "seed design, one at a time, msg/s (median of its rounds) → saturation ratio",
+            f"{num(f['seed.rate'])} ({_rounds(r)}) → {num(f['seed.ratio'], 2)}x", "≥ 3x",
+            _ge(f["seed.ratio"], 3)),
         Row("4 seed", "seed code at 64 conn. (not the seed's design), msg/s → ratio",
             f"{num(get(r, 'seed.instant_model.c64.rate'))} → {num(f['seed.c64_ratio'], 2)}x"),
         Row("4 seed", "300 ms model: seed one at a time vs ours at 80 msg/s offered",
