@@ -120,13 +120,17 @@ class Outbox:
             return
         try:
             unit.offset = await asyncio.wait_for(self._send(staged), publish_wait_s)
-            await self._published(staged)
         except Exception as exc:  # committed: the relay publishes what did not go out
             log.warning(
                 "publish after commit failed; the outbox relay will publish",
                 error=type(exc).__name__,
                 events=len(staged),
             )
+            return
+        try:
+            await self._published(staged)
+        except Exception as exc:  # published: rows left unmarked go out again (deduped)
+            log.warning("outbox could not mark events published", error=type(exc).__name__)
 
     async def add_many(
         self, session: AsyncSession, events: Sequence[OutboxEntry]
