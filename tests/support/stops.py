@@ -100,8 +100,9 @@ Stop = tuple[str, str]  # (module:qualified name, layer)
 def _chain_layer(filename: str) -> str | None:
     """As `_layer`, but shared/ is a library of separate parts, not one layer: its module
     families (shared/consumer*.py, shared/outbox*.py, shared/messaging.py, …) are layers of
-    their own (batch_handlers.py is the consumer's). With one `shared` layer, every consumer leg would read as a re-entry: the
-    shared consumer loop calls the service's handler, which publishes through shared."""
+    their own (batch_handlers.py is the consumer's). With one `shared` layer, every consumer
+    leg would read as a re-entry: the shared consumer loop calls the service's handler,
+    which publishes through shared."""
     layer = _layer(filename)
     if layer != "shared":
         return layer
