@@ -373,9 +373,7 @@ async def path(
         answer_turns = dataclasses.replace(answer_turns, failover=failover, limits=limits)
 
         # The gateway's outcomes: the reply sender and the Graph client.
-        http = httpx.AsyncClient(timeout=10.0)
-        stack.push_async_callback(http.aclose)
-        provider = ProviderClient(http)
+        provider = ProviderClient(gateway_main._http_client(stack, gateway_settings))
         typing = gateway_main._typing_indicators(stack, gateway_settings, views, provider, box)
         sender = gateway_main._reply_sender(
             gateway_settings, views, statements, provider, box, broker_publisher(broker)
