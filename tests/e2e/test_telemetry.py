@@ -70,6 +70,8 @@ async def test_one_message_is_one_connected_trace(stack: Stack) -> None:
     assert groq["service"] == "responder"
     statements = [s for s in spans if s["attributes"].get("db.system") == "postgresql"]
     assert {s["service"] for s in statements} >= {"gateway", "responder"}
+    # A statement is one span: a pool checkout is not a second ("connect") span.
+    assert [s["name"] for s in statements if s["name"] == "connect"] == []
     for span in spans:  # no secret, no message text in any attribute
         assert "gsk_trace_" not in json.dumps(span["attributes"])
 
