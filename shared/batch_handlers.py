@@ -157,6 +157,10 @@ class ConsumerOptions:
     # re-delivers at most this much finished work, which the handlers' idempotency absorbs.
     commit_interval_s: float = 0.2
     shutdown_timeout_s: float = 15.0
+    # False for a handler whose result does not depend on the order of a key's records (a
+    # read model built order-insensitively): a fetch then makes one batch instead of one
+    # per record of its busiest key. Offsets are still committed in order.
+    ordered_by_key: bool = True
 
 
 def tenant_of(key: Key) -> Key:

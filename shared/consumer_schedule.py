@@ -3,7 +3,7 @@
 Pure bookkeeping (no Kafka, no handler): the consumer enqueues what it fetched, asks for
 batches of ready heads within its slot caps, and reports each head finished or waiting to be
 retried. Records of one key run one after another in offset order; heads of idle keys run
-together; a group of keys (a tenant) holds at most `max_in_flight_per_group` slots; records
+together (with `ordered_by_key` off, every record is a head of its own); a group of keys (a tenant) holds at most `max_in_flight_per_group` slots; records
 queued behind a busy key, or waiting on a retry timer, hold no slot.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,15 +41,20 @@ class KeySchedule:
     def __init__(self, options: ConsumerOptions, group_of: Callable[[Key], Key]) -> None:
         self._options = options
         self._group_of = group_of
-        self._queues: dict[Key, deque[Entry]] = {}
-        self._ready: dict[Key, None] = {}  # keys whose head may be handed out, oldest first
+        # Queued by record key; without `ordered_by_key`, each record is a queue of its own.
+        self._queues: dict[Hashable, deque[Entry]] = {}
+        self._ready: dict[Hashable, None] = {}  # queues whose head may go out, oldest first
         self._group_running: Tally[Key] = Tally()
         self.running = 0  # records handed out and not yet released
         self.buffered = 0  # records fetched and not yet finished
 
+    def _queue_of(self, entry: Entry) -> Hashable:
+        key: Key = entry.record.key
+        return key if self._options.ordered_by_key else (entry.tp, entry.record.offset)
+
     def enqueue(self, entry: Entry) -> None:
         self.buffered += 1
-        key = entry.record.key
+        key = self._queue_of(entry)
         queue = self._queues.get(key)
         if queue is None:
             self._queues[key] = deque((entry,))
@@ -67,7 +72,7 @@ class KeySchedule:
             batch: list[Entry] = []
             for key in list(self._ready):
                 entry = self._queues[key][0]
-                group = self._group_of(key)
+                group = self._group_of(entry.record.key)
                 if per_group is not None and self._group_running[group] >= per_group:
                     continue
                 if entry.solo and batch:
@@ -92,14 +97,14 @@ class KeySchedule:
 
     def ready_again(self, entry: Entry) -> None:
         """Its key's head (this entry) may be handed out again: a retry is due."""
-        self._ready[entry.record.key] = None
+        self._ready[self._queue_of(entry)] = None
 
     def finish(self, entry: Entry) -> bool:
         """The head of its key is done: the key's next record is ready. False when its
         partition was revoked meanwhile (the next owner handles it again)."""
         if entry.gone:
             return False
-        key = entry.record.key
+        key = self._queue_of(entry)
         queue = self._queues.get(key)
         if queue and queue[0] is entry:
             queue.popleft()

@@ -32,7 +32,7 @@ def _keys(batch: list[Entry]) -> list[tuple[str, int]]:
     return [(entry.record.key.decode(), entry.record.offset) for entry in batch]
 
 
-def _schedule(**options: int | None) -> KeySchedule:
+def _schedule(**options: int | bool | None) -> KeySchedule:
     return KeySchedule(ConsumerOptions(**options), tenant_of)  # type: ignore[arg-type]
 
 
@@ -50,6 +50,27 @@ def test_only_a_keys_head_runs_and_its_next_record_follows_when_it_finishes() ->
     assert schedule.finish(a0)
     assert [_keys(batch) for batch in schedule.batches()] == [[("w:1:a", 1)]]
     assert (schedule.running, schedule.buffered) == (2, 2)
+
+
+def test_without_key_order_a_keys_records_run_in_one_batch_and_finish_in_any_order() -> None:
+    schedule = _schedule(ordered_by_key=False, max_in_flight_per_group=3)
+    a0, a1, a2 = (_entry("w:1:a", n) for n in range(3))
+    b0 = _entry("w:1:b", 3)
+    for entry in (a0, a1, a2, b0):
+        schedule.enqueue(entry)
+
+    # three of tenant w:1's records (its cap), then its fourth once one is released
+    assert [_keys(batch) for batch in schedule.batches()] == [
+        [("w:1:a", 0), ("w:1:a", 1), ("w:1:a", 2)]
+    ]
+    schedule.release(a1)
+    assert schedule.finish(a1)
+    assert [_keys(batch) for batch in schedule.batches()] == [[("w:1:b", 3)]]
+    for entry in (a2, a0, b0):
+        schedule.release(entry)
+        assert schedule.finish(entry)
+    assert (schedule.running, schedule.buffered) == (0, 0)
+    assert list(schedule.batches()) == []
 
 
 def test_batches_respect_the_slot_caps_in_total_and_per_tenant() -> None:
