@@ -1,11 +1,18 @@
 """Every gateway replica hears every outcome, so the replica holding the caller's request
-answers it: a group-less consumer over all partitions of the outcomes topic, from its end."""
+answers it: a group-less consumer over all partitions of the outcomes topic, from its end.
+
+Only /api-chatbot callers wait, so while nobody waits the listener fetches nothing (each
+replica would otherwise read every outcome of every channel). The first caller after a
+pause has it read again from the topic's end as of that moment, before the caller's
+message is published: its outcome cannot come earlier.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import TypeAdapter, ValidationError
@@ -20,6 +27,9 @@ from shared.messaging import partitions_of
 log = get_logger(__name__)
 # TurnStarted shares the topic; it answers no caller and is skipped.
 _events: TypeAdapter[MessageOutcome | TurnStarted] = TypeAdapter(OutcomeTopicEvent)
+# With the broker away, finding the topic's end would wait for it: the caller gets a 500
+# (retry) instead of hanging.
+RESUME_TIMEOUT_S = 5.0
 
 
 class OutcomeWaiters:
@@ -27,6 +37,17 @@ class OutcomeWaiters:
         self._waiting: dict[str, list[tuple[int, asyncio.Future[MessageOutcome]]]] = defaultdict(
             list
         )
+        self._listening: Callable[[], Awaitable[None]] | None = None
+
+    def heard_by(self, listening: Callable[[], Awaitable[None]]) -> None:
+        """The listener's hook that makes it read the topic from now on (see `listening`)."""
+        self._listening = listening
+
+    async def listening(self) -> None:
+        """Returns once outcomes published from now on reach `resolve`: awaited after
+        `register` and before the caller's message is published."""
+        if self._listening is not None:
+            await self._listening()
 
     def register(self, message_id: str, min_attempt: int = 1) -> asyncio.Future[MessageOutcome]:
         future: asyncio.Future[MessageOutcome] = asyncio.get_running_loop().create_future()
@@ -76,6 +97,10 @@ class OutcomeListener:
             fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
         )
         self._task: asyncio.Task[None] | None = None
+        self._assigned: list[TopicPartition] = []
+        self.paused = False
+        self._resumed = asyncio.Event()
+        self._resuming = asyncio.Lock()
 
     async def start(self) -> None:
         partitions = await partitions_of(self._bootstrap_servers, MESSAGE_OUTCOMES.name)
@@ -87,6 +112,8 @@ class OutcomeListener:
         await self._consumer.seek_to_end(*assigned)
         for tp in assigned:  # resolve the lazy seek now, before any request is accepted
             await self._consumer.position(tp)
+        self._assigned = assigned
+        self._waiters.heard_by(self._resume)
         self._task = asyncio.create_task(self._listen(), name="outcome-listener")
 
     async def stop(self) -> None:
@@ -100,14 +127,34 @@ class OutcomeListener:
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
 
+    async def _resume(self) -> None:
+        async with self._resuming:
+            if not self.paused:
+                return
+            async with asyncio.timeout(RESUME_TIMEOUT_S):
+                await self._consumer.seek_to_end(*self._assigned)
+                for tp in self._assigned:  # resolved before the caller's message is published
+                    await self._consumer.position(tp)
+            self._consumer.resume(*self._assigned)
+            self.paused = False
+            self._resumed.set()
+
+    def _pause(self) -> None:
+        self._consumer.pause(*self._assigned)
+        self.paused = True
+        self._resumed.clear()
+
     async def _listen(self) -> None:
         while True:
+            if not self._waiters and not self.paused:
+                self._pause()
+            if self.paused:
+                await self._resumed.wait()
+                continue
             batches = await self._consumer.getmany(timeout_ms=200)
             for records in batches.values():
                 for record in records:
-                    if not self._waiters:
-                        # Nobody waits (only /api-chatbot calls do, registered before their
-                        # message is published): nothing to parse.
+                    if not self._waiters:  # the last caller left: nothing to parse
                         break
                     try:
                         event = _events.validate_json(record.value)

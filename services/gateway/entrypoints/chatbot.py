@@ -115,6 +115,7 @@ async def _process(
     future = waiters.register(message_id)
     try:
         try:
+            await waiters.listening()
             accepted = await inbound.accept(event, chat.fingerprint())
         except Exception as exc:
             log.error("could not accept message", message_id=message_id, error=type(exc).__name__)

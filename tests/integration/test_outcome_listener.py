@@ -1,0 +1,75 @@
+"""The gateway's group-less outcome listener against a real broker: it fetches nothing while
+no /api-chatbot caller waits, and a caller that waits after a pause gets its outcome."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Callable
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from services.gateway.adapters.outcomes import OutcomeListener, OutcomeWaiters
+from shared.contracts.messages import Channel, FailureReason, ResponseFailed
+from shared.contracts.topics import MESSAGE_OUTCOMES
+
+pytestmark = pytest.mark.integration
+
+
+def _outcome(message_id: str) -> bytes:
+    return (
+        ResponseFailed(
+            message_id=message_id,
+            attempt=1,
+            conversation_key=f"api:-:{message_id}",
+            user_id=None,
+            channel=Channel.API,
+            reason=FailureReason.PROVIDER_UNAVAILABLE,
+            retryable=True,
+        )
+        .model_dump_json()
+        .encode()
+    )
+
+
+async def _until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+async def test_paused_while_nobody_waits_and_a_later_caller_hears_its_outcome(
+    bootstrapped: dict[str, str],
+) -> None:
+    kafka = bootstrapped["KAFKA_BOOTSTRAP_SERVERS"]
+    waiters = OutcomeWaiters()
+    listener = OutcomeListener(kafka, waiters)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka, acks="all")
+    await listener.start()
+    await producer.start()
+    try:
+        await _until(lambda: listener.paused)
+        early = uuid.uuid4().hex
+        # Published while nobody waits: not read now, and not later either.
+        await producer.send_and_wait(MESSAGE_OUTCOMES.name, _outcome(early), key=early.encode())
+
+        future = waiters.register(early)
+        await waiters.listening()
+        assert not listener.paused
+        mine = uuid.uuid4().hex
+        mine_future = waiters.register(mine)
+        await waiters.listening()  # already listening: returns at once
+        await producer.send_and_wait(MESSAGE_OUTCOMES.name, _outcome(mine), key=mine.encode())
+
+        assert (await asyncio.wait_for(mine_future, 10)).message_id == mine
+        assert not future.done()  # its outcome came before anyone listened
+        waiters.forget(mine, mine_future)
+        waiters.forget(early, future)
+        await _until(lambda: listener.paused)
+        assert listener.alive
+    finally:
+        await producer.stop()
+        await listener.stop()
