@@ -236,8 +236,12 @@ class Outbox:
         )
 
     async def _mark(self, ids: list[int]) -> None:
-        async with self._sessions() as session, session.begin():
-            await session.execute(self._mark_statement(ids))
+        async with self._sessions() as session:
+            # One statement, atomic alone: no BEGIN and COMMIT round trips around it.
+            connection = await session.connection(
+                execution_options={"isolation_level": "AUTOCOMMIT"}
+            )
+            await connection.execute(self._mark_statement(ids))
 
     async def _mark_loop(self) -> None:
         while True:
