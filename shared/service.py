@@ -89,6 +89,9 @@ class ServiceApp(Generic[C]):
             description=self.description,
             lifespan=lifespan,
             openapi_url="/openapi.json" if self.public_api else None,
+            # The server span comes from the OpenTelemetry instrumentation (shared/telemetry):
+            # FastAPI's own telemetry would only look for it again on every request.
+            telemetry={"tracing": False, "metrics": False, "logs": False},
         )
         for router in self.routers:
             app.include_router(router)
