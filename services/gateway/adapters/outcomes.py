@@ -3,14 +3,17 @@ answers it: a group-less consumer over all partitions of the outcomes topic, fro
 
 Only /api-chatbot callers wait, so while nobody waits the listener fetches nothing (each
 replica would otherwise read every outcome of every channel). The first caller after a
-pause has it read again from the topic's end as of that moment, before the caller's
-message is published: its outcome cannot come earlier.
+pause has it read again, before the caller's message is published, so its outcome cannot
+come earlier: after a short pause from where it stopped (a few records to skip), after a
+long one from the topic's end as of that moment (the backlog is skipped unread, and no
+fetch is still in flight to hold up the seek).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 
@@ -30,6 +33,8 @@ _events: TypeAdapter[MessageOutcome | TurnStarted] = TypeAdapter(OutcomeTopicEve
 # With the broker away, finding the topic's end would wait for it: the caller gets a 500
 # (retry) instead of hanging.
 RESUME_TIMEOUT_S = 5.0
+# A pause shorter than this resumes where it stopped; a longer one seeks to the end.
+SEEK_AFTER_PAUSE_S = 30.0
 
 
 class OutcomeWaiters:
@@ -99,6 +104,7 @@ class OutcomeListener:
         self._task: asyncio.Task[None] | None = None
         self._assigned: list[TopicPartition] = []
         self.paused = False
+        self._paused_at = 0.0
         self._resumed = asyncio.Event()
         self._resuming = asyncio.Lock()
 
@@ -131,10 +137,11 @@ class OutcomeListener:
         async with self._resuming:
             if not self.paused:
                 return
-            async with asyncio.timeout(RESUME_TIMEOUT_S):
-                await self._consumer.seek_to_end(*self._assigned)
-                for tp in self._assigned:  # resolved before the caller's message is published
-                    await self._consumer.position(tp)
+            if time.monotonic() - self._paused_at >= SEEK_AFTER_PAUSE_S:
+                async with asyncio.timeout(RESUME_TIMEOUT_S):
+                    await self._consumer.seek_to_end(*self._assigned)
+                    for tp in self._assigned:  # resolved before the caller's message is out
+                        await self._consumer.position(tp)
             self._consumer.resume(*self._assigned)
             self.paused = False
             self._resumed.set()
@@ -142,6 +149,7 @@ class OutcomeListener:
     def _pause(self) -> None:
         self._consumer.pause(*self._assigned)
         self.paused = True
+        self._paused_at = time.monotonic()
         self._resumed.clear()
 
     async def _listen(self) -> None:
