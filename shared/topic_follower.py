@@ -8,7 +8,10 @@ import contextlib
 
 from aiokafka import AIOKafkaConsumer
 
-from shared.consumer import FETCH_MAX_WAIT_MS
+# How long the broker holds an empty fetch: a record is answered the moment it is written,
+# so this only sets how often an idle feed asks again. A group-less feed never rebalances
+# or seeks after its start, the cases where an in-flight fetch would hold it up.
+IDLE_FETCH_WAIT_MS = 5000
 
 
 class TopicFollower:
@@ -17,7 +20,7 @@ class TopicFollower:
             bootstrap_servers=bootstrap_servers,
             group_id=None,
             enable_auto_commit=False,
-            fetch_max_wait_ms=FETCH_MAX_WAIT_MS,
+            fetch_max_wait_ms=IDLE_FETCH_WAIT_MS,
         )
         self._task: asyncio.Task[None] | None = None
         self._caught_up = asyncio.Event()
