@@ -37,6 +37,7 @@ from tests.support.kafka import read_topic
 
 pytestmark = pytest.mark.integration
 BOX = SecretBox(Fernet.generate_key().decode())
+WRITERS: set[uuid.UUID] = set()  # the tenants whose rows a test wrote
 
 
 @pytest.fixture
@@ -44,6 +45,19 @@ async def engine(bootstrapped: dict[str, str]) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(bootstrapped["DATABASE_URL"], pool_size=4)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _no_rows_left(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Its rows hold keys encrypted with this module's own box: a later test that rotates
+    the stack's secrets over every row could not open them."""
+    yield
+    while WRITERS:
+        user = WRITERS.pop()
+        async with tenant_session(engine, user) as session, session.begin():
+            await session.execute(
+                text("DELETE FROM user_groq_config WHERE user_id = :user"), {"user": user}
+            )
 
 
 @pytest.fixture
@@ -82,6 +96,7 @@ def _groq(model: str) -> dict[str, object]:
 async def _commit_put(
     engine: AsyncEngine, outbox: Outbox, user: uuid.UUID, model: str
 ) -> StagedEvent:
+    WRITERS.add(user)
     async with tenant_session(engine, user) as session, session.begin():
         unit = OutboxUnit(session)
         await _repo(unit, user).put(Entity.GROQ, user, _groq(model))
