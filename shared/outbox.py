@@ -116,21 +116,30 @@ class Outbox:
                 yield unit
                 staged = await self.add_many(session, unit.entries)
             unit.published = staged
+        unit.offset = await self.deliver(staged, publish_wait_s)
+
+    async def deliver(
+        self, staged: Sequence[StagedEvent], publish_wait_s: float = PUBLISH_WAIT_S
+    ) -> int | None:
+        """The fast path for events whose rows committed (in a unit, or in a statement of
+        the caller's own): published in order, bounded by `publish_wait_s`; past that, or
+        with the broker away, left to the relay. The highest Kafka offset written, or None."""
         if not staged:
-            return
+            return None
         try:
-            unit.offset = await asyncio.wait_for(self._send(staged), publish_wait_s)
+            offset = await asyncio.wait_for(self._send(staged), publish_wait_s)
         except Exception as exc:  # committed: the relay publishes what did not go out
             log.warning(
                 "publish after commit failed; the outbox relay will publish",
                 error=type(exc).__name__,
                 events=len(staged),
             )
-            return
+            return None
         try:
             await self._published(staged)
         except Exception as exc:  # published: rows left unmarked go out again (deduped)
             log.warning("outbox could not mark events published", error=type(exc).__name__)
+        return offset
 
     async def add_many(
         self, session: AsyncSession, events: Sequence[OutboxEntry]

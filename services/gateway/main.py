@@ -137,7 +137,7 @@ async def _start(
         secret_box=box,
         whatsapp=views.whatsapp,
         twilio=views.twilio,
-        inbound=InboundStore(outbox, EchoRecorder(views.whatsapp, views.conversations)),
+        inbound=InboundStore(outbox, EchoRecorder(views.whatsapp, views.conversations), statements),
         waiters=waiters,
         engine=engine,
         broker=broker,

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from services.gateway.adapters.echoes import EchoRecorder
 from services.gateway.adapters.inbound import InboundStore, ProviderAcceptance, ProviderDelivery
+from services.gateway.adapters.inbound_statement import accept_rows
 from services.gateway.adapters.tables import gateway_outbox, inbound_messages
 from services.gateway.domain.conversation_settings import ConversationSettingsView
 from services.gateway.domain.echoes import Echo
@@ -30,7 +31,7 @@ from shared.contracts.config_events import WhatsAppConfigChanged
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived, conversation_key
 from shared.contracts.topics import CONVERSATION_OWNERS, MESSAGE_DELIVERIES, MESSAGES_RECEIVED
-from shared.db import make_engine, make_sessionmaker
+from shared.db import Statements, make_engine, make_sessionmaker
 from shared.messaging import make_broker
 from shared.outbox import Outbox, OutboxUnit
 from shared.views.whatsapp import WhatsAppDirectory
@@ -132,7 +133,8 @@ async def test_each_delivery_is_in_kafka_when_accepted_and_keeps_its_trace(
     broker = make_broker(kafka, client_id="it-inbound")
     await broker.connect()
     outbox = Outbox(gateway_outbox, make_sessionmaker(engine), broker)
-    store = InboundStore(outbox, EchoRecorder(WhatsAppDirectory(), ConversationSettingsView()))
+    echoes = EchoRecorder(WhatsAppDirectory(), ConversationSettingsView())
+    store = InboundStore(outbox, echoes, Statements(engine))
     run = uuid.uuid4().hex[:10]
     ids = [f"wamid.it{run}-{n}" for n in range(6)]
     spans = [_span() for _ in ids]
@@ -237,11 +239,11 @@ async def test_a_delivery_and_its_echoes_are_one_transaction(
 
     before = counted()
     try:
-        failing = InboundStore(outbox, FailingEchoes(directory, settings))
+        failing = InboundStore(outbox, FailingEchoes(directory, settings), Statements(engine))
         with pytest.raises(ConnectionResetError):
             await failing.accept_provider_delivery(delivery)
         after_failure, counted_after_failure = await rows(), counted()
-        store = InboundStore(outbox, EchoRecorder(directory, settings))
+        store = InboundStore(outbox, EchoRecorder(directory, settings), Statements(engine))
         accepted = await store.accept_provider_delivery(delivery)
         again = await store.accept_provider_delivery(delivery)
         after_success = await rows()
@@ -257,3 +259,52 @@ async def test_a_delivery_and_its_echoes_are_one_transaction(
     )
     # counted once it committed, and once only: not for the rolled-back try, not for the repeat
     assert (counted_after_failure, counted()) == (before, before + 1)
+
+
+async def test_one_statement_writes_each_row_once_and_stages_in_delivery_order(
+    bootstrapped: dict[str, str],
+) -> None:
+    """The batch path without echoes: a message or receipt twice in one batch is new for its
+    first delivery only, a recorded message is not staged, and the outbox rows follow the
+    deliveries' order (the order they are published in)."""
+    engine = make_engine(bootstrapped["DATABASE_URL"])
+    db = Statements(engine)
+    run = uuid.uuid4().hex[:10]
+    a, b, c, out = f"wamid.a{run}", f"wamid.b{run}", f"wamid.c{run}", f"wamid.out{run}"
+    batch = [
+        ProviderDelivery([_message(a, "+33612340001"), _message(b, "+33612340002")]),
+        ProviderDelivery(
+            [_message(a, "+33612340001")],
+            [(c, Channel.WHATSAPP, "image")],
+            receipts=[_receipt(out), _receipt(out)],
+        ),
+        ProviderDelivery([_message(c, "+33612340003")], receipts=[_receipt(out)]),
+    ]
+    try:
+        accepted, staged = await accept_rows(db, batch)
+        again, staged_again = await accept_rows(db, batch)
+        async with engine.connect() as connection:
+            kept = await connection.execute(
+                select(inbound_messages.c.message_id, inbound_messages.c.answered).where(
+                    inbound_messages.c.message_id.in_([a, b, c])
+                )
+            )
+            rows = sorted((row.message_id, row.answered) for row in kept)
+    finally:
+        await engine.dispose()
+
+    assert [(x.published, x.duplicates, len(x.statuses)) for x in accepted] == [
+        (2, 0, 0),
+        (1, 1, 1),
+        (0, 1, 0),
+    ]
+    assert [(e.topic, run in e.payload) for e in staged] == [
+        (MESSAGES_RECEIVED.name, True),
+        (MESSAGES_RECEIVED.name, True),
+        (MESSAGE_DELIVERIES.name, True),
+    ]
+    assert [a in staged[0].payload, b in staged[1].payload, out in staged[2].payload] == [True] * 3
+    assert [e.id for e in staged] == sorted(e.id for e in staged)
+    assert [(x.published, x.duplicates) for x in again] == [(0, 2), (0, 2), (0, 1)]
+    assert staged_again == []
+    assert rows == [(a, True), (b, True), (c, False)]

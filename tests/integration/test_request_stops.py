@@ -294,7 +294,9 @@ async def path(
             secret_box=box,
             whatsapp=views.whatsapp,
             twilio=views.twilio,
-            inbound=InboundStore(outbox, EchoRecorder(views.whatsapp, views.conversations)),
+            inbound=InboundStore(
+                outbox, EchoRecorder(views.whatsapp, views.conversations), Statements(engine)
+            ),
             waiters=OutcomeWaiters(),
             engine=engine,
             broker=broker,
