@@ -3,8 +3,9 @@
 Pure bookkeeping (no Kafka, no handler): the consumer enqueues what it fetched, asks for
 batches of ready heads within its slot caps, and reports each head finished or waiting to be
 retried. Records of one key run one after another in offset order; heads of idle keys run
-together (with `ordered_by_key` off, every record is a head of its own); a group of keys (a tenant) holds at most `max_in_flight_per_group` slots; records
-queued behind a busy key, or waiting on a retry timer, hold no slot.
+together (with `ordered_by_key` off, every record is a head of its own); a group of keys (a
+tenant) holds at most `max_in_flight_per_group` slots; records queued behind a busy key, or
+waiting on a retry timer, hold no slot.
 """
 
 from __future__ import annotations
