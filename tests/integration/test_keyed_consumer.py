@@ -129,6 +129,31 @@ async def test_ready_records_arrive_in_batches_and_each_key_keeps_its_order(kafk
     assert max(map(len, batches)) > 1  # batches, not one record at a time
 
 
+async def test_without_key_order_one_keys_records_share_a_batch_and_are_committed(
+    kafka: str,
+) -> None:
+    """`ordered_by_key=False` (an order-insensitive read model): a key's records are not
+    held one behind another, and every finished offset is committed."""
+    topic = await _topic(kafka)
+    items = [("same", f"v{n}") for n in range(30)]
+    await _produce(kafka, topic, items)
+    batches: list[list[str]] = []
+
+    async def handler(batch: Sequence[Received[str]]) -> None:
+        batches.append([item.event for item in batch])
+
+    group = f"g-{topic}"
+    consumer = _consumer(kafka, topic, handler, group=group, ordered_by_key=False)
+    await consumer.start()
+    try:
+        await _until(lambda: sum(map(len, batches)) == len(items))
+    finally:
+        await consumer.stop()
+    assert sorted(v for batch in batches for v in batch) == sorted(v for _, v in items)
+    assert max(map(len, batches)) > 1  # one key, yet several records per batch
+    assert await _committed(kafka, group, topic) == len(items)
+
+
 async def test_a_slow_key_does_not_hold_back_others_and_queued_records_take_no_slot(
     kafka: str,
 ) -> None:
