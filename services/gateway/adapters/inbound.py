@@ -19,14 +19,14 @@ from services.gateway.adapters.inbound_rows import (
     ProviderAcceptance,
     ProviderDelivery,
     insert_new,
-    stage_new,
-    stage_received,
+    new_events,
 )
 from services.gateway.adapters.inbound_statement import accept_rows
 from services.gateway.adapters.tables import inbound_messages as inbound
 from services.gateway.domain.twilio_status import STATUSES as TWILIO_STATUSES
 from shared.batching import GroupCommitter
 from shared.contracts.messages import MessageOutcome, MessageReceived
+from shared.contracts.topics import MESSAGES_RECEIVED
 from shared.db import Statements
 from shared.outbox import Outbox, OutboxUnit
 
@@ -95,7 +95,7 @@ class InboundStore:
                 )
             ).first()
             if inserted is not None:
-                stage_received(unit, event)
+                _stage_received(unit, event)
                 return Acceptance(True, 1, fingerprint, None)
             return await _accept_again(unit, event, fingerprint)
 
@@ -118,7 +118,8 @@ class InboundStore:
     ) -> list[ProviderAcceptance]:
         async with self._outbox.unit() as unit:
             new_messages, new_receipts = await insert_new(unit.session, batch)
-            acceptances = stage_new(unit, batch, new_messages, new_receipts)
+            acceptances, entries = new_events(batch, new_messages, new_receipts)
+            unit.entries.extend(entries)
             echoes = [echo for delivery in batch for echo in delivery.echoes]
             echo_outcomes = await self._echoes.stage(unit, echoes)
         count_echoes(echo_outcomes)
@@ -153,5 +154,9 @@ async def _accept_again(unit: OutboxUnit, event: MessageReceived, fingerprint: s
         .where(inbound.c.message_id == event.message_id)
         .values(attempt=attempt, updated_at=func.now())
     )
-    stage_received(unit, event.model_copy(update={"attempt": attempt}))
+    _stage_received(unit, event.model_copy(update={"attempt": attempt}))
     return Acceptance(False, attempt, fingerprint, None)
+
+
+def _stage_received(unit: OutboxUnit, event: MessageReceived) -> None:
+    unit.stage(MESSAGES_RECEIVED.name, event.conversation_key, event)

@@ -2,7 +2,7 @@
 and the events of exactly those that were new, in the order they were delivered.
 
 A batch without business echoes is written by one statement (inbound_statement.py). A
-batch with echoes goes through an outbox unit (`insert_new` and `stage_new` in its
+batch with echoes goes through an outbox unit (`insert_new`, then `new_events` staged in its
 transaction), since the echo recorder writes in the same transaction.
 """
 
@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
-from pydantic import BaseModel
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,7 +23,7 @@ from services.gateway.domain.echoes import Echo
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import Channel, MessageReceived
 from shared.contracts.topics import MESSAGE_DELIVERIES, MESSAGES_RECEIVED
-from shared.outbox import trace_carrier
+from shared.outbox import OutboxEntry, trace_carrier
 
 
 @dataclass(frozen=True)
@@ -47,14 +46,8 @@ class ProviderAcceptance:
     statuses: tuple[DeliveryStatusReported, ...] = ()  # the receipts that were new
 
 
-class Stager(Protocol):
-    def stage(
-        self, topic: str, key: str, event: BaseModel, carrier: dict[str, str] | None = None
-    ) -> None: ...
-
-
 def message_rows(batch: Sequence[ProviderDelivery]) -> list[dict[str, Any]]:
-    """A message id once: as its first delivery in the batch has it (as `stage_new` counts)."""
+    """A message id once: as its first delivery in the batch has it (as `new_events` counts)."""
     first: dict[str, dict[str, Any]] = {}
     for delivery in batch:
         for event in delivery.answered:
@@ -128,16 +121,14 @@ def _message_row(message_id: str, channel: Channel, kind: str, *, answered: bool
     }
 
 
-def stage_new(
-    unit: Stager,
-    batch: Sequence[ProviderDelivery],
-    new_messages: set[str],
-    new_receipts: set[tuple[str, str]],
-) -> list[ProviderAcceptance]:
-    """Stage what is new under its own request's trace context. A message (or receipt)
-    seen twice in one batch is new for its first delivery only."""
+def new_events(
+    batch: Sequence[ProviderDelivery], new_messages: set[str], new_receipts: set[tuple[str, str]]
+) -> tuple[list[ProviderAcceptance], list[OutboxEntry]]:
+    """What each delivery published, and the events of what is new, each under its own
+    request's trace context. A message (or receipt) seen twice in one batch is new for its
+    first delivery only."""
     new_messages, new_receipts = set(new_messages), set(new_receipts)
-    acceptances = []
+    acceptances, entries = [], []
     for delivery in batch:
         carrier = trace_carrier(delivery.context)
         published = duplicates = 0
@@ -145,7 +136,9 @@ def stage_new(
         for event in delivery.answered:
             if event.message_id in new_messages:
                 new_messages.discard(event.message_id)
-                stage_received(unit, event, carrier)
+                entries.append(
+                    OutboxEntry(MESSAGES_RECEIVED.name, event.conversation_key, event, carrier)
+                )
                 published += 1
             else:
                 duplicates += 1
@@ -158,16 +151,12 @@ def stage_new(
             key = (receipt.provider_message_id, receipt.status)
             if key in new_receipts:
                 new_receipts.discard(key)
-                unit.stage(
-                    MESSAGE_DELIVERIES.name, receipt.provider_message_id, receipt, carrier=carrier
+                entries.append(
+                    OutboxEntry(
+                        MESSAGE_DELIVERIES.name, receipt.provider_message_id, receipt, carrier
+                    )
                 )
                 statuses.append(receipt)
                 published += 1
         acceptances.append(ProviderAcceptance(published, duplicates, tuple(statuses)))
-    return acceptances
-
-
-def stage_received(
-    unit: Stager, event: MessageReceived, carrier: dict[str, str] | None = None
-) -> None:
-    unit.stage(MESSAGES_RECEIVED.name, event.conversation_key, event, carrier=carrier)
+    return acceptances, entries

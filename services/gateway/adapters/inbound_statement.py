@@ -15,26 +15,13 @@ from services.gateway.adapters.inbound_rows import (
     ProviderAcceptance,
     ProviderDelivery,
     message_rows,
+    new_events,
     receipt_rows,
-    stage_new,
 )
 from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import MessageReceived
 from shared.db import Statements
-from shared.outbox import OutboxEntry, StagedEvent
-
-
-class _Staged:
-    """Collects what `stage_new` stages, for the one-statement path."""
-
-    def __init__(self) -> None:
-        self.entries: list[OutboxEntry] = []
-
-    def stage(
-        self, topic: str, key: str, event: BaseModel, carrier: dict[str, str] | None = None
-    ) -> None:
-        self.entries.append(OutboxEntry(topic, key, event, carrier or {}))
-
+from shared.outbox import StagedEvent
 
 # Messages and receipts inserted once (ordered by key: concurrent batches of two replicas
 # take their row locks in one order); outbox rows for the candidates that were new, in
@@ -87,9 +74,10 @@ async def accept_rows(
     to publish now that they are committed."""
     messages = message_rows(batch)
     receipts = receipt_rows(batch)
-    candidates = _Staged()  # what would be staged if everything were new
-    stage_new(candidates, batch, {row["message_id"] for row in messages}, set(receipts))
-    payloads = [entry.event.model_dump_json() for entry in candidates.entries]
+    # What would be staged if everything were new; the statement keeps the new ones.
+    _, candidates = new_events(batch, {row["message_id"] for row in messages}, set(receipts))
+    payloads = [entry.event.model_dump_json() for entry in candidates]
+    identities = [_identity(entry.event) for entry in candidates]
     found = await db.execute(
         _ACCEPT,
         {
@@ -98,12 +86,12 @@ async def accept_rows(
             "message_kinds": [row["kind"] for row in messages],
             "answered": [row["answered"] for row in messages],
             **_receipt_columns(receipts),
-            "topics": [entry.topic for entry in candidates.entries],
-            "keys": [entry.key for entry in candidates.entries],
+            "topics": [entry.topic for entry in candidates],
+            "keys": [entry.key for entry in candidates],
             "payloads": payloads,
-            "carriers": [json.dumps(entry.carrier) for entry in candidates.entries],
-            "event_ids": [_identity(entry.event)[0] for entry in candidates.entries],
-            "event_statuses": [_identity(entry.event)[1] for entry in candidates.entries],
+            "carriers": [json.dumps(entry.carrier) for entry in candidates],
+            "event_ids": [name for name, _ in identities],
+            "event_statuses": [status for _, status in identities],
         },
     )
     new_messages: set[str] = set()
@@ -118,14 +106,15 @@ async def accept_rows(
             row_ids.append(row.row_id)
     new = [
         (entry, payload)
-        for entry, payload in zip(candidates.entries, payloads, strict=True)
+        for entry, payload in zip(candidates, payloads, strict=True)
         if _is_new(entry.event, new_messages, new_receipts)
     ]
     staged = [
         StagedEvent(row_id, entry.topic, entry.key, payload, entry.carrier)
         for row_id, (entry, payload) in zip(sorted(row_ids), new, strict=True)
     ]
-    return stage_new(_Staged(), batch, new_messages, new_receipts), staged
+    acceptances, _ = new_events(batch, new_messages, new_receipts)
+    return acceptances, staged
 
 
 def _identity(event: BaseModel) -> tuple[str, str | None]:
