@@ -29,6 +29,7 @@ from shared.contracts.deliveries import DeliveryStatusReported
 from shared.contracts.messages import (
     Channel,
     ConfigSource,
+    MessageOutcome,
     MessageReceived,
     ResponseGenerated,
 )
@@ -64,6 +65,7 @@ class FakeInbound:
         self.down = False
         self._waiters = waiters
         self.answer: str | None = None  # the 'responder': resolves the waiter when set
+        self.outcomes: list[MessageOutcome] = []  # kept on their rows before the answer
 
     async def accept(self, event: MessageReceived, fingerprint: str) -> Acceptance:
         self._check()
@@ -73,6 +75,9 @@ class FakeInbound:
             self._publish(event)
             return Acceptance(True, 1, fingerprint, None)
         return Acceptance(False, 1, known, None)
+
+    async def record_outcome(self, outcome: MessageOutcome) -> None:
+        self.outcomes.append(outcome)
 
     async def accept_provider_delivery(self, delivery: ProviderDelivery) -> ProviderAcceptance:
         self._check()
@@ -494,6 +499,8 @@ async def test_chatbot_stages_the_message_and_answers_with_its_outcome(gateway: 
     assert "hello back" in response.text
     [event] = gateway.inbound.published
     assert isinstance(event, MessageReceived) and event.conversation_key == "api:-:+33612345678"
+    # kept on its row before the answer, so an immediate retry is answered from it
+    assert [outcome.message_id for outcome in gateway.inbound.outcomes] == ["m-1"]
 
 
 async def test_chatbot_refusals_stage_nothing(gateway: Gateway) -> None:

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 
+from services.gateway.adapters.api_outcomes import ApiOutcomes
 from services.gateway.adapters.echoes import EchoRecorder, count_echoes
 from services.gateway.adapters.inbound_rows import (
     ProviderAcceptance,
@@ -59,6 +60,9 @@ class Inbound(Protocol):
     async def accept_provider_delivery(self, delivery: ProviderDelivery) -> ProviderAcceptance:
         """Committed and published (or left to the relay) before it returns."""
 
+    async def record_outcome(self, outcome: MessageOutcome) -> None:
+        """An API message's outcome kept on its row (raises `StoreUnavailable`)."""
+
 
 class InboundStore:
     """When a method returns, its events are committed and published (or, with the broker
@@ -69,6 +73,7 @@ class InboundStore:
         self._outbox = outbox
         self._echoes = echoes
         self._db = db
+        self._outcomes = ApiOutcomes(db)
         # One provider delivery, committed before this returns: new messages are recorded
         # and staged, messages seen before are acknowledged and dropped, receipts are stored
         # and staged, business echoes recorded with their owner change. Concurrent
@@ -98,6 +103,11 @@ class InboundStore:
                 _stage_received(unit, event)
                 return Acceptance(True, 1, fingerprint, None)
             return await _accept_again(unit, event, fingerprint)
+
+    async def record_outcome(self, outcome: MessageOutcome) -> None:
+        """Kept on the row before the caller is answered, so a retry that follows at once
+        finds it; the outcomes consumer records it too, perhaps later (the same write)."""
+        await self._outcomes.record([outcome])
 
     async def _accept_provider_batch(
         self, batch: Sequence[ProviderDelivery]

@@ -28,7 +28,7 @@ from services.gateway.api.schemas import (
 from services.gateway.entrypoints.body import read_limited
 from services.gateway.entrypoints.deps import GatewayDeps
 from services.gateway.settings import GatewaySettings
-from shared.contracts.messages import Channel, MessageReceived, conversation_key
+from shared.contracts.messages import Channel, MessageOutcome, MessageReceived, conversation_key
 from shared.jsonlimits import JSONRefused, loads_limited
 from shared.logging import get_logger
 from shared.phones import normalize_phone
@@ -138,6 +138,17 @@ async def _process(
         except TimeoutError:
             log.warning("no outcome before timeout", message_id=message_id)
             return transient(504)
-        return answer_for(outcome, current_trace_id())
+        return await _kept_answer(inbound, outcome)
     finally:
         waiters.forget(message_id, future)
+
+
+async def _kept_answer(inbound: Inbound, outcome: MessageOutcome) -> Answer:
+    """The outcome's answer, once the outcome is on the message's row: the listener can hear
+    it before the outcomes consumer has kept it there, and a retry sent the moment the
+    caller is answered must find it."""
+    try:
+        await inbound.record_outcome(outcome)
+    except Exception as exc:  # the consumer keeps it anyway, a moment later
+        log.warning("outcome not kept before the answer", error=type(exc).__name__)
+    return answer_for(outcome, current_trace_id())
